@@ -1,0 +1,35 @@
+# Two commands do all set-up on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.ctflow-installed
+export OMP_NUM_THREADS ?= 1
+
+.PHONY: run test test-slow lint bench-deps clean
+
+# torch 2.13.0 first (a CPU wheel on disk), then the package, so pip keeps that torch.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e ".[dev,rl,compress]"
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/ctflow run cnf-2d --quick --out runs/cnf-2d-quick
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q --durations=15
+
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -q -m slow --durations=15
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+bench-deps: $(STAMP)
+	$(BIN)/python -m pip install -q -r benchmarks/requirements.txt
+
+clean:
+	rm -rf $(VENV) runs build dist
