@@ -1,0 +1,168 @@
+"""``odeint``: one entry point for every ODE solve in ctflow.
+
+Fixed-step methods (euler, midpoint, heun, rk4) run natively; adaptive methods and the adjoint
+backward pass go through torchdiffeq. The argument order follows torchdiffeq: ``f(t, x)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+import torchdiffeq
+from torch import Tensor, nn
+
+from ._checks import as_state_tuple, check_method, check_positive, check_times, steps_per_interval
+from .counting import CountingField, SolveStats
+from .fixed_grid import solve_fixed_grid
+from .tableaus import FIXED_STEP_TABLEAUS
+
+__all__ = ["odeint", "FIXED_STEP_METHODS", "ADAPTIVE_METHODS", "METHODS"]
+
+FIXED_STEP_METHODS = tuple(FIXED_STEP_TABLEAUS)
+ADAPTIVE_METHODS = ("dopri5", "dopri8", "bosh3", "fehlberg2", "adaptive_heun")
+METHODS = FIXED_STEP_METHODS + ADAPTIVE_METHODS
+# torchdiffeq's names for our fixed-step methods (its rk4 is the 3/8 rule: same order and NFE).
+_TORCHDIFFEQ_NAME = {"euler": "euler", "midpoint": "midpoint", "heun": "heun2", "rk4": "rk4"}
+
+
+def odeint(
+    f: Callable[[Tensor, Any], Any],
+    x0: Tensor | tuple[Tensor, ...],
+    t: Tensor | Sequence[float],
+    *,
+    method: str = "dopri5",
+    atol: float = 1e-6,
+    rtol: float = 1e-5,
+    step_size: float | None = None,
+    adjoint: bool = False,
+    adjoint_params: Sequence[Tensor] | None = None,
+    manifold: Any | None = None,
+    return_stats: bool = False,
+    options: dict | None = None,
+):
+    """Solve ``dx/dt = f(t, x)`` from ``x(t[0]) = x0`` and return ``x`` at every time in ``t``.
+
+    Args:
+        f: the vector field ``f(t, x) -> dx/dt``; ``t`` is a 0-d tensor, ``x`` has ``x0``'s shape.
+            For a tuple state, ``f`` takes and returns a tuple of the same shapes.
+        x0: initial state, shape ``(*batch, *event)`` (any batch shape), or a tuple of tensors.
+        t: output times, shape ``(T,)`` with ``T >= 2``, strictly increasing or decreasing.
+        method: one of ``METHODS``: fixed-step ``euler``, ``midpoint``, ``heun``, ``rk4``, or
+            adaptive ``dopri5``, ``dopri8``, ``bosh3``, ``fehlberg2``, ``adaptive_heun``.
+        atol, rtol: tolerances of adaptive methods (ignored by fixed-step ones).
+        step_size: largest step of a fixed-step method; each output interval gets equal steps.
+            ``None`` takes one step per interval of ``t``.
+        adjoint: backpropagate by solving the adjoint ODE (memory independent of the step count).
+        adjoint_params: the tensors that receive gradients in adjoint mode. Required when ``f``
+            is a plain callable; defaults to ``f.parameters()`` when ``f`` is an ``nn.Module``.
+        manifold: an object with ``projx(x)`` (and ``proju(x, u)``). Fixed-step methods project the
+            state (the first tensor of a tuple) back onto it after every step; adaptive methods
+            project the field onto the tangent space and every output onto the manifold.
+        return_stats: also return a :class:`SolveStats` with the number of evaluations.
+        options: extra options passed to torchdiffeq (adaptive methods only).
+
+    Returns:
+        The solution, shape ``(T, *x0.shape)`` (a tuple of such tensors for a tuple state), and
+        the :class:`SolveStats` when ``return_stats`` is set.
+
+    Example:
+        >>> x0 = torch.ones(5, 2)
+        >>> xs = odeint(lambda t, x: -x, x0, torch.tensor([0.0, 1.0]), method="rk4", step_size=0.1)
+        >>> xs.shape
+        torch.Size([2, 5, 2])
+    """
+    if not callable(f):
+        raise TypeError(f"f must be callable as f(t, x), got {type(f).__name__}")
+    tensors, is_tuple = as_state_tuple(x0)
+    t = check_times(t, tensors[0])
+    check_method(method, METHODS)
+    atol = check_positive(atol, "atol")
+    rtol = check_positive(rtol, "rtol")
+    step_size = check_positive(step_size, "step_size", allow_none=True)
+    if step_size is not None and method in ADAPTIVE_METHODS:
+        raise ValueError(f"step_size applies to fixed-step methods {FIXED_STEP_METHODS}, not {method!r}")
+    if manifold is not None and not callable(getattr(manifold, "projx", None)):
+        raise TypeError("manifold must provide projx(x) (and proju(x, u) for adaptive methods)")
+    if adjoint:
+        adjoint_params = _adjoint_params(f, adjoint_params)
+        if manifold is not None:
+            raise ValueError("adjoint=True does not support manifold projection; use adjoint=False")
+
+    stats = SolveStats(method=method)
+    field = CountingField(f, stats, tuple(tuple(v.shape) for v in tensors))
+    y0 = tensors if is_tuple else tensors[0]
+
+    if method in FIXED_STEP_METHODS and not adjoint:
+        steps = steps_per_interval(t, step_size)
+        stats.steps = sum(steps)
+        project = manifold.projx if manifold is not None else None
+        states = solve_fixed_grid(field, y0, t, FIXED_STEP_TABLEAUS[method], steps, project)
+        ys = tuple(torch.stack(parts) for parts in zip(*states)) if is_tuple else torch.stack(states)
+    else:
+        ys = _solve_torchdiffeq(field, y0, t, method, atol, rtol, step_size, adjoint,
+                                adjoint_params, manifold, options, stats)
+    field.forward_done = True
+    return (ys, stats) if return_stats else ys
+
+
+def _adjoint_params(f: Callable, adjoint_params: Sequence[Tensor] | None) -> tuple[Tensor, ...]:
+    if adjoint_params is None:
+        if isinstance(f, nn.Module):
+            return tuple(f.parameters())
+        raise ValueError(
+            "adjoint=True with a plain callable needs adjoint_params=(the tensors to differentiate); "
+            "without them those parameters would silently get no gradient. Pass adjoint_params=() "
+            "if f has none, or make f an nn.Module."
+        )
+    params = tuple(adjoint_params)
+    if not all(isinstance(p, Tensor) for p in params):
+        raise TypeError("adjoint_params must be a sequence of tensors")
+    return params
+
+
+def _solve_torchdiffeq(field, y0, t, method, atol, rtol, step_size, adjoint, adjoint_params,
+                       manifold, options, stats):
+    opts = dict(options or {})
+    if method in FIXED_STEP_METHODS:
+        grid = _grid_constructor(step_size)
+        opts["grid_constructor"] = grid
+        stats.steps = sum(steps_per_interval(t, step_size))
+        method = _TORCHDIFFEQ_NAME[method]
+    func = field
+    if manifold is not None:
+        func = _TangentField(field, manifold)
+    if adjoint:
+        ys = torchdiffeq.odeint_adjoint(func, y0, t, rtol=rtol, atol=atol, method=method,
+                                        options=opts, adjoint_params=adjoint_params)
+    else:
+        ys = torchdiffeq.odeint(func, y0, t, rtol=rtol, atol=atol, method=method, options=opts)
+    if manifold is not None:
+        ys = (manifold.projx(ys[0]), *ys[1:]) if isinstance(ys, tuple) else manifold.projx(ys)
+    return ys
+
+
+def _grid_constructor(step_size: float | None):
+    """torchdiffeq grid with the native stepper's layout: equal steps inside each interval."""
+
+    def construct(func, y0, t: Tensor) -> Tensor:
+        steps = steps_per_interval(t, step_size)
+        pieces = [torch.linspace(float(t[i]), float(t[i + 1]), n + 1, dtype=t.dtype, device=t.device)[:-1]
+                  for i, n in enumerate(steps)]
+        return torch.cat([*pieces, t[-1:]])
+
+    return construct
+
+
+class _TangentField:
+    """Projects the field onto the manifold's tangent space (first tensor of a tuple state)."""
+
+    def __init__(self, f: Callable, manifold: Any):
+        self.f, self.manifold = f, manifold
+
+    def __call__(self, t: Tensor, y):
+        dy = self.f(t, y)
+        if isinstance(y, tuple):
+            return (self.manifold.proju(y[0], dy[0]), *dy[1:])
+        return self.manifold.proju(y, dy)
