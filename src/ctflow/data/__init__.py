@@ -1,0 +1,43 @@
+"""Datasets: 2-D toy densities and the 8x8 digits with dequantization helpers."""
+
+from __future__ import annotations
+
+from ctflow.data.digits import (
+    DIGITS_LEVELS,
+    dequantize,
+    from_centered,
+    load_digits_split,
+    to_centered,
+)
+from ctflow.data.toy2d import (
+    TOY_DATASETS,
+    has_log_prob,
+    sample_8gaussians,
+    sample_checkerboard,
+    sample_moons,
+    sample_pinwheel,
+    sample_spirals,
+    sample_toy,
+    toy_entropy,
+    toy_entropy_mc,
+    toy_log_prob,
+)
+
+__all__ = [
+    "DIGITS_LEVELS",
+    "TOY_DATASETS",
+    "dequantize",
+    "from_centered",
+    "has_log_prob",
+    "load_digits_split",
+    "sample_8gaussians",
+    "sample_checkerboard",
+    "sample_moons",
+    "sample_pinwheel",
+    "sample_spirals",
+    "sample_toy",
+    "to_centered",
+    "toy_entropy",
+    "toy_entropy_mc",
+    "toy_log_prob",
+]

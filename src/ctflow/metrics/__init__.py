@@ -1,0 +1,31 @@
+"""Evaluation metrics: likelihoods, sample distances (W2, MMD), and calibration."""
+
+from __future__ import annotations
+
+from ctflow.metrics.calibration import (
+    ReliabilityData,
+    expected_calibration_error,
+    reliability_diagram_data,
+)
+from ctflow.metrics.likelihood import (
+    bits_per_dim,
+    dequantized_log_likelihood,
+    log_mean_exp,
+    nll,
+)
+from ctflow.metrics.mmd import DEFAULT_BANDWIDTHS, mmd, mmd2
+from ctflow.metrics.wasserstein import wasserstein2
+
+__all__ = [
+    "DEFAULT_BANDWIDTHS",
+    "ReliabilityData",
+    "bits_per_dim",
+    "dequantized_log_likelihood",
+    "expected_calibration_error",
+    "log_mean_exp",
+    "mmd",
+    "mmd2",
+    "nll",
+    "reliability_diagram_data",
+    "wasserstein2",
+]

@@ -1,0 +1,77 @@
+"""Time-conditioned networks: vector fields ``v(t, x[, c])``."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from .mlp import MLP
+
+__all__ = ["SinusoidalTimeEmbedding", "TimeMLP"]
+
+
+class SinusoidalTimeEmbedding(nn.Module):
+    """``t -> [sin(w_k t), cos(w_k t)]`` with geometric frequencies ``w_k`` from 1 to ``max_freq``.
+
+    Args:
+        dim: output size (even).
+        max_freq: the largest angular frequency.
+    """
+
+    def __init__(self, dim: int = 16, max_freq: float = 100.0):
+        super().__init__()
+        if dim < 2 or dim % 2:
+            raise ValueError(f"dim must be an even integer >= 2, got {dim}")
+        freqs = torch.exp(torch.linspace(0.0, math.log(max_freq), dim // 2))
+        self.register_buffer("freqs", freqs)
+        self.dim = dim
+
+    def forward(self, t: Tensor) -> Tensor:  # (*batch,) -> (*batch, dim)
+        angles = t.unsqueeze(-1) * self.freqs.to(t.dtype)
+        return torch.cat([angles.sin(), angles.cos()], dim=-1)
+
+
+class TimeMLP(nn.Module):
+    """A vector field ``v(t, x, c=None)``: an MLP on ``[x, embed(t), c]``.
+
+    Args:
+        features: size of ``x`` (and of the output).
+        context: size of the context ``c`` (0 for none).
+        hidden: hidden widths.
+        act: activation name; smooth ones (silu, softplus, tanh) suit likelihood training.
+        time_embedding: ``"concat"`` (feed ``t`` itself) or ``"sinusoidal"``.
+        embedding_dim: size of the sinusoidal embedding.
+
+    Shapes: ``t`` is 0-d or broadcastable to ``x.shape[:-1]``; ``x`` is ``(*batch, features)``;
+    ``c`` is ``(*batch, context)`` or broadcastable to it. Returns ``(*batch, features)``.
+    """
+
+    def __init__(self, features: int, context: int = 0, hidden: Sequence[int] = (64, 64),
+                 act: str = "silu", time_embedding: str = "concat", embedding_dim: int = 16):
+        super().__init__()
+        if time_embedding == "concat":
+            self.embed, t_dim = None, 1
+        elif time_embedding == "sinusoidal":
+            self.embed, t_dim = SinusoidalTimeEmbedding(embedding_dim), embedding_dim
+        else:
+            raise ValueError(f"unknown time_embedding {time_embedding!r}; choose 'concat' or 'sinusoidal'")
+        self.features, self.context = features, context
+        self.net = MLP(features + t_dim + context, features, hidden, act)
+
+    def forward(self, t: Tensor, x: Tensor, c: Tensor | None = None) -> Tensor:
+        if x.shape[-1] != self.features:
+            raise ValueError(f"x must end in {self.features} features, got shape {tuple(x.shape)}")
+        batch = x.shape[:-1]
+        t = torch.as_tensor(t, dtype=x.dtype, device=x.device).expand(batch)
+        t_feat = t.unsqueeze(-1) if self.embed is None else self.embed(t)
+        parts = [x, t_feat]
+        if self.context:
+            if c is None:
+                raise ValueError(f"this field needs a context c of size {self.context}")
+            parts.append(c.expand(*batch, self.context))
+        elif c is not None:
+            raise ValueError("this field was built with context=0 but got a context c")
+        return self.net(torch.cat(parts, dim=-1))
