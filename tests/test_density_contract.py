@@ -20,7 +20,9 @@ def cnf_exact(context):
 
 
 def cnf_fixed_step(context):
-    return CNF(TimeMLP(D, context=context, hidden=(16,), act="softplus"), D, method="rk4", step_size=0.1)
+    return CNF(
+        TimeMLP(D, context=context, hidden=(16,), act="softplus"), D, method="rk4", step_size=0.1
+    )
 
 
 def cnf_adjoint(context):

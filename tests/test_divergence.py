@@ -6,7 +6,9 @@ from ctflow.ops import divergence, gaussian_like, rademacher_like
 
 def make_field(d, dtype=torch.float64):
     torch.manual_seed(3)
-    net = torch.nn.Sequential(torch.nn.Linear(d + 1, 32), torch.nn.Tanh(), torch.nn.Linear(32, d)).to(dtype)
+    net = torch.nn.Sequential(
+        torch.nn.Linear(d + 1, 32), torch.nn.Tanh(), torch.nn.Linear(32, d)
+    ).to(dtype)
 
     def f(t, x):
         return net(torch.cat([x, t.expand(*x.shape[:-1], 1)], -1))
@@ -64,17 +66,20 @@ def test_divergence_is_differentiable():
     probe = rademacher_like(x)
 
     def div_of(w, x, method):
-        return divergence(lambda t, z: torch.tanh(z @ w), torch.tensor(0.0), x, method=method,
-                          probe=probe)[1]
+        return divergence(
+            lambda t, z: torch.tanh(z @ w), torch.tensor(0.0), x, method=method, probe=probe
+        )[1]
 
     for method in ("exact", "hutchinson"):
-        assert torch.autograd.gradcheck(lambda w, x: div_of(w, x, method), (w, x))
+        assert torch.autograd.gradcheck(lambda w, x, method=method: div_of(w, x, method), (w, x))
 
 
 def test_no_grad_gives_detached_values():
     f, _ = make_field(2)
     with torch.no_grad():
-        dx, div = divergence(f, torch.tensor(0.0, dtype=torch.float64), torch.randn(3, 2, dtype=torch.float64))
+        dx, div = divergence(
+            f, torch.tensor(0.0, dtype=torch.float64), torch.randn(3, 2, dtype=torch.float64)
+        )
     assert not dx.requires_grad and not div.requires_grad
 
 

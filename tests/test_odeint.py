@@ -35,9 +35,19 @@ def test_time_dependent_field_order():
     # dy/dt = -y cos t has y(t) = y0 exp(-sin t): checks stage times are right, not only weights
     for method in ("midpoint", "heun", "rk4"):
         steps = np.array([40, 80, 160])
-        errs = [abs(odeint(lambda t, y: -y * torch.cos(t), torch.ones(1, dtype=torch.float64),
-                           [0.0, 3.0], method=method, step_size=3.0 / n)[-1].item()
-                    - math.exp(-math.sin(3.0))) for n in steps]
+        errs = [
+            abs(
+                odeint(
+                    lambda t, y: -y * torch.cos(t),
+                    torch.ones(1, dtype=torch.float64),
+                    [0.0, 3.0],
+                    method=method,
+                    step_size=3.0 / n,
+                )[-1].item()
+                - math.exp(-math.sin(3.0))
+            )
+            for n in steps
+        ]
         slope = -np.polyfit(np.log(steps), np.log(errs), 1)[0]
         assert abs(slope - FIXED_STEP_TABLEAUS[method].order) < 0.3, (method, slope)
 
@@ -60,8 +70,15 @@ def test_outputs_at_every_time_and_any_batch_shape():
     for shape in [(2,), (3, 2), (2, 3, 2)]:
         x0 = torch.randn(shape, dtype=torch.float64)
         for method in ("rk4", "dopri5"):
-            xs = odeint(linear_field, x0, t, method=method, step_size=0.01 if method == "rk4" else None,
-                        atol=1e-9, rtol=1e-9)
+            xs = odeint(
+                linear_field,
+                x0,
+                t,
+                method=method,
+                step_size=0.01 if method == "rk4" else None,
+                atol=1e-9,
+                rtol=1e-9,
+            )
             assert xs.shape == (5, *shape)
             for i, ti in enumerate(t):
                 torch.testing.assert_close(xs[i], exact_linear(x0, float(ti)), atol=1e-7, rtol=0)
@@ -84,8 +101,15 @@ def test_tuple_state(method):
         return x @ A.T, (x**2).sum(-1)
 
     x0 = torch.randn(3, 2, dtype=torch.float64)
-    xs, ss = odeint(f, (x0, torch.zeros(3, dtype=torch.float64)), [0.0, 1.0], method=method,
-                    step_size=0.001 if method != "dopri5" else None, atol=1e-10, rtol=1e-10)
+    xs, ss = odeint(
+        f,
+        (x0, torch.zeros(3, dtype=torch.float64)),
+        [0.0, 1.0],
+        method=method,
+        step_size=0.001 if method != "dopri5" else None,
+        atol=1e-10,
+        rtol=1e-10,
+    )
     assert xs.shape == (2, 3, 2) and ss.shape == (2, 3)
     grid = torch.linspace(0, 1, 2001, dtype=torch.float64)
     path = torch.stack([exact_linear(x0, float(g)) for g in grid])
@@ -99,16 +123,25 @@ def test_gradcheck_fixed_and_adaptive():
     x0 = torch.tensor([[0.5, 1.0]], dtype=torch.float64, requires_grad=True)
 
     def solve(x0, w, method):
-        return odeint(lambda t, x: torch.tanh(x * w) + t, x0, [0.0, 1.0], method=method,
-                      step_size=0.1 if method == "rk4" else None, atol=1e-10, rtol=1e-10)[-1]
+        return odeint(
+            lambda t, x: torch.tanh(x * w) + t,
+            x0,
+            [0.0, 1.0],
+            method=method,
+            step_size=0.1 if method == "rk4" else None,
+            atol=1e-10,
+            rtol=1e-10,
+        )[-1]
 
     for method in ("rk4", "dopri5"):
-        assert torch.autograd.gradcheck(lambda a, b: solve(a, b, method), (x0, w))
+        assert torch.autograd.gradcheck(lambda a, b, method=method: solve(a, b, method), (x0, w))
 
 
 def test_adjoint_matches_direct_backprop():
     torch.manual_seed(1)
-    net = torch.nn.Sequential(torch.nn.Linear(3, 16), torch.nn.Tanh(), torch.nn.Linear(16, 2)).double()
+    net = torch.nn.Sequential(
+        torch.nn.Linear(3, 16), torch.nn.Tanh(), torch.nn.Linear(16, 2)
+    ).double()
 
     def field(t, x):
         return net(torch.cat([x, t.expand(*x.shape[:-1], 1)], -1))
@@ -116,7 +149,9 @@ def test_adjoint_matches_direct_backprop():
     x0 = torch.randn(5, 2, dtype=torch.float64, requires_grad=True)
     params = tuple(net.parameters())
     kw = dict(method="dopri5", atol=1e-10, rtol=1e-10)
-    direct = torch.autograd.grad(odeint(field, x0, [0.0, 1.0], **kw)[-1].pow(2).sum(), (x0, *params))
+    direct = torch.autograd.grad(
+        odeint(field, x0, [0.0, 1.0], **kw)[-1].pow(2).sum(), (x0, *params)
+    )
     adj = torch.autograd.grad(
         odeint(field, x0, [0.0, 1.0], adjoint=True, adjoint_params=params, **kw)[-1].pow(2).sum(),
         (x0, *params),
@@ -135,7 +170,9 @@ def test_adjoint_with_module_uses_its_parameters():
             return self.a * x
 
     f = Field()
-    x = odeint(f, torch.ones(2, dtype=torch.float64), [0.0, 1.0], adjoint=True, atol=1e-10, rtol=1e-10)
+    x = odeint(
+        f, torch.ones(2, dtype=torch.float64), [0.0, 1.0], adjoint=True, atol=1e-10, rtol=1e-10
+    )
     x[-1].sum().backward()
     # d/da (2 exp(a)) = 2 exp(a)
     assert f.a.grad is not None
@@ -144,8 +181,15 @@ def test_adjoint_with_module_uses_its_parameters():
 
 def test_adjoint_fixed_step_method():
     a = torch.tensor(-0.5, dtype=torch.float64, requires_grad=True)
-    x = odeint(lambda t, x: a * x, torch.ones(2, dtype=torch.float64), [0.0, 1.0], method="rk4",
-               step_size=0.01, adjoint=True, adjoint_params=(a,))
+    x = odeint(
+        lambda t, x: a * x,
+        torch.ones(2, dtype=torch.float64),
+        [0.0, 1.0],
+        method="rk4",
+        step_size=0.01,
+        adjoint=True,
+        adjoint_params=(a,),
+    )
     (g,) = torch.autograd.grad(x[-1].sum(), a)
     torch.testing.assert_close(g, 2 * torch.exp(a.detach()), atol=1e-8, rtol=0)
 
@@ -166,17 +210,31 @@ def test_manifold_projection_keeps_sphere_ode_on_sphere(method):
     def field(t, x):  # a rotation plus a radial push that leaves the sphere unless projected
         return x @ skew.T + 0.3 * x
 
-    xs = odeint(field, x0, torch.linspace(0, 2, 5, dtype=torch.float64), method=method,
-                step_size=step, manifold=sphere)
-    torch.testing.assert_close(xs.norm(dim=-1), torch.ones(5, 16, dtype=torch.float64), atol=1e-12, rtol=0)
+    xs = odeint(
+        field,
+        x0,
+        torch.linspace(0, 2, 5, dtype=torch.float64),
+        method=method,
+        step_size=step,
+        manifold=sphere,
+    )
+    torch.testing.assert_close(
+        xs.norm(dim=-1), torch.ones(5, 16, dtype=torch.float64), atol=1e-12, rtol=0
+    )
     free = odeint(field, x0, [0.0, 2.0], method=method, step_size=step)
     assert (free[-1].norm(dim=-1) - 1).abs().min() > 0.1  # without projection it drifts off
 
 
 @pytest.mark.parametrize("method", sorted(FIXED_STEP_TABLEAUS))
 def test_nfe_counting_fixed(method):
-    _, stats = odeint(linear_field, torch.ones(1, 2, dtype=torch.float64), [0.0, 0.5, 1.0],
-                      method=method, step_size=0.1, return_stats=True)
+    _, stats = odeint(
+        linear_field,
+        torch.ones(1, 2, dtype=torch.float64),
+        [0.0, 0.5, 1.0],
+        method=method,
+        step_size=0.1,
+        return_stats=True,
+    )
     assert stats.steps == 10
     assert stats.nfe == 10 * FIXED_STEP_TABLEAUS[method].stages
 

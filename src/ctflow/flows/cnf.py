@@ -19,7 +19,7 @@ __all__ = ["CNF", "CNFDistribution"]
 
 
 class CNF(nn.Module):
-    """A continuous normalizing flow ``dx/dt = v(t, x[, c])`` from ``N(0, I)`` at ``t0`` to data at ``t1``.
+    """A continuous normalizing flow ``dx/dt = v(t, x[, c])``: ``N(0, I)`` at t0, data at t1.
 
     Calling the module with an optional context returns a :class:`CNFDistribution` (zuko's
     convention): ``model(c).log_prob(x)``, ``.sample(shape)``, ``.rsample(shape)`` and
@@ -43,10 +43,21 @@ class CNF(nn.Module):
         torch.Size([5])
     """
 
-    def __init__(self, field: nn.Module, features: int, *, t0: float = 0.0, t1: float = 1.0,
-                 method: str = "dopri5", atol: float = 1e-5, rtol: float = 1e-5,
-                 step_size: float | None = None, divergence: str = "exact",
-                 probe: str = "rademacher", adjoint: bool = False):
+    def __init__(
+        self,
+        field: nn.Module,
+        features: int,
+        *,
+        t0: float = 0.0,
+        t1: float = 1.0,
+        method: str = "dopri5",
+        atol: float = 1e-5,
+        rtol: float = 1e-5,
+        step_size: float | None = None,
+        divergence: str = "exact",
+        probe: str = "rademacher",
+        adjoint: bool = False,
+    ):
         super().__init__()
         if not isinstance(features, int) or features < 1:
             raise ValueError(f"features must be a positive integer, got {features!r}")
@@ -83,8 +94,14 @@ class CNF(nn.Module):
             return self.field(t, x)
         return self.field(t, x, c.expand(*x.shape[:-1], c.shape[-1]))
 
-    def _integrate(self, state: tuple[Tensor, Tensor], c: Tensor | None, t_from: float,
-                   t_to: float, sign: float) -> tuple[Tensor, Tensor]:
+    def _integrate(
+        self,
+        state: tuple[Tensor, Tensor],
+        c: Tensor | None,
+        t_from: float,
+        t_to: float,
+        sign: float,
+    ) -> tuple[Tensor, Tensor]:
         """Solve ``[x, l]`` with ``dl/dt = sign * div v`` from ``t_from`` to ``t_to``."""
         x = state[0]
         probe = PROBES[self.probe](x) if self.divergence == "hutchinson" else None
@@ -128,7 +145,7 @@ class CNFDistribution(Distribution):
         super().__init__(batch_shape, Size((flow.features,)), validate_args=False)
 
     def log_prob(self, x: Tensor) -> Tensor:
-        """Exact (or Hutchinson-estimated) log-density, shape ``x.shape[:-1]``; ``x`` is ``(..., D)``."""
+        """Exact (or Hutchinson) log-density, shape ``x.shape[:-1]``; ``x`` is ``(..., D)``."""
         self.flow._check_x(x)
         zeros = torch.zeros(x.shape[:-1], dtype=x.dtype, device=x.device)
         # Backwards from data to base: a(t0) = -int_{t0}^{t1} div v dt.

@@ -39,8 +39,13 @@ class MLP(nn.Sequential):
         torch.Size([10, 2])
     """
 
-    def __init__(self, in_features: int, out_features: int, hidden: Sequence[int] = (64, 64),
-                 act: str = "silu"):
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        hidden: Sequence[int] = (64, 64),
+        act: str = "silu",
+    ):
         for name, value in (("in_features", in_features), ("out_features", out_features)):
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")

@@ -49,15 +49,24 @@ class TimeMLP(nn.Module):
     ``c`` is ``(*batch, context)`` or broadcastable to it. Returns ``(*batch, features)``.
     """
 
-    def __init__(self, features: int, context: int = 0, hidden: Sequence[int] = (64, 64),
-                 act: str = "silu", time_embedding: str = "concat", embedding_dim: int = 16):
+    def __init__(
+        self,
+        features: int,
+        context: int = 0,
+        hidden: Sequence[int] = (64, 64),
+        act: str = "silu",
+        time_embedding: str = "concat",
+        embedding_dim: int = 16,
+    ):
         super().__init__()
         if time_embedding == "concat":
             self.embed, t_dim = None, 1
         elif time_embedding == "sinusoidal":
             self.embed, t_dim = SinusoidalTimeEmbedding(embedding_dim), embedding_dim
         else:
-            raise ValueError(f"unknown time_embedding {time_embedding!r}; choose 'concat' or 'sinusoidal'")
+            raise ValueError(
+                f"unknown time_embedding {time_embedding!r}; choose 'concat' or 'sinusoidal'"
+            )
         self.features, self.context = features, context
         self.net = MLP(features + t_dim + context, features, hidden, act)
 

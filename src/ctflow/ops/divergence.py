@@ -51,15 +51,23 @@ def divergence(
         True
     """
     if method not in DIVERGENCE_METHODS:
-        raise ValueError(f"unknown divergence method {method!r}; choose one of: {', '.join(DIVERGENCE_METHODS)}")
+        raise ValueError(
+            f"unknown divergence method {method!r}; choose one of: {', '.join(DIVERGENCE_METHODS)}"
+        )
     if not isinstance(x, Tensor) or x.dim() < event_ndim or event_ndim < 1:
         shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
-        raise ValueError(f"x must be a tensor with at least event_ndim={event_ndim} >= 1 dims, got {shape}")
+        raise ValueError(
+            f"x must be a tensor with at least event_ndim={event_ndim} >= 1 dims, got {shape}"
+        )
     if method == "hutchinson":
         if probe is None:
-            raise ValueError("method='hutchinson' needs a probe of x's shape (see ctflow.ops.rademacher_like)")
+            raise ValueError(
+                "method='hutchinson' needs a probe of x's shape (see ctflow.ops.rademacher_like)"
+            )
         if probe.shape != x.shape:
-            raise ValueError(f"probe shape {tuple(probe.shape)} must equal x's shape {tuple(x.shape)}")
+            raise ValueError(
+                f"probe shape {tuple(probe.shape)} must equal x's shape {tuple(x.shape)}"
+            )
     keep_graph = torch.is_grad_enabled()
     with torch.enable_grad():
         if not (keep_graph and x.requires_grad):
@@ -80,7 +88,7 @@ def divergence(
 
 def _exact(dx: Tensor, x: Tensor, event_ndim: int, create_graph: bool) -> Tensor:
     batch = x.shape[: x.dim() - event_ndim]
-    d = math.prod(x.shape[x.dim() - event_ndim:])
+    d = math.prod(x.shape[x.dim() - event_ndim :])
     dx_flat = dx.reshape(*batch, d)
     if d == 1:
         (g,) = torch.autograd.grad(dx_flat.sum(), x, create_graph=create_graph)
@@ -90,18 +98,26 @@ def _exact(dx: Tensor, x: Tensor, event_ndim: int, create_graph: bool) -> Tensor
     basis = torch.eye(d, dtype=dx.dtype, device=dx.device)
     basis = basis.reshape(d, *([1] * len(batch)), d).expand(d, *batch, d)
     try:
-        (rows,) = torch.autograd.grad(dx_flat, x, basis, create_graph=create_graph, is_grads_batched=True)
+        (rows,) = torch.autograd.grad(
+            dx_flat, x, basis, create_graph=create_graph, is_grads_batched=True
+        )
     except RuntimeError:
         # vmap cannot batch every backward (ops without batching rules, or views made inside an
         # autograd.Function as in torchdiffeq's adjoint pass): one backward pass per coordinate
-        rows = torch.stack([
-            torch.autograd.grad(dx_flat, x, basis[i], create_graph=create_graph, retain_graph=True)[0]
-            for i in range(d)
-        ])
+        rows = torch.stack(
+            [
+                torch.autograd.grad(
+                    dx_flat, x, basis[i], create_graph=create_graph, retain_graph=True
+                )[0]
+                for i in range(d)
+            ]
+        )
     rows = rows.reshape(d, *batch, d)
     return torch.diagonal(rows, dim1=0, dim2=-1).sum(-1)
 
 
-def _hutchinson(dx: Tensor, x: Tensor, probe: Tensor, event_ndim: int, create_graph: bool) -> Tensor:
+def _hutchinson(
+    dx: Tensor, x: Tensor, probe: Tensor, event_ndim: int, create_graph: bool
+) -> Tensor:
     (vjp,) = torch.autograd.grad(dx, x, probe, create_graph=create_graph)
     return (vjp * probe).flatten(start_dim=x.dim() - event_ndim).sum(-1)

@@ -35,7 +35,9 @@ def as_state_tuple(x0: State, name: str = "x0") -> tuple[tuple[Tensor, ...], boo
             raise ValueError(f"{where} contains NaN or inf values")
     devices = {v.device for v in tensors}
     if len(devices) > 1:
-        raise ValueError(f"all tensors of {name} must be on one device, got {sorted(map(str, devices))}")
+        raise ValueError(
+            f"all tensors of {name} must be on one device, got {sorted(map(str, devices))}"
+        )
     return tensors, was_tuple
 
 

@@ -54,7 +54,10 @@ class CountingField:
     def _check(self, out) -> None:
         outs = (out,) if isinstance(out, Tensor) else out
         if not isinstance(outs, (tuple, list)) or not all(isinstance(o, Tensor) for o in outs):
-            raise TypeError(f"the vector field must return a tensor or tuple of tensors, got {type(out).__name__}")
+            raise TypeError(
+                f"the vector field must return a tensor or tuple of tensors, "
+                f"got {type(out).__name__}"
+            )
         got = tuple(tuple(o.shape) for o in outs)
         if got != self.shapes:
             want = self.shapes[0] if len(self.shapes) == 1 else self.shapes

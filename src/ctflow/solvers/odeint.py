@@ -82,7 +82,9 @@ def odeint(
     rtol = check_positive(rtol, "rtol")
     step_size = check_positive(step_size, "step_size", allow_none=True)
     if step_size is not None and method in ADAPTIVE_METHODS:
-        raise ValueError(f"step_size applies to fixed-step methods {FIXED_STEP_METHODS}, not {method!r}")
+        raise ValueError(
+            f"step_size applies to fixed-step methods {FIXED_STEP_METHODS}, not {method!r}"
+        )
     if manifold is not None and not callable(getattr(manifold, "projx", None)):
         raise TypeError("manifold must provide projx(x) (and proju(x, u) for adaptive methods)")
     if adjoint:
@@ -99,10 +101,24 @@ def odeint(
         stats.steps = sum(steps)
         project = manifold.projx if manifold is not None else None
         states = solve_fixed_grid(field, y0, t, FIXED_STEP_TABLEAUS[method], steps, project)
-        ys = tuple(torch.stack(parts) for parts in zip(*states)) if is_tuple else torch.stack(states)
+        ys = (
+            tuple(torch.stack(parts) for parts in zip(*states)) if is_tuple else torch.stack(states)
+        )
     else:
-        ys = _solve_torchdiffeq(field, y0, t, method, atol, rtol, step_size, adjoint,
-                                adjoint_params, manifold, options, stats)
+        ys = _solve_torchdiffeq(
+            field,
+            y0,
+            t,
+            method,
+            atol,
+            rtol,
+            step_size,
+            adjoint,
+            adjoint_params,
+            manifold,
+            options,
+            stats,
+        )
     field.forward_done = True
     return (ys, stats) if return_stats else ys
 
@@ -112,7 +128,7 @@ def _adjoint_params(f: Callable, adjoint_params: Sequence[Tensor] | None) -> tup
         if isinstance(f, nn.Module):
             return tuple(f.parameters())
         raise ValueError(
-            "adjoint=True with a plain callable needs adjoint_params=(the tensors to differentiate); "
+            "adjoint=True with a plain callable needs adjoint_params=(tensors to differentiate); "
             "without them those parameters would silently get no gradient. Pass adjoint_params=() "
             "if f has none, or make f an nn.Module."
         )
@@ -122,8 +138,9 @@ def _adjoint_params(f: Callable, adjoint_params: Sequence[Tensor] | None) -> tup
     return params
 
 
-def _solve_torchdiffeq(field, y0, t, method, atol, rtol, step_size, adjoint, adjoint_params,
-                       manifold, options, stats):
+def _solve_torchdiffeq(
+    field, y0, t, method, atol, rtol, step_size, adjoint, adjoint_params, manifold, options, stats
+):
     opts = dict(options or {})
     if method in FIXED_STEP_METHODS:
         grid = _grid_constructor(step_size)
@@ -134,8 +151,16 @@ def _solve_torchdiffeq(field, y0, t, method, atol, rtol, step_size, adjoint, adj
     if manifold is not None:
         func = _TangentField(field, manifold)
     if adjoint:
-        ys = torchdiffeq.odeint_adjoint(func, y0, t, rtol=rtol, atol=atol, method=method,
-                                        options=opts, adjoint_params=adjoint_params)
+        ys = torchdiffeq.odeint_adjoint(
+            func,
+            y0,
+            t,
+            rtol=rtol,
+            atol=atol,
+            method=method,
+            options=opts,
+            adjoint_params=adjoint_params,
+        )
     else:
         ys = torchdiffeq.odeint(func, y0, t, rtol=rtol, atol=atol, method=method, options=opts)
     if manifold is not None:
@@ -148,8 +173,10 @@ def _grid_constructor(step_size: float | None):
 
     def construct(func, y0, t: Tensor) -> Tensor:
         steps = steps_per_interval(t, step_size)
-        pieces = [torch.linspace(float(t[i]), float(t[i + 1]), n + 1, dtype=t.dtype, device=t.device)[:-1]
-                  for i, n in enumerate(steps)]
+        pieces = [
+            torch.linspace(float(t[i]), float(t[i + 1]), n + 1, dtype=t.dtype, device=t.device)[:-1]
+            for i, n in enumerate(steps)
+        ]
         return torch.cat([*pieces, t[-1:]])
 
     return construct

@@ -1,0 +1,19 @@
+"""One module per paper: a config dataclass and ``run(config) -> Results``, registered by name."""
+
+# importing an experiment module registers it
+from . import cnf_2d  # noqa: E402, F401, I001
+from .base import ExperimentConfig, Results, RunContext
+from .config import SIZES
+from .registry import Experiment, experiment_names, get_experiment, make_config, register
+
+__all__ = [
+    "Experiment",
+    "ExperimentConfig",
+    "Results",
+    "RunContext",
+    "SIZES",
+    "register",
+    "get_experiment",
+    "experiment_names",
+    "make_config",
+]

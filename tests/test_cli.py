@@ -1,0 +1,58 @@
+import json
+
+import pytest
+
+from ctflow.cli import main
+
+
+def run_cli(capsys, *argv):
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_list_names_every_experiment(capsys):
+    code, out, _ = run_cli(capsys, "list")
+    assert code == 0 and "cnf-2d" in out
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (
+            ["run", "no-such-thing", "--smoke"],
+            "unknown experiment 'no-such-thing'; choose one of: cnf-2d",
+        ),
+        (
+            ["run", "cnf-2d", "--smoke", "--set", "stepz=3"],
+            "unknown config key 'stepz'; valid keys: seed",
+        ),
+        (["run", "cnf-2d", "--smoke", "--set", "steps=many"], "steps expects int, got 'many'"),
+        (["run", "cnf-2d", "--smoke", "--set", "steps"], "--set expects KEY=VALUE"),
+        (["run", "cnf-2d", "--smoke", "--device", "cuda:7"], "valid devices here: cpu"),
+        (["run", "cnf-2d", "--smoke", "--device", "toaster"], "unknown device 'toaster'"),
+        (["run", "cnf-2d", "--smoke", "--seed", "-1"], "--seed must be a non-negative"),
+        (
+            ["run", "cnf-2d", "--smoke", "--set", "datasets=checkerboard,nope"],
+            "unknown toy dataset 'nope'",
+        ),
+    ],
+)
+def test_bad_input_gets_a_one_line_error(capsys, tmp_path, argv, message):
+    code, _, err = run_cli(capsys, *argv, "--out", str(tmp_path / "run"), "--no-progress")
+    assert code == 2
+    assert message in err
+    assert err.count("\n") == 1  # one line, no traceback
+
+
+def test_refuses_to_overwrite_a_run(capsys, tmp_path):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "results.json").write_text("{}")
+    code, _, err = run_cli(capsys, "run", "cnf-2d", "--smoke", "--out", str(tmp_path / "run"))
+    assert code == 2 and "not empty" in err
+    assert json.loads((tmp_path / "run" / "results.json").read_text()) == {}  # nothing lost
+
+
+def test_no_command_prints_help(capsys):
+    code, out, _ = run_cli(capsys)
+    assert code == 2 and "usage" in out
