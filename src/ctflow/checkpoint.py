@@ -18,7 +18,7 @@ from torch import nn
 
 from .seeding import rng_state
 
-__all__ = ["FORMAT_VERSION", "save_checkpoint", "load_checkpoint"]
+__all__ = ["FORMAT_VERSION", "save_checkpoint", "load_checkpoint", "Checkpointer"]
 
 FORMAT_VERSION = 1
 
@@ -71,3 +71,92 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
             f"{path} has checkpoint format {version!r}; this ctflow reads {FORMAT_VERSION}"
         )
     return payload
+
+
+class Checkpointer:
+    """Saves training progress, phase by phase, so an interrupted run resumes exactly.
+
+    A phase is one :func:`ctflow.train.fit` call, named by its tag. The checkpoint holds every
+    tracked model, the running phase's optimiser, and per phase its step, scheduler, data
+    generators, EMA weights, losses and RNG states (under ``extra["phases"]``).
+
+    Args:
+        path: the checkpoint file.
+        experiment: the experiment's registered name.
+        config: the run's config as a dict.
+        every: save every this many steps (0: only at the end of each phase).
+        resume: a payload from :func:`load_checkpoint` to continue from.
+        write: whether this process writes (rank 0 only, under DDP).
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        *,
+        experiment: str,
+        config: dict[str, Any],
+        every: int = 200,
+        resume: dict | None = None,
+        write: bool = True,
+    ):
+        if every < 0:
+            raise ValueError(f"checkpoint interval must be >= 0 steps, got {every}")
+        self.path = Path(path)
+        self.experiment, self.config, self.every, self.write = experiment, config, every, write
+        self.models: dict[str, nn.Module] = {}
+        self._resume = resume
+        self.phases: dict[str, dict] = (
+            dict(resume.get("extra", {}).get("phases", {})) if resume else {}
+        )
+
+    @property
+    def resuming(self) -> bool:
+        return self._resume is not None
+
+    def track(self, models: dict[str, nn.Module]) -> None:
+        """Register the run's models; when resuming, load their saved weights into them."""
+        self.models.update(models)
+        if self._resume is None:
+            return
+        saved = self._resume["models"]
+        for name, module in models.items():
+            if name in saved:
+                module.load_state_dict(saved[name])
+
+    def phase(self, tag: str) -> dict | None:
+        """The saved progress of phase ``tag``, or None."""
+        return self.phases.get(tag)
+
+    def optimizer_state(self, tag: str) -> dict | None:
+        if self._resume is None:
+            return None
+        return self._resume.get("optimizers", {}).get(tag)
+
+    def save(
+        self,
+        tag: str,
+        *,
+        step: int,
+        done: bool,
+        optimizer: Any = None,
+        record: dict[str, Any] | None = None,
+    ) -> None:
+        """Record phase ``tag`` at ``step`` and write the checkpoint (when this process writes)."""
+        self.phases[tag] = {
+            "step": int(step),
+            "done": bool(done),
+            "rng": rng_state(),
+            **(record or {}),
+        }
+        if not self.write:
+            return
+        optimizers = {tag: optimizer} if (optimizer is not None and not done) else {}
+        save_checkpoint(
+            self.path,
+            experiment=self.experiment,
+            config=self.config,
+            models=self.models,
+            optimizers=optimizers,
+            step=step,
+            extra={"phases": self.phases},
+        )

@@ -1,7 +1,7 @@
 """Running a registered experiment into a run directory, and loading what it trained.
 
-A run directory holds ``results.json``, ``series.jsonl``, ``figures/*.png``, ``checkpoint.pt``
-and ``report.md``.
+A run directory holds ``run.json`` (written first: what to resume), ``results.json``,
+``series.jsonl``, ``figures/*.png``, ``checkpoint.pt`` and ``report.md``.
 """
 
 from __future__ import annotations
@@ -18,15 +18,16 @@ from typing import Any
 
 from torch import nn
 
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import Checkpointer, load_checkpoint, save_checkpoint
+from .distributed import barrier, init_distributed, is_main_process
 from .experiments import get_experiment, make_config
 from .experiments.base import Results, RunContext
 from .experiments.config import config_to_dict
 from .plotting import save_figure
 from .seeding import seed_everything
-from .train import SeriesLogger
+from .train import SeriesLogger, select_device
 
-__all__ = ["run_experiment", "load", "config_from_dict", "write_results"]
+__all__ = ["run_experiment", "resume_experiment", "load", "config_from_dict", "write_results"]
 
 
 def run_experiment(
@@ -38,8 +39,11 @@ def run_experiment(
     out: str | os.PathLike | None = None,
     overrides: dict[str, Any] | None = None,
     progress: bool = True,
+    checkpoint_every: int = 200,
 ) -> tuple[Path, Results]:
     """Run experiment ``name`` for one seed and write its run directory.
+
+    Under ``torchrun`` every rank trains (DDP) and only rank 0 writes.
 
     Args:
         name: a registered experiment (``ctflow list``).
@@ -48,31 +52,105 @@ def run_experiment(
         out: the run directory (default ``runs/<name>-<size>-seed<seed>``). It must be empty or new.
         overrides: config fields to replace; strings are parsed by the field's type.
         progress: show progress bars.
+        checkpoint_every: save training progress every this many steps (0: at phase ends only).
 
     Returns:
         The run directory and the experiment's :class:`Results`.
     """
-    experiment = get_experiment(name)
     config = make_config(name, size, {**(overrides or {}), "seed": seed, "device": device})
     run_dir = Path(out) if out is not None else Path("runs") / f"{name}-{size}-seed{seed}"
+    select_device(config.device)  # fail before touching the directory
+    init_distributed(select_device(config.device))
     if run_dir.exists() and any(run_dir.iterdir()):
         raise FileExistsError(
-            f"run directory {run_dir} is not empty; pass another --out or remove it"
+            f"run directory {run_dir} is not empty; pass another --out, remove it, "
+            f"or continue it with --resume {run_dir}"
         )
-    run_dir.mkdir(parents=True, exist_ok=True)
-    seed_everything(seed)
+    barrier()
+    if is_main_process():
+        run_dir.mkdir(parents=True, exist_ok=True)
+        info = {"experiment": name, "size": size, "seed": seed, "config": config_to_dict(config)}
+        (run_dir / "run.json").write_text(json.dumps(info, indent=2) + "\n")
+    return _execute(run_dir, name, size, config, None, progress, checkpoint_every)
+
+
+def resume_experiment(
+    run_dir: str | os.PathLike, *, progress: bool = True, checkpoint_every: int = 200
+) -> tuple[Path, Results]:
+    """Continue an interrupted run from its checkpoint; the result equals an uninterrupted run."""
+    run_dir = Path(run_dir)
+    info_path = run_dir / "run.json"
+    if not info_path.is_file():
+        raise FileNotFoundError(f"{run_dir} has no run.json: is it a ctflow run directory?")
+    info = json.loads(info_path.read_text())
+    experiment = get_experiment(info["experiment"])
+    config = config_from_dict(experiment.config_cls, info["config"])
+    init_distributed(select_device(config.device))
+    ckpt_path = run_dir / "checkpoint.pt"
+    payload = load_checkpoint(ckpt_path) if ckpt_path.is_file() else None
+    if payload is not None and is_main_process():
+        _truncate_series(run_dir / "series.jsonl", payload.get("extra", {}).get("phases", {}))
+    barrier()
+    return _execute(
+        run_dir, info["experiment"], info["size"], config, payload, progress, checkpoint_every
+    )
+
+
+def _execute(
+    run_dir: Path,
+    name: str,
+    size: str,
+    config: Any,
+    resume: dict | None,
+    progress: bool,
+    checkpoint_every: int,
+) -> tuple[Path, Results]:
+    main = is_main_process()
+    seed_everything(config.seed)
+    checkpointer = Checkpointer(
+        run_dir / "checkpoint.pt",
+        experiment=name,
+        config=config_to_dict(config),
+        every=checkpoint_every,
+        resume=resume,
+        write=main,
+    )
     ctx = RunContext(
-        logger=SeriesLogger(run_dir / "series.jsonl"), progress=progress, out_dir=run_dir
+        logger=SeriesLogger(run_dir / "series.jsonl" if main else None),
+        progress=progress and main,
+        out_dir=run_dir,
+        checkpointer=checkpointer,
     )
     start = time.perf_counter()
-    results = experiment.run(config, ctx)
+    results = get_experiment(name).run(config, ctx)
     seconds = time.perf_counter() - start
-    write_results(run_dir, name, size, config, results, seconds)
+    if main:
+        write_results(run_dir, name, size, config, results, seconds, checkpointer)
+    barrier()
     return run_dir, results
 
 
+def _truncate_series(path: Path, phases: dict[str, dict]) -> None:
+    """Drop log rows written after the checkpoint, so a resumed log has no repeats."""
+    if not path.is_file():
+        return
+    keep = []
+    for line in path.read_text().splitlines():
+        row = json.loads(line)
+        phase = phases.get(row.get("tag"))
+        if phase is not None and (phase["done"] or row.get("step", 0) < phase["step"]):
+            keep.append(line)
+    path.write_text("".join(line + "\n" for line in keep))
+
+
 def write_results(
-    run_dir: Path, name: str, size: str, config: Any, results: Results, seconds: float
+    run_dir: Path,
+    name: str,
+    size: str,
+    config: Any,
+    results: Results,
+    seconds: float,
+    checkpointer: Checkpointer | None = None,
 ) -> None:
     """Write ``results.json``, figures, the checkpoint and ``report.md`` into ``run_dir``."""
     (run_dir / "series.jsonl").touch()
@@ -93,12 +171,14 @@ def write_results(
         else None,
     }
     (run_dir / "results.json").write_text(json.dumps(payload, indent=2) + "\n")
-    if results.models:
+    if results.models:  # the final checkpoint keeps the phase records, so resume skips training
+        extra = {"phases": checkpointer.phases} if checkpointer is not None else None
         save_checkpoint(
             run_dir / "checkpoint.pt",
             experiment=name,
             config=config_to_dict(config),
             models=results.models,
+            extra=extra,
         )
     lines = [f"# {name} ({size}, seed {config.seed})", ""]
     if payload["command"]:
@@ -148,3 +228,62 @@ def load(run_dir: str | os.PathLike, map_location: str = "cpu") -> dict[str, nn.
         model.load_state_dict(ckpt["models"][key])
         model.eval()
     return models
+
+
+def sample_run(
+    run_dir: str | os.PathLike,
+    n: int,
+    *,
+    model: str | None = None,
+    out: str | os.PathLike | None = None,
+    seed: int = 0,
+) -> list[Path]:
+    """Draw ``n`` samples from each density model of a run; write ``.npy`` files and figures.
+
+    Args:
+        run_dir: a finished run directory.
+        n: samples per model.
+        model: only this model (a key of ``ctflow.load(run_dir)``).
+        out: where to write (default ``<run_dir>/samples``).
+        seed: seeds the sampling.
+
+    Returns:
+        The paths written: ``samples-<model>.npy`` (shape ``(n, *event)``) and a PNG per model.
+    """
+    import numpy as np
+    import torch
+
+    from .plotting import scatter_figure
+
+    if not isinstance(n, int) or n < 1:
+        raise ValueError(f"-n must be a positive integer, got {n!r}")
+    models = load(run_dir)
+    if model is not None:
+        if model not in models:
+            raise ValueError(f"no model {model!r} in {run_dir}; choose one of: {', '.join(models)}")
+        models = {model: models[model]}
+    out_dir = Path(out) if out is not None else Path(run_dir) / "samples"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for key, module in models.items():
+        try:
+            dist = module()
+        except TypeError:
+            dist = None
+        if not isinstance(dist, torch.distributions.Distribution):
+            raise ValueError(
+                f"model {key!r} is not a density model (calling it gives no Distribution)"
+            )
+        torch.manual_seed(seed)
+        with torch.no_grad():
+            x = dist.sample((n,)).cpu()
+        stem = key.replace("/", "_")
+        npy = out_dir / f"samples-{stem}.npy"
+        np.save(npy, x.numpy())
+        flat = x.reshape(n, -1)
+        fig = scatter_figure(
+            flat[:, :2],
+            title=f"{key}: {n} samples" + (" (first two coordinates)" if flat.shape[1] > 2 else ""),
+        )
+        written += [npy, save_figure(fig, out_dir / f"samples-{stem}.png")]
+    return written

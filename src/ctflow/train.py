@@ -1,4 +1,4 @@
-"""The one training loop: optimiser and schedule, gradient clipping, a NaN guard, progress, logging.
+"""The one training loop: optimiser, schedule, clipping, EMA, a NaN guard, DDP, exact resume.
 
 Experiments hand it a ``loss_fn(step) -> loss`` that draws its own batch, so one loop serves
 every method. Metrics go to a :class:`SeriesLogger` (``series.jsonl`` in a run directory).
@@ -9,14 +9,19 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm.auto import tqdm
+
+from .checkpoint import Checkpointer
+from .distributed import wrap_ddp
+from .seeding import set_rng_state
 
 __all__ = [
     "SeriesLogger",
@@ -58,6 +63,7 @@ class TrainResult:
     final_loss: float
     seconds: float
     losses: list[float] = field(default_factory=list)
+    resumed_at: int | None = None
 
 
 def select_device(device: str | torch.device) -> torch.device:
@@ -122,6 +128,19 @@ def make_schedule(
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
+class _LossModule(nn.Module):
+    """Makes ``loss_fn(step)`` the forward of a module that owns ``model``, so DDP can wrap it
+    (DDP synchronises gradients of parameters used in its forward)."""
+
+    def __init__(self, model: nn.Module, loss_fn: Callable):
+        super().__init__()
+        self.model = model
+        self.loss_fn = loss_fn
+
+    def forward(self, step: int):
+        return self.loss_fn(step)
+
+
 def fit(
     loss_fn: Callable[[int], Tensor | tuple[Tensor, dict[str, float]]],
     model: nn.Module,
@@ -133,56 +152,128 @@ def fit(
     schedule: str = "cosine",
     warmup: int = 0,
     grad_clip: float | None = None,
+    ema_decay: float | None = None,
     logger: SeriesLogger | None = None,
     log_every: int = 25,
     tag: str = "train",
     progress: bool = True,
+    checkpointer: Checkpointer | None = None,
+    generators: Sequence[torch.Generator] = (),
+    device: torch.device | None = None,
 ) -> TrainResult:
     """Minimise ``loss_fn(step)`` over ``model``'s parameters for ``steps`` steps.
 
+    Under ``torchrun`` the model runs in DistributedDataParallel: each rank's ``loss_fn`` should
+    draw its own share of the batch (seed its generator with the rank) and gradients are averaged.
+
     Args:
         loss_fn: returns the scalar loss for a step (drawing its own batch), or ``(loss, extras)``
-            with extra numbers to log.
+            with extra numbers to log. It must use ``model``'s parameters.
         model: the module whose parameters are trained.
         steps: optimisation steps.
         lr, optimizer, weight_decay: the optimiser (one of ``OPTIMIZERS``).
         schedule, warmup: learning-rate schedule (one of ``SCHEDULES``) and linear warm-up steps.
         grad_clip: clip the global gradient norm to this value.
-        logger: receives ``{"tag", "step", "loss", "lr", ...}`` every ``log_every`` steps.
-        tag: names this run in the log and the progress bar.
+        ema_decay: keep an exponential moving average of the weights with this decay and load it
+            into ``model`` when training ends.
+        logger: receives ``{"tag", "step", "loss", "lr", "grad_norm", ...}`` every ``log_every``.
+        tag: names this phase in the log, the progress bar and the checkpoint.
         progress: show a tqdm progress bar.
+        checkpointer: saves progress every ``checkpointer.every`` steps and at the end; when it
+            holds a resumed checkpoint, training continues from there exactly.
+        generators: the torch Generators ``loss_fn`` draws from (saved and restored on resume).
+        device: the device, for DDP placement.
 
     Returns:
         A :class:`TrainResult`.
 
     Raises:
         FloatingPointError: when the loss or the gradient norm is NaN or infinite, naming the step.
+            The checkpointer first saves the last good state (the update is not applied).
     """
     if not isinstance(steps, int) or steps < 0:
         raise ValueError(f"steps must be a non-negative integer, got {steps!r}")
+    if ema_decay is not None and not 0.0 < ema_decay < 1.0:
+        raise ValueError(f"ema_decay must lie in (0, 1), got {ema_decay}")
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ValueError("the model has no trainable parameters")
     opt = make_optimizer(params, optimizer, lr, weight_decay)
     sched = make_schedule(opt, schedule, steps, warmup)
+    ema = None
+    if ema_decay is not None:
+        ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(ema_decay), use_buffers=True)
     losses: list[float] = []
+    start_step, seconds_before = 0, 0.0
+
+    saved = checkpointer.phase(tag) if checkpointer is not None else None
+    if saved is not None:
+        _restore_generators(generators, saved["generators"])
+        set_rng_state(saved["rng"])
+        losses = list(saved["losses"])
+        if saved["done"]:  # the checkpointer already loaded the trained weights
+            model.eval()
+            return TrainResult(
+                steps=steps,
+                final_loss=losses[-1] if losses else float("nan"),
+                seconds=saved["seconds"],
+                losses=losses,
+                resumed_at=steps,
+            )
+        opt.load_state_dict(checkpointer.optimizer_state(tag))
+        sched.load_state_dict(saved["scheduler"])
+        if ema is not None and saved.get("ema") is not None:
+            ema.load_state_dict(saved["ema"])
+        start_step, seconds_before = saved["step"], saved["seconds"]
+
+    def record(seconds: float) -> dict[str, Any]:
+        return {
+            "scheduler": sched.state_dict(),
+            "losses": list(losses),
+            "seconds": seconds,
+            "generators": [g.get_state() for g in generators],
+            "ema": ema.state_dict() if ema is not None else None,
+        }
+
+    runner = wrap_ddp(_LossModule(model, loss_fn), device or torch.device("cpu"))
     start = time.perf_counter()
     model.train()
-    bar = tqdm(range(steps), desc=tag, disable=not progress, leave=False, dynamic_ncols=True)
+    bar = tqdm(
+        range(start_step, steps),
+        desc=tag,
+        disable=not progress,
+        leave=False,
+        dynamic_ncols=True,
+        initial=start_step,
+        total=steps,
+    )
     for step in bar:
-        out = loss_fn(step)
+        out = runner(step)
         loss, extras = out if isinstance(out, tuple) else (out, {})
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"{tag}: the loss became {loss.item()} at step {step}")
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        norm = torch.nn.utils.clip_grad_norm_(params, grad_clip if grad_clip else float("inf"))
-        if not torch.isfinite(norm):
-            raise FloatingPointError(
-                f"{tag}: the gradient norm became {norm.item()} at step {step}"
-            )
+        bad = None if torch.isfinite(loss) else f"the loss became {loss.item()}"
+        if bad is None:
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            norm = torch.nn.utils.clip_grad_norm_(params, grad_clip if grad_clip else float("inf"))
+            if not torch.isfinite(norm):
+                bad = f"the gradient norm became {norm.item()}"
+        if bad is not None:
+            message = f"{tag}: {bad} at step {step}; the update was not applied"
+            if checkpointer is not None:
+                checkpointer.save(
+                    tag,
+                    step=step,
+                    done=False,
+                    optimizer=opt,
+                    record=record(seconds_before + time.perf_counter() - start),
+                )
+                message += f" and the last good state is saved in {checkpointer.path}"
+            bar.close()
+            raise FloatingPointError(message)
         opt.step()
         sched.step()
+        if ema is not None:
+            ema.update_parameters(model)
         value = loss.item()
         losses.append(value)
         if step % log_every == 0 or step == steps - 1:
@@ -198,11 +289,47 @@ def fit(
                         **extras,
                     }
                 )
+        done_steps = step + 1
+        if (
+            checkpointer is not None
+            and checkpointer.every
+            and done_steps % checkpointer.every == 0
+            and done_steps < steps
+        ):
+            checkpointer.save(
+                tag,
+                step=done_steps,
+                done=False,
+                optimizer=opt,
+                record=record(seconds_before + time.perf_counter() - start),
+            )
     bar.close()
+    if ema is not None:
+        _copy_ema(ema, model)
     model.eval()
+    seconds = seconds_before + time.perf_counter() - start
+    if checkpointer is not None:
+        checkpointer.save(tag, step=steps, done=True, record=record(seconds))
     return TrainResult(
         steps=steps,
         final_loss=losses[-1] if losses else float("nan"),
-        seconds=time.perf_counter() - start,
+        seconds=seconds,
         losses=losses,
+        resumed_at=start_step or None,
     )
+
+
+def _restore_generators(generators: Sequence[torch.Generator], states: list[Tensor]) -> None:
+    if len(states) != len(generators):
+        raise ValueError(
+            f"the checkpoint saved {len(states)} data generators, this run has "
+            f"{len(generators)}: was it made by another version of the experiment?"
+        )
+    for gen, state in zip(generators, states):
+        gen.set_state(state)
+
+
+@torch.no_grad()
+def _copy_ema(ema: AveragedModel, model: nn.Module) -> None:
+    for target, source in zip(model.state_dict().values(), ema.module.state_dict().values()):
+        target.copy_(source)

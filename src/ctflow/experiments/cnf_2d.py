@@ -19,7 +19,7 @@ from ..metrics import mmd, wasserstein2
 from ..nn import TimeMLP
 from ..plotting import density_sample_figure
 from ..solvers import METHODS, odeint
-from ..train import fit, select_device
+from ..train import select_device
 from .base import ExperimentConfig, Results, RunContext
 from .registry import Experiment, register
 
@@ -116,26 +116,28 @@ def run(config: CNF2DConfig, ctx: RunContext | None = None) -> Results:
     torch.manual_seed(config.seed)
     results = Results()
     models = build_models(config)
+    ctx.track(models)
     for index, dataset in enumerate(config.datasets):
         flow = models[dataset].to(device)
-        train_gen = torch.Generator().manual_seed(config.seed * 1000 + index)
+        # each rank draws its own share of the batch under torchrun; evaluation is the same on all
+        train_gen = torch.Generator().manual_seed(config.seed * 1000 + index + 7919 * ctx.rank)
         test_gen = torch.Generator().manual_seed(10**6 + config.seed * 1000 + index)
 
         def loss_fn(step: int, flow=flow, dataset=dataset, gen=train_gen):
             x = sample_toy(dataset, config.batch_size, generator=gen).to(device)
             return -flow().log_prob(x).mean()
 
-        trained = fit(
+        trained = ctx.fit(
             loss_fn,
             flow,
+            tag=f"cnf/{dataset}",
+            generators=[train_gen],
+            device=device,
             steps=config.steps,
             lr=config.lr,
             schedule="cosine",
             warmup=min(50, config.steps // 10),
             grad_clip=10.0,
-            logger=ctx.logger,
-            tag=f"cnf/{dataset}",
-            progress=ctx.progress,
         )
         evaluator = _build_flow(
             config, config.eval_method, config.eval_step_size, config.eval_tol, field=flow.field
