@@ -95,3 +95,52 @@ def test_errors():
         divergence(f, t, x, method="hutchinson", probe=torch.ones(2))
     with pytest.raises(ValueError, match="returned shape"):
         divergence(lambda t, z: z[..., :1], t, x)
+
+
+@pytest.mark.parametrize("act", ["silu", "tanh", "softplus", "relu", "elu", "gelu"])
+@pytest.mark.parametrize("d, context", [(1, 0), (2, 0), (3, 2)])
+def test_analytic_mlp_divergence_matches_autograd(act, d, context):
+    from ctflow.nn import TimeMLP
+
+    torch.manual_seed(0)
+    field = TimeMLP(d, context=context, hidden=(8, 8, 8), act=act).double()
+    x = torch.randn(4, 5, d, dtype=torch.float64)
+    c = torch.randn(4, 5, context, dtype=torch.float64) if context else None
+    t = torch.tensor(0.7, dtype=torch.float64)
+    v, div = field.value_and_divergence(t, x, c)
+    torch.testing.assert_close(v, field(t, x, c))
+    xs, cs = x.reshape(-1, d), (c.reshape(-1, context) if context else [None] * 20)
+    truth = torch.stack(
+        [
+            torch.autograd.functional.jacobian(lambda z, ci=ci: field(t, z, ci), xi).trace()
+            for xi, ci in zip(xs, cs)
+        ]
+    ).reshape(4, 5)
+    torch.testing.assert_close(div, truth)
+
+
+def test_analytic_divergence_gradients_match_autograd_divergence():
+    from ctflow.nn import TimeMLP
+
+    torch.manual_seed(1)
+    field = TimeMLP(2, hidden=(8, 8), act="silu").double()
+    x = torch.randn(6, 2, dtype=torch.float64, requires_grad=True)
+    t = torch.tensor(0.2, dtype=torch.float64)
+    params = (x, *field.parameters())
+    fast = torch.autograd.grad(divergence(field, t, x)[1].sum(), params, allow_unused=True)
+    slow = torch.autograd.grad(
+        divergence(field, t, x, analytic=False)[1].sum(), params, allow_unused=True
+    )
+    for a, b, p in zip(fast, slow, params):
+        zero = torch.zeros_like(p)  # the last bias does not affect the divergence
+        torch.testing.assert_close(zero if a is None else a, zero if b is None else b)
+
+
+def test_linear_network_divergence_is_its_trace():
+    from ctflow.nn.jacobian import mlp_value_and_divergence
+
+    net = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Linear(3, 3)).double()
+    inp = torch.randn(5, 4, dtype=torch.float64)
+    _, div = mlp_value_and_divergence(net, inp, 3)
+    jac = net[1].weight @ net[0].weight[:, :3]
+    torch.testing.assert_close(div, jac.trace().expand(5))

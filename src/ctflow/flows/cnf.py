@@ -106,8 +106,7 @@ class CNF(nn.Module):
         x = state[0]
         probe = PROBES[self.probe](x) if self.divergence == "hutchinson" else None
 
-        def field(t, x):
-            return self.velocity(t, x, c)
+        field = _BoundField(self.field, c)
 
         def dynamics(t, s):
             dx, div = divergence(field, t, s[0], method=self.divergence, probe=probe)
@@ -130,6 +129,25 @@ class CNF(nn.Module):
             raise ValueError(f"x must have shape (..., {self.features}), got {tuple(x.shape)}")
         if not bool(torch.isfinite(x).all()):
             raise ValueError("x contains NaN or inf values")
+
+
+class _BoundField:
+    """``v(t, x)`` with the context bound, and the field's closed-form divergence if it has one."""
+
+    def __init__(self, field: nn.Module, c: Tensor | None):
+        self.field, self.c = field, c
+
+    def _context(self, x: Tensor) -> tuple:
+        return () if self.c is None else (self.c.expand(*x.shape[:-1], self.c.shape[-1]),)
+
+    def __call__(self, t: Tensor, x: Tensor) -> Tensor:
+        return self.field(t, x, *self._context(x))
+
+    def value_and_divergence(self, t: Tensor, x: Tensor) -> tuple[Tensor, Tensor]:
+        closed_form = getattr(self.field, "value_and_divergence", None)
+        if closed_form is None:
+            raise NotImplementedError
+        return closed_form(t, x, *self._context(x))
 
 
 class CNFDistribution(Distribution):

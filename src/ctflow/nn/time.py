@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from .jacobian import mlp_value_and_divergence, supports_analytic_divergence
 from .mlp import MLP
 
 __all__ = ["SinusoidalTimeEmbedding", "TimeMLP"]
@@ -69,8 +70,23 @@ class TimeMLP(nn.Module):
             )
         self.features, self.context = features, context
         self.net = MLP(features + t_dim + context, features, hidden, act)
+        self._analytic = supports_analytic_divergence(self.net)
 
     def forward(self, t: Tensor, x: Tensor, c: Tensor | None = None) -> Tensor:
+        return self.net(self._inputs(t, x, c))
+
+    def value_and_divergence(
+        self, t: Tensor, x: Tensor, c: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """``(v(t, x, c), div_x v)`` in one pass without autograd (see :mod:`ctflow.nn.jacobian`).
+
+        Shapes: ``x`` is ``(*batch, features)``; returns ``(*batch, features)`` and ``batch``.
+        """
+        if not self._analytic:
+            raise NotImplementedError(f"no closed-form derivative for an activation of {self.net}")
+        return mlp_value_and_divergence(self.net, self._inputs(t, x, c), self.features)
+
+    def _inputs(self, t: Tensor, x: Tensor, c: Tensor | None) -> Tensor:
         if x.shape[-1] != self.features:
             raise ValueError(f"x must end in {self.features} features, got shape {tuple(x.shape)}")
         batch = x.shape[:-1]
@@ -83,4 +99,4 @@ class TimeMLP(nn.Module):
             parts.append(c.expand(*batch, self.context))
         elif c is not None:
             raise ValueError("this field was built with context=0 but got a context c")
-        return self.net(torch.cat(parts, dim=-1))
+        return torch.cat(parts, dim=-1)

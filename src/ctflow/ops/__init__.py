@@ -1,6 +1,13 @@
 """Divergences, Jacobian helpers and trace estimators."""
 
-from .divergence import DIVERGENCE_METHODS, divergence
+from .divergence import ANALYTIC_MAX_DIM, DIVERGENCE_METHODS, divergence
 from .probes import PROBES, gaussian_like, rademacher_like
 
-__all__ = ["divergence", "DIVERGENCE_METHODS", "rademacher_like", "gaussian_like", "PROBES"]
+__all__ = [
+    "divergence",
+    "DIVERGENCE_METHODS",
+    "ANALYTIC_MAX_DIM",
+    "rademacher_like",
+    "gaussian_like",
+    "PROBES",
+]

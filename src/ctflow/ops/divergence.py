@@ -12,9 +12,11 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-__all__ = ["divergence", "DIVERGENCE_METHODS"]
+__all__ = ["divergence", "DIVERGENCE_METHODS", "ANALYTIC_MAX_DIM"]
 
 DIVERGENCE_METHODS = ("exact", "hutchinson")
+# Above this, the analytic pass's (N, D, H) Jacobians cost more memory than autograd's D passes.
+ANALYTIC_MAX_DIM = 32
 
 
 def divergence(
@@ -25,6 +27,7 @@ def divergence(
     method: str = "exact",
     probe: Tensor | None = None,
     event_ndim: int = 1,
+    analytic: bool = True,
 ) -> tuple[Tensor, Tensor]:
     """Evaluate ``f(t, x)`` and its divergence with respect to ``x``'s event dimensions.
 
@@ -40,6 +43,8 @@ def divergence(
         probe: Hutchinson probe ``e`` of ``x``'s shape (draw it once per solve with
             :func:`ctflow.ops.rademacher_like` or :func:`ctflow.ops.gaussian_like`).
         event_ndim: how many trailing dims form one point.
+        analytic: for ``"exact"``, use ``f.value_and_divergence(t, x)`` when ``f`` offers one (as
+            :class:`ctflow.nn.TimeMLP` does: one pass, no autograd) and ``D <= ANALYTIC_MAX_DIM``.
 
     Returns:
         ``(dx, div)``: ``f(t, x)`` of shape ``x.shape`` and the divergence, shape ``batch``.
@@ -68,6 +73,13 @@ def divergence(
             raise ValueError(
                 f"probe shape {tuple(probe.shape)} must equal x's shape {tuple(x.shape)}"
             )
+    if method == "exact" and analytic and event_ndim == 1 and x.shape[-1] <= ANALYTIC_MAX_DIM:
+        closed_form = getattr(f, "value_and_divergence", None)
+        if callable(closed_form):
+            try:
+                return closed_form(t, x)
+            except NotImplementedError:
+                pass  # e.g. an activation without a closed-form derivative: use autograd
     keep_graph = torch.is_grad_enabled()
     with torch.enable_grad():
         if not (keep_graph and x.requires_grad):
