@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.ctflow-installed
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: run test test-slow lint bench-deps clean
+.PHONY: run test test-slow lint bench bench-deps wheel-check clean
 
 # torch 2.13.0 first (a CPU wheel on disk), then the package, so pip keeps that torch.
 $(STAMP): pyproject.toml
@@ -30,6 +30,12 @@ lint: $(STAMP)
 
 bench-deps: $(STAMP)
 	$(BIN)/python -m pip install -q -r benchmarks/requirements.txt
+
+bench: bench-deps
+	$(BIN)/python benchmarks/solvers.py
+
+wheel-check: $(STAMP)
+	bash scripts/check_wheel.sh
 
 clean:
 	rm -rf $(VENV) runs build dist
