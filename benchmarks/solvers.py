@@ -11,7 +11,8 @@ noise hits all of them alike. One CPU thread.
 - ``ctflow``: ``ctflow.solvers.odeint`` with the same method and step.
 - ``torchdiffeq``: ``torchdiffeq.odeint`` with the same method and ``step_size`` (its rk4 is the
   3/8 rule: same order and NFE).
-- ``compiled``: ``ctflow.solvers.odeint`` over ``torch.compile(net)``.
+- ``compiled``: ``ctflow.solvers.odeint(..., compile=True)``: each RK step (every stage and the
+  update) is one ``torch.compile`` graph; compile time is excluded (warm-up).
 - divergence: exact divergence of a 2D field, ctflow's ``divergence`` vs the per-coordinate
   autograd loop that the ``flow_matching`` package runs in ``ODESolver.compute_likelihood``, both at
   one call (evaluation) and as a training step (divergence, then backward).
@@ -59,8 +60,8 @@ def eager_loop(net, x, method: str, steps: int = STEPS):
     return x
 
 
-def ctflow_solve(net, x, method: str):
-    return odeint(net, x, [0.0, 1.0], method=method, step_size=1.0 / STEPS)[-1]
+def ctflow_solve(net, x, method: str, compile: bool = False):
+    return odeint(net, x, [0.0, 1.0], method=method, step_size=1.0 / STEPS, compile=compile)[-1]
 
 
 def torchdiffeq_solve(net, x, method: str):
@@ -89,15 +90,6 @@ def bench_odeint(quick: bool, compile_: bool) -> list[dict]:
         torch.manual_seed(0)
         net = TimeMLP(dim, hidden=(width,) * 3).eval()
         x = torch.randn(batch, dim)
-        compiled = None
-        if compile_:
-            try:
-                compiled = torch.compile(net, dynamic=False)
-                with torch.no_grad():
-                    compiled(torch.tensor(0.0), x)
-            except Exception as err:  # noqa: BLE001 - report, do not die
-                print(f"torch.compile unavailable: {type(err).__name__}: {err}", file=sys.stderr)
-                compiled, compile_ = None, False
         for method in METHODS:
             nfe = STEPS * (1 if method == "euler" else 4)
             cost = width * width * batch * nfe
@@ -107,10 +99,19 @@ def bench_odeint(quick: bool, compile_: bool) -> list[dict]:
                 "ctflow": lambda: ctflow_solve(net, x, method),
                 "torchdiffeq": lambda: torchdiffeq_solve(net, x, method),
             }
-            if compiled is not None:
-                fns["compiled"] = lambda: ctflow_solve(compiled, x, method)
+            if compile_:
+                fns["compiled"] = lambda: ctflow_solve(net, x, method, compile=True)
             with torch.no_grad():
-                med = interleaved_medians(fns, repeats)
+                try:
+                    med = interleaved_medians(fns, repeats)
+                except Exception as err:  # noqa: BLE001 - torch.compile may be unavailable
+                    print(
+                        f"torch.compile failed ({type(err).__name__}: {err}); skipping it",
+                        file=sys.stderr,
+                    )
+                    compile_ = False
+                    fns.pop("compiled")
+                    med = interleaved_medians(fns, repeats)
             row = {
                 "width": width,
                 "batch": batch,

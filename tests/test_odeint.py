@@ -284,3 +284,23 @@ def test_type_errors():
 def test_field_with_wrong_output_shape_is_named():
     with pytest.raises(ValueError, match=r"returned shape \(3, 1\) for a state of shape \(3, 2\)"):
         odeint(lambda t, x: x[..., :1], torch.ones(3, 2), [0.0, 1.0], method="euler")
+
+
+def test_compiled_steps_match_eager_steps():
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(2, 16), torch.nn.Tanh(), torch.nn.Linear(16, 2))
+
+    def field(t, x):
+        return net(x) * torch.cos(t)
+
+    x0 = torch.randn(8, 2)
+    t = torch.tensor([0.0, 0.5, 1.0])
+    with torch.no_grad():
+        eager, stats = odeint(field, x0, t, method="rk4", step_size=0.1, return_stats=True)
+        compiled, cstats = odeint(
+            field, x0, t, method="rk4", step_size=0.1, compile=True, return_stats=True
+        )
+    torch.testing.assert_close(compiled, eager, atol=1e-6, rtol=1e-6)
+    assert cstats.nfe == stats.nfe == 40
+    with pytest.raises(ValueError, match="compile=True applies to fixed-step"):
+        odeint(field, x0, t, method="dopri5", compile=True)

@@ -31,6 +31,7 @@ def solve_fixed_grid(
     tableau: ButcherTableau,
     steps: Sequence[int],
     project: Callable[[Tensor], Tensor] | None = None,
+    compile: bool = False,
 ) -> list:
     """Integrate ``dy/dt = f(t, y)`` with equal fixed steps inside each output interval.
 
@@ -41,11 +42,14 @@ def solve_fixed_grid(
         tableau: the explicit Runge-Kutta method.
         steps: number of equal steps in each of the ``T - 1`` intervals.
         project: applied to the state (its first tensor, for tuples) after every step.
+        compile: run each step as one ``torch.compile`` graph (all stages and the update).
 
     Returns:
         A list of ``T`` states, one per output time.
     """
     is_tuple = isinstance(y0, tuple)
+    if compile:
+        return _solve_compiled(f, y0, t, tableau, steps, project, is_tuple)
     add = _add_tuple if is_tuple else _add_tensor
     a_rows, b, c = tableau.a, tableau.b, tableau.c
     y = y0
@@ -68,6 +72,44 @@ def solve_fixed_grid(
             for bi, k in zip(b, ks):
                 if bi != 0.0:
                     y = add(y, k, h * bi)
+            if project is not None:
+                y = (project(y[0]), *y[1:]) if is_tuple else project(y)
+        out.append(y)
+    return out
+
+
+def _explicit_step(f: Callable, tableau: ButcherTableau, t0: Tensor, h: Tensor, y, is_tuple: bool):
+    """One Runge-Kutta step with ``t0`` and ``h`` as 0-d tensors, the form torch.compile traces
+    once per (tableau, field) without specialising on the step size."""
+
+    def axpy(y, k, coef):
+        return tuple(a + coef * b for a, b in zip(y, k)) if is_tuple else y + coef * k
+
+    ks = []
+    for ci, row in zip(tableau.c, tableau.a):
+        y_stage = y
+        for j, a in enumerate(row):
+            if a != 0.0:
+                y_stage = axpy(y_stage, ks[j], h * a)
+        ks.append(f(t0 + ci * h, y_stage))
+    for bi, k in zip(tableau.b, ks):
+        if bi != 0.0:
+            y = axpy(y, k, h * bi)
+    return y
+
+
+_compiled_step: Callable | None = None
+
+
+def _solve_compiled(f, y0, t, tableau, steps, project, is_tuple) -> list:
+    global _compiled_step
+    if _compiled_step is None:  # one compiled function: its cache holds a graph per field/tableau
+        _compiled_step = torch.compile(_explicit_step, dynamic=False)
+    y, out = y0, [y0]
+    for i, n in enumerate(steps):
+        h = (t[i + 1] - t[i]) / n
+        for s in range(n):
+            y = _compiled_step(f, tableau, t[i] + s * h, h, y, is_tuple)
             if project is not None:
                 y = (project(y[0]), *y[1:]) if is_tuple else project(y)
         out.append(y)
