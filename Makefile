@@ -15,8 +15,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e ".[dev,rl,compress]"
 	touch $(STAMP)
 
+# each run gets its own directory; the CLI prints where the report is
 run: $(STAMP)
-	$(BIN)/ctflow run cnf-2d --quick --out runs/cnf-2d-quick
+	$(BIN)/ctflow run cnf-2d --quick --out runs/cnf-2d-quick-$$(date +%Y%m%d-%H%M%S)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q --durations=15
