@@ -13,6 +13,7 @@ PACKAGES = [
     "ctflow.manifolds",
     "ctflow.nn",
     "ctflow.flows",
+    "ctflow.paths",
     "ctflow.data",
     "ctflow.metrics",
     "ctflow.experiments",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import flows, manifolds, nn, ops, solvers
+from . import flows, manifolds, nn, ops, paths, solvers
 from .flows import CNF
 from .solvers import odeint, sdeint
 
@@ -24,6 +24,7 @@ __all__ = [
     "manifolds",
     "nn",
     "ops",
+    "paths",
     "solvers",
 ]
 

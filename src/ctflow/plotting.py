@@ -10,7 +10,13 @@ matplotlib.use("Agg")  # headless: figures are written to files
 import matplotlib.pyplot as plt  # noqa: E402
 from torch import Tensor  # noqa: E402
 
-__all__ = ["density_sample_figure", "scatter_figure", "save_figure"]
+__all__ = [
+    "density_sample_figure",
+    "scatter_figure",
+    "sample_grid_figure",
+    "trajectory_figure",
+    "save_figure",
+]
 
 
 def _scatter(ax, points: Tensor, lim: float, title: str) -> None:
@@ -56,6 +62,58 @@ def scatter_figure(samples: Tensor, lim: float | None = None, title: str = ""):
     if lim is None:
         lim = float(samples.abs().max()) * 1.05 + 1e-6
     _scatter(ax, samples, lim, title)
+    fig.tight_layout()
+    return fig
+
+
+def sample_grid_figure(samples: dict[str, dict[str, Tensor]], limit: float, title: str = ""):
+    """A grid of 2D scatters: one row per method, one column per sampler setting.
+
+    Args:
+        samples: ``{row label: {column label: points (N, 2)}}``; rows may have different columns.
+        limit: axes span ``[-limit, limit]^2``.
+    """
+    rows = list(samples)
+    ncols = max(len(v) for v in samples.values())
+    fig, axes = plt.subplots(
+        len(rows), ncols, figsize=(2.2 * ncols, 2.3 * len(rows)), dpi=80, squeeze=False
+    )
+    for r, row in enumerate(rows):
+        for c in range(ncols):
+            ax = axes[r][c]
+            items = list(samples[row].items())
+            if c >= len(items):
+                ax.axis("off")
+                continue
+            label, pts = items[c]
+            _scatter(ax, pts, limit, label)
+            if c == 0:
+                ax.set_ylabel(row, fontsize=9)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def trajectory_figure(trajectories: dict[str, Tensor], limit: float, title: str = ""):
+    """One panel per method: paths ``(T, N, 2)`` from noise (light) to samples (dark dots)."""
+    fig, axes = plt.subplots(
+        1, len(trajectories), figsize=(3 * len(trajectories), 3.2), dpi=80, squeeze=False
+    )
+    for ax, (label, traj) in zip(axes[0], trajectories.items()):
+        path = traj.detach().cpu().numpy()
+        ax.plot(path[:, :, 0], path[:, :, 1], lw=0.6, alpha=0.5, color="tab:blue")
+        ax.scatter(path[0, :, 0], path[0, :, 1], s=4, color="tab:gray", label="t = 0")
+        ax.scatter(path[-1, :, 0], path[-1, :, 1], s=4, color="black", label="t = 1")
+        ax.set_xlim(-limit, limit)
+        ax.set_ylim(-limit, limit)
+        ax.set_aspect("equal")
+        ax.set_title(label, fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    axes[0][0].legend(fontsize=7, loc="lower left")
+    if title:
+        fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
 

@@ -13,15 +13,16 @@ from dataclasses import dataclass
 
 import torch
 
-from ..data import TOY_DATASETS, sample_toy, toy_entropy, toy_entropy_mc, toy_log_prob
+from ..data import TOY_DATASETS, sample_toy
 from ..flows import CNF
-from ..metrics import mmd, wasserstein2
+from ..metrics import wasserstein2
 from ..nn import TimeMLP
 from ..plotting import density_sample_figure
 from ..solvers import METHODS, odeint
 from ..train import select_device
 from .base import ExperimentConfig, Results, RunContext
 from .registry import Experiment, register
+from .toy_eval import density_grid, entropy_of, sample_quality
 
 __all__ = ["CNF2DConfig", "run", "build_models"]
 
@@ -101,14 +102,6 @@ def build_models(config: CNF2DConfig) -> dict[str, CNF]:
     }
 
 
-def _entropy(dataset: str, generator: torch.Generator) -> tuple[float, str]:
-    try:
-        return toy_entropy(dataset), "exact"
-    except ValueError:
-        mean, _ = toy_entropy_mc(dataset, 200_000, generator=generator)
-        return float(mean), "monte carlo"
-
-
 def run(config: CNF2DConfig, ctx: RunContext | None = None) -> Results:
     """Train one CNF per dataset and evaluate it. Metrics are keyed ``cnf/<dataset>/<metric>``."""
     ctx = ctx or RunContext()
@@ -163,7 +156,7 @@ def _evaluate(
     start = time.perf_counter()
     logp = flow().log_prob(x_test)
     nll_seconds = time.perf_counter() - start
-    entropy, _ = _entropy(dataset, gen)
+    entropy = entropy_of(dataset, gen)
     x0 = torch.randn(config.n_eval, 2, generator=gen).to(device)
     t = torch.tensor([flow.t0, flow.t1], device=device)
     solver = {k: v for k, v in flow.solver.items()}
@@ -177,18 +170,13 @@ def _evaluate(
         "nll_gap": float(-logp.mean()) - entropy,
         "sample_nfe": stats.nfe,
         "nll_seconds": nll_seconds,
-        "w2": float(wasserstein2(samples.cpu().double(), x_ref.cpu().double())),
+        **sample_quality(samples, x_ref, dataset),
         "w2_data_vs_data": float(
             wasserstein2(
                 sample_toy(dataset, config.n_eval, generator=gen).double(), x_ref.cpu().double()
             )
         ),
-        "mmd": float(mmd(samples.cpu(), x_ref.cpu())),
     }
-    if dataset == "checkerboard":  # bounded support: the share of samples that land on it
-        out["in_support"] = float(
-            torch.isfinite(toy_log_prob(dataset, samples.cpu())).float().mean()
-        )
     return out
 
 
@@ -196,14 +184,10 @@ def _evaluate(
 def _figure(
     flow: CNF, dataset: str, config: CNF2DConfig, gen: torch.Generator, device: torch.device
 ):
-    lim, n = config.grid_limit, config.grid
-    axis = torch.linspace(-lim, lim, n)
-    grid = torch.stack(torch.meshgrid(axis, axis, indexing="xy"), dim=-1).reshape(-1, 2)
-    logp = torch.cat([flow().log_prob(chunk.to(device)).cpu() for chunk in grid.split(4096)])
-    density = logp.exp().reshape(n, n)
+    lim = config.grid_limit
+    density, mass = density_grid(lambda x: flow().log_prob(x), lim, config.grid, device)
     samples = flow().sample((config.n_eval,)).cpu()
     data = sample_toy(dataset, config.n_eval, generator=gen)
-    mass = float(density.sum() * (2 * lim / (n - 1)) ** 2)
     return density_sample_figure(
         data,
         samples,

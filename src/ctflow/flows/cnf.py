@@ -34,6 +34,7 @@ class CNF(nn.Module):
         divergence: ``"exact"`` or ``"hutchinson"`` (unbiased, one probe per solve).
         probe: Hutchinson probe distribution, ``"rademacher"`` or ``"gaussian"``.
         adjoint: backpropagate through the solver by the adjoint method.
+        options: extra torchdiffeq options for adaptive methods, e.g. ``{"max_num_steps": 10000}``.
 
     Example:
         >>> from ctflow.nn import TimeMLP
@@ -57,6 +58,7 @@ class CNF(nn.Module):
         divergence: str = "exact",
         probe: str = "rademacher",
         adjoint: bool = False,
+        options: dict | None = None,
     ):
         super().__init__()
         if not isinstance(features, int) or features < 1:
@@ -74,6 +76,8 @@ class CNF(nn.Module):
         self.field, self.features = field, features
         self.t0, self.t1 = float(t0), float(t1)
         self.solver = dict(method=method, atol=atol, rtol=rtol, step_size=step_size)
+        if options:
+            self.solver["options"] = dict(options)
         self.divergence, self.probe, self.adjoint = divergence, probe, adjoint
         # buffers so the base follows .to(device/dtype)
         self.register_buffer("base_loc", torch.zeros(features))

@@ -66,6 +66,8 @@ def odeint(
         compile: fixed-step methods only: run each step (all stages and the update) as one
             ``torch.compile`` graph. The first call compiles (seconds); later calls with the same
             field and method reuse the graph and skip most per-step Python and dispatch overhead.
+            A new state shape or network recompiles; torch's ``recompile_limit`` (8) caps how
+            many graphs it keeps before falling back to eager steps.
 
     Returns:
         The solution, shape ``(T, *x0.shape)`` (a tuple of such tensors for a tuple state), and

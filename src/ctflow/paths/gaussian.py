@@ -1,0 +1,499 @@
+"""Affine Gaussian probability paths ``x_t = alpha(t) x1 + sigma(t) eps`` (Flow Matching, Sec. 4).
+
+Time runs from ``t = 0`` (the source, noise) to ``t = 1`` (the data). A path fixes the conditional
+``p_t(x | x1) = N(alpha(t) x1, sigma(t)^2 I)``; its conditional velocity is
+``u_t(x_t | x1) = alpha'(t) x1 + sigma'(t) eps``, the regression target of flow matching.
+
+``x0`` always denotes a draw from the *source* distribution ``N(0, source_scale^2 I)`` and
+``eps = x0 / source_scale`` the standard noise; ``source_scale`` is 1 except for :class:`VEPath`.
+
+Time arguments: a float, a 0-d tensor, or a tensor whose shape is a prefix of ``x``'s shape (the
+batch shape, one time per example, e.g. ``(B,)`` for ``x`` of shape ``(B, D)`` or ``(B, C, H, W)``).
+It is padded with trailing singleton dims to broadcast against ``x``'s event dims.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+__all__ = ["PathSample", "AffineGaussianPath", "CondOTPath", "VPPath", "VEPath", "PATHS"]
+
+TimeLike = Tensor | float
+
+
+@dataclass
+class PathSample:
+    """One draw from a path: the point ``x_t``, its conditional velocity, and what made it.
+
+    Attributes:
+        x_t: ``alpha(t) x1 + sigma(t) eps``, shape ``(*batch, *event)``.
+        dx_t: the conditional target velocity ``alpha'(t) x1 + sigma'(t) eps``, same shape.
+        t: the times as given (0-d or of batch shape), in ``x1``'s dtype.
+        x0: the source draw, shape ``(*batch, *event)``.
+        x1: the data, shape ``(*batch, *event)``.
+    """
+
+    x_t: Tensor
+    dx_t: Tensor
+    t: Tensor
+    x0: Tensor
+    x1: Tensor
+
+
+class AffineGaussianPath:
+    """Base class of the paths ``x_t = alpha(t) x1 + sigma(t) eps``, ``eps = x0 / source_scale``.
+
+    Subclasses define ``_alpha``, ``_sigma``, ``_d_alpha``, ``_d_sigma`` on tensors. The base gives
+    sampling and the conversions between what a model at ``(x_t, t)`` may predict: the velocity
+    ``v``, the noise ``eps``, the data ``x1`` and the score ``grad log p_t``. With ``a = alpha(t)``,
+    ``s = sigma(t)`` and ``det = a s' - a' s`` (never 0 on the paths here):
+
+    - ``v = (a' x + det * eps) / a`` (needs ``a > 0``),
+    - ``v = (s' x - det * x1) / s`` (needs ``s > 0``),
+    - ``v = (a' x - s det * score) / a``, i.e. ``(a'/a) x + (a' s^2 / a - s s') score``,
+    - ``eps = (a v - a' x) / det`` and ``x1 = (s' x - s v) / det`` (no division by a or s).
+
+    Applied to a model's marginal prediction (``E[eps | x_t]``, ``E[x1 | x_t]``, the marginal
+    score) they give the marginal velocity, the field whose flow carries ``p_0`` to ``p_1``.
+
+    Example:
+        >>> path = CondOTPath()
+        >>> x0, x1 = torch.randn(8, 2), torch.randn(8, 2)
+        >>> s = path.sample(x0, x1, torch.rand(8))
+        >>> torch.allclose(s.dx_t, x1 - x0)
+        True
+    """
+
+    #: standard deviation of the source ``N(0, source_scale^2 I)`` that ``x0`` is drawn from
+    source_scale: float = 1.0
+
+    @property
+    def t_range(self) -> tuple[float, float]:
+        """``(t_min, t_max)``: the interval a trainer samples ``t`` from and a sampler spans."""
+        return (0.0, 1.0)
+
+    def alpha(self, t: TimeLike) -> Tensor:
+        """The data coefficient ``alpha(t)``, elementwise, of ``t``'s shape."""
+        return self._alpha(_as_time(t))
+
+    def sigma(self, t: TimeLike) -> Tensor:
+        """The noise standard deviation ``sigma(t)``, elementwise, of ``t``'s shape."""
+        return self._sigma(_as_time(t))
+
+    def d_alpha(self, t: TimeLike) -> Tensor:
+        """The exact derivative ``d alpha / dt``, elementwise, of ``t``'s shape."""
+        return self._d_alpha(_as_time(t))
+
+    def d_sigma(self, t: TimeLike) -> Tensor:
+        """The exact derivative ``d sigma / dt``, elementwise, of ``t``'s shape."""
+        return self._d_sigma(_as_time(t))
+
+    def sample(self, x0: Tensor, x1: Tensor, t: TimeLike) -> PathSample:
+        """Points on the conditional paths from ``x0`` to ``x1`` at time ``t``, and their velocity.
+
+        Args:
+            x0: source draws, shape ``(*batch, *event)``, from ``N(0, source_scale^2 I)``.
+            x1: data, shape ``(*batch, *event)``.
+            t: a float, a 0-d tensor, or a tensor of shape ``batch`` (any prefix of ``x1.shape``).
+
+        Returns:
+            A :class:`PathSample` with ``x_t`` and ``dx_t`` of shape ``x1.shape``.
+
+        Example:
+            >>> path = VPPath()
+            >>> s = path.sample(torch.randn(4, 3), torch.randn(4, 3), torch.rand(4) * 0.9)
+            >>> s.x_t.shape, s.dx_t.shape
+            (torch.Size([4, 3]), torch.Size([4, 3]))
+        """
+        _check_pair(x0, "x0", x1, "x1")
+        t = _as_time(t, like=x1)
+        a, s, da, ds = self._coefficients(t, x1)
+        eps = x0 / self.source_scale if self.source_scale != 1.0 else x0
+        return PathSample(x_t=a * x1 + s * eps, dx_t=da * x1 + ds * eps, t=t, x0=x0, x1=x1)
+
+    def velocity_from_eps(self, x_t: Tensor, eps: Tensor, t: TimeLike) -> Tensor:
+        """The velocity from a noise prediction: ``(a' x_t + det * eps) / a``.
+
+        Args:
+            x_t: points, shape ``(*batch, *event)``.
+            eps: predicted standard noise ``E[eps | x_t]``, same shape.
+            t: time(s), see the module docstring; needs ``alpha(t) > 0``.
+
+        Returns:
+            The velocity, shape ``x_t.shape``.
+
+        Example:
+            >>> path, x, e = VPPath(), torch.randn(5, 2), torch.randn(5, 2)
+            >>> v = path.velocity_from_eps(x, e, 0.5)
+            >>> torch.allclose(path.eps_from_velocity(x, v, 0.5), e, atol=1e-5)
+            True
+        """
+        _check_pair(x_t, "x_t", eps, "eps")
+        a, s, da, ds = self._coefficients(t, x_t)
+        return (da * x_t + (a * ds - da * s) * eps) / a
+
+    def velocity_from_x1(self, x_t: Tensor, x1_hat: Tensor, t: TimeLike) -> Tensor:
+        """The velocity from a data prediction: ``(s' x_t - det * x1_hat) / s``.
+
+        Args:
+            x_t: points, shape ``(*batch, *event)``.
+            x1_hat: predicted data ``E[x1 | x_t]``, same shape.
+            t: time(s), see the module docstring; needs ``sigma(t) > 0``.
+
+        Returns:
+            The velocity, shape ``x_t.shape``.
+
+        Example:
+            >>> path, x, y = CondOTPath(), torch.randn(5, 2), torch.randn(5, 2)
+            >>> v = path.velocity_from_x1(x, y, 0.3)
+            >>> torch.allclose(path.x1_from_velocity(x, v, 0.3), y, atol=1e-5)
+            True
+        """
+        _check_pair(x_t, "x_t", x1_hat, "x1_hat")
+        a, s, da, ds = self._coefficients(t, x_t)
+        return (ds * x_t - (a * ds - da * s) * x1_hat) / s
+
+    def velocity_from_score(self, x_t: Tensor, score: Tensor, t: TimeLike) -> Tensor:
+        """The probability-flow velocity from a score: ``(a'/a) x_t + (a' s^2 / a - s s') score``.
+
+        Args:
+            x_t: points, shape ``(*batch, *event)``.
+            score: ``grad_x log p_t(x_t)``, same shape.
+            t: time(s), see the module docstring; needs ``alpha(t) > 0``.
+
+        Returns:
+            The velocity, shape ``x_t.shape``.
+
+        Example:
+            >>> path, x1, x = VEPath(), torch.zeros(5, 2), torch.randn(5, 2)
+            >>> score = -x / path.sigma(0.5) ** 2  # exact score for the data point 0
+            >>> path.velocity_from_score(x, score, 0.5).shape
+            torch.Size([5, 2])
+        """
+        _check_pair(x_t, "x_t", score, "score")
+        a, s, da, ds = self._coefficients(t, x_t)
+        # s * det written out so that s * s' stays finite where s -> 0 and s' -> -inf (VP, t -> 1)
+        return (da * x_t - (a * (s * ds) - da * s * s) * score) / a
+
+    def eps_from_velocity(self, x_t: Tensor, v: Tensor, t: TimeLike) -> Tensor:
+        """The noise implied by a velocity: ``(a v - a' x_t) / det``.
+
+        Args:
+            x_t: points, shape ``(*batch, *event)``.
+            v: velocity at ``(x_t, t)``, same shape.
+            t: time(s), see the module docstring.
+
+        Returns:
+            ``E[eps | x_t]`` if ``v`` is the marginal velocity, shape ``x_t.shape``.
+
+        Example:
+            >>> path, x0, x1 = CondOTPath(), torch.randn(5, 2), torch.randn(5, 2)
+            >>> s = path.sample(x0, x1, 0.4)
+            >>> torch.allclose(path.eps_from_velocity(s.x_t, s.dx_t, 0.4), x0, atol=1e-5)
+            True
+        """
+        _check_pair(x_t, "x_t", v, "v")
+        a, s, da, ds = self._coefficients(t, x_t)
+        return (a * v - da * x_t) / (a * ds - da * s)
+
+    def x1_from_velocity(self, x_t: Tensor, v: Tensor, t: TimeLike) -> Tensor:
+        """The data implied by a velocity: ``(s' x_t - s v) / det``.
+
+        Args:
+            x_t: points, shape ``(*batch, *event)``.
+            v: velocity at ``(x_t, t)``, same shape.
+            t: time(s), see the module docstring.
+
+        Returns:
+            ``E[x1 | x_t]`` if ``v`` is the marginal velocity, shape ``x_t.shape``.
+
+        Example:
+            >>> path, x0, x1 = CondOTPath(), torch.randn(5, 2), torch.randn(5, 2)
+            >>> s = path.sample(x0, x1, 0.4)
+            >>> torch.allclose(path.x1_from_velocity(s.x_t, s.dx_t, 0.4), x1, atol=1e-5)
+            True
+        """
+        _check_pair(x_t, "x_t", v, "v")
+        a, s, da, ds = self._coefficients(t, x_t)
+        return (ds * x_t - s * v) / (a * ds - da * s)
+
+    def score_from_eps(self, eps: Tensor, t: TimeLike) -> Tensor:
+        """The score implied by a noise prediction: ``-eps / sigma(t)``.
+
+        Args:
+            eps: predicted standard noise, shape ``(*batch, *event)``.
+            t: time(s), see the module docstring; needs ``sigma(t) > 0``.
+
+        Returns:
+            The score, shape ``eps.shape``.
+
+        Example:
+            >>> CondOTPath().score_from_eps(torch.ones(3, 2), 0.5)[0]
+            tensor([-2., -2.])
+        """
+        _check_tensor(eps, "eps")
+        return -eps / self._sigma(_broadcast_time(_as_time(t, like=eps), eps))
+
+    def score_from_velocity(self, x_t: Tensor, v: Tensor, t: TimeLike) -> Tensor:
+        """The score implied by a velocity: ``-eps_from_velocity(x_t, v, t) / sigma(t)``.
+
+        Args:
+            x_t: points, shape ``(*batch, *event)``.
+            v: velocity at ``(x_t, t)``, same shape.
+            t: time(s), see the module docstring; needs ``sigma(t) > 0``.
+
+        Returns:
+            The score, shape ``x_t.shape``.
+
+        Example:
+            >>> path, x = CondOTPath(), torch.randn(5, 2)
+            >>> v = path.velocity_from_score(x, -x, 0.5)
+            >>> torch.allclose(path.score_from_velocity(x, v, 0.5), -x, atol=1e-5)
+            True
+        """
+        return self.score_from_eps(self.eps_from_velocity(x_t, v, t), t)
+
+    def _coefficients(self, t: TimeLike, x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """``(alpha, sigma, alpha', sigma')`` at ``t``, shaped to broadcast against ``x``."""
+        t = _broadcast_time(_as_time(t, like=x), x)
+        return self._alpha(t), self._sigma(t), self._d_alpha(t), self._d_sigma(t)
+
+    def _alpha(self, t: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def _sigma(self, t: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def _d_alpha(self, t: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def _d_sigma(self, t: Tensor) -> Tensor:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class CondOTPath(AffineGaussianPath):
+    """The paper's optimal-transport path: ``alpha = t``, ``sigma = 1 - (1 - sigma_min) t``.
+
+    The conditional target ``x1 - (1 - sigma_min) x0`` does not depend on ``t``; at ``t = 1``,
+    ``x_1 = x1 + sigma_min x0``. The eps and score parameterisations divide by ``alpha`` and are
+    singular at ``t = 0``; the x1 one is singular at ``t = 1`` when ``sigma_min = 0``.
+
+    Args:
+        sigma_min: the width of the conditional at ``t = 1``, in ``[0, 1)``. The paper gives no
+            value; 0 is the reference library's default, 1e-4 is common.
+
+    Example:
+        >>> path = CondOTPath(sigma_min=1e-4)
+        >>> path.alpha(0.25), path.sigma(1.0)
+        (tensor(0.2500), tensor(0.0001))
+    """
+
+    sigma_min: float = 0.0
+
+    def __post_init__(self) -> None:
+        value = _check_real(self.sigma_min, "sigma_min")
+        if not 0.0 <= value < 1.0:
+            raise ValueError(f"sigma_min must lie in [0, 1), got {value}")
+        object.__setattr__(self, "sigma_min", value)
+
+    def _alpha(self, t: Tensor) -> Tensor:
+        return t
+
+    def _sigma(self, t: Tensor) -> Tensor:
+        return 1.0 - (1.0 - self.sigma_min) * t
+
+    def _d_alpha(self, t: Tensor) -> Tensor:
+        return torch.ones_like(t)
+
+    def _d_sigma(self, t: Tensor) -> Tensor:
+        return torch.full_like(t, -(1.0 - self.sigma_min))
+
+
+@dataclass(frozen=True)
+class VPPath(AffineGaussianPath):
+    """The variance-preserving (DDPM) path: ``alpha = a_{1-t}``, ``sigma = sqrt(1 - a_{1-t}^2)``.
+
+    ``a_s = exp(-T(s) / 2)`` with ``T(s) = beta_min s + (beta_max - beta_min) s^2 / 2``. At
+    ``t = 0`` alpha is small but not 0 (``exp(-5.025) = 6.6e-3`` for the defaults), so
+    ``p_0 ~ N(0, I)`` only approximately. At ``t = 1`` sigma is 0 and ``sigma'`` infinite: the
+    path (and the velocity of any model on it) is singular there, so ``t_range = (0, t_max)``;
+    train on it and integrate samplers to ``t_range[1]``.
+
+    Args:
+        beta_min: noise rate at the data end, ``> 0``.
+        beta_max: noise rate at the noise end, ``> beta_min``.
+        t_max: the end of ``t_range``, in ``(0, 1)``.
+
+    Example:
+        >>> path = VPPath()
+        >>> path.t_range
+        (0.0, 0.99999)
+        >>> bool(path.alpha(0.0) ** 2 + path.sigma(0.0) ** 2 - 1 < 1e-6)
+        True
+    """
+
+    beta_min: float = 0.1
+    beta_max: float = 20.0
+    t_max: float = 1.0 - 1e-5
+
+    def __post_init__(self) -> None:
+        beta_min = _check_real(self.beta_min, "beta_min")
+        beta_max = _check_real(self.beta_max, "beta_max")
+        t_max = _check_real(self.t_max, "t_max")
+        if beta_min <= 0.0:
+            raise ValueError(f"beta_min must be > 0, got {beta_min}")
+        if beta_max <= beta_min:
+            raise ValueError(f"beta_max must be > beta_min={beta_min}, got {beta_max}")
+        if not 0.0 < t_max < 1.0:
+            raise ValueError(f"t_max must lie in (0, 1) (the path is singular at 1), got {t_max}")
+        object.__setattr__(self, "beta_min", beta_min)
+        object.__setattr__(self, "beta_max", beta_max)
+        object.__setattr__(self, "t_max", t_max)
+
+    @property
+    def t_range(self) -> tuple[float, float]:
+        """``(0, t_max)``: the path is singular at ``t = 1``."""
+        return (0.0, self.t_max)
+
+    def _big_t(self, s: Tensor) -> Tensor:
+        return self.beta_min * s + 0.5 * (self.beta_max - self.beta_min) * s * s
+
+    def _d_big_t(self, s: Tensor) -> Tensor:
+        return self.beta_min + (self.beta_max - self.beta_min) * s
+
+    def _alpha(self, t: Tensor) -> Tensor:
+        return torch.exp(-0.5 * self._big_t(1.0 - t))
+
+    def _sigma(self, t: Tensor) -> Tensor:
+        # 1 - exp(-T) via expm1: exact near t = 1 where T -> 0
+        return torch.sqrt(-torch.expm1(-self._big_t(1.0 - t)))
+
+    def _d_alpha(self, t: Tensor) -> Tensor:
+        s = 1.0 - t  # d/dt = -d/ds, which cancels the minus of d exp(-T/2)/ds
+        return 0.5 * self._d_big_t(s) * torch.exp(-0.5 * self._big_t(s))
+
+    def _d_sigma(self, t: Tensor) -> Tensor:
+        # sigma^2 = 1 - alpha^2, so sigma' = -alpha alpha' / sigma
+        s = 1.0 - t
+        alpha_sq = torch.exp(-self._big_t(s))
+        return -0.5 * self._d_big_t(s) * alpha_sq / self._sigma(t)
+
+
+@dataclass(frozen=True)
+class VEPath(AffineGaussianPath):
+    """The variance-exploding path: ``alpha = 1``, ``sigma = s_min (s_max / s_min)^(1 - t)``.
+
+    Its source is ``N(0, sigma_max^2 I)``, not ``N(0, I)``: ``source_scale = sigma_max``, so draw
+    ``x0 = sigma_max * randn`` and start samplers from it. ``x_t = x1 + sigma(t) x0 / sigma_max``,
+    hence ``x_0 = x1 + x0`` (``p_0`` is the data blurred by ``sigma_max``, close to the source when
+    ``sigma_max`` exceeds the data's spread) and ``x_1 = x1 + sigma_min x0 / sigma_max``.
+
+    Args:
+        sigma_min: the noise level at ``t = 1``, ``> 0``.
+        sigma_max: the noise level at ``t = 0``, ``> sigma_min``. The default 10 suits 2-D toy
+            data of spread up to about 10 (e.g. the checkerboard scaled by 1/0.45, max pairwise
+            distance about 12); use about the largest pairwise distance of the data.
+
+    Example:
+        >>> path = VEPath()
+        >>> path.source_scale, path.sigma(0.0), path.sigma(1.0)
+        (10.0, tensor(10.0000), tensor(0.0100))
+    """
+
+    sigma_min: float = 0.01
+    sigma_max: float = 10.0
+
+    def __post_init__(self) -> None:
+        sigma_min = _check_real(self.sigma_min, "sigma_min")
+        sigma_max = _check_real(self.sigma_max, "sigma_max")
+        if sigma_min <= 0.0:
+            raise ValueError(f"sigma_min must be > 0 (the schedule is geometric), got {sigma_min}")
+        if sigma_max <= sigma_min:
+            raise ValueError(f"sigma_max must be > sigma_min={sigma_min}, got {sigma_max}")
+        object.__setattr__(self, "sigma_min", sigma_min)
+        object.__setattr__(self, "sigma_max", sigma_max)
+
+    @property
+    def source_scale(self) -> float:  # type: ignore[override]
+        """``sigma_max``: the source distribution is ``N(0, sigma_max^2 I)``."""
+        return self.sigma_max
+
+    @property
+    def _log_ratio(self) -> float:
+        return math.log(self.sigma_max / self.sigma_min)
+
+    def _alpha(self, t: Tensor) -> Tensor:
+        return torch.ones_like(t)
+
+    def _sigma(self, t: Tensor) -> Tensor:
+        return self.sigma_min * torch.exp((1.0 - t) * self._log_ratio)
+
+    def _d_alpha(self, t: Tensor) -> Tensor:
+        return torch.zeros_like(t)
+
+    def _d_sigma(self, t: Tensor) -> Tensor:
+        return -self._log_ratio * self._sigma(t)
+
+
+#: the paths by name, for configuration files
+PATHS: dict[str, type[AffineGaussianPath]] = {"condot": CondOTPath, "vp": VPPath, "ve": VEPath}
+
+
+def _check_real(value: object, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    return value
+
+
+def _check_tensor(x: object, name: str) -> None:
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name} must be a tensor, got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise TypeError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
+
+
+def _check_pair(x: Tensor, x_name: str, y: Tensor, y_name: str) -> None:
+    _check_tensor(x, x_name)
+    _check_tensor(y, y_name)
+    if x.shape != y.shape:
+        raise ValueError(
+            f"{x_name} and {y_name} must have the same shape, got {tuple(x.shape)} and "
+            f"{tuple(y.shape)}"
+        )
+    if x.dtype != y.dtype:
+        raise TypeError(f"{x_name} and {y_name} must share a dtype, got {x.dtype} and {y.dtype}")
+
+
+def _as_time(t: object, like: Tensor | None = None) -> Tensor:
+    """``t`` as a floating tensor (in ``like``'s dtype and device when given)."""
+    if isinstance(t, Tensor):
+        if t.dtype == torch.bool or t.is_complex():
+            raise TypeError(f"t must be a real tensor, got dtype {t.dtype}")
+        if like is not None:
+            return t.to(dtype=like.dtype, device=like.device)
+        return t if t.is_floating_point() else t.to(torch.get_default_dtype())
+    if isinstance(t, bool) or not isinstance(t, numbers.Real):
+        raise TypeError(f"t must be a float or a tensor, got {type(t).__name__}")
+    if like is not None:
+        return torch.tensor(float(t), dtype=like.dtype, device=like.device)
+    return torch.tensor(float(t))
+
+
+def _broadcast_time(t: Tensor, x: Tensor) -> Tensor:
+    """Pad ``t`` (0-d or of a batch shape that prefixes ``x.shape``) to broadcast against ``x``."""
+    ok = t.dim() <= x.dim() and all(n in (1, m) for n, m in zip(t.shape, x.shape))
+    if not ok:
+        raise ValueError(
+            f"t must be 0-d or have a batch shape that prefixes x's shape {tuple(x.shape)}, "
+            f"got t of shape {tuple(t.shape)}"
+        )
+    return t.reshape(*t.shape, *([1] * (x.dim() - t.dim())))
