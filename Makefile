@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 
 # each run gets its own directory; the CLI prints where the report is
 run: $(STAMP)
-	$(BIN)/ctflow run cnf-2d --quick --out runs/cnf-2d-quick-$$(date +%Y%m%d-%H%M%S)
+	$(BIN)/ctflow run flow-matching-2d --quick --out runs/flow-matching-2d-quick-$$(date +%Y%m%d-%H%M%S)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q --durations=15

@@ -15,6 +15,7 @@ __all__ = [
     "scatter_figure",
     "sample_grid_figure",
     "trajectory_figure",
+    "image_grid_figure",
     "save_figure",
 ]
 
@@ -114,6 +115,32 @@ def trajectory_figure(trajectories: dict[str, Tensor], limit: float, title: str 
     axes[0][0].legend(fontsize=7, loc="lower left")
     if title:
         fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def image_grid_figure(rows: dict[str, Tensor], shape: tuple[int, int], title: str = ""):
+    """Small greyscale images: one row per label, each row ``(n, H * W)`` flattened images."""
+    ncols = max(len(v) for v in rows.values())
+    fig, axes = plt.subplots(
+        len(rows), ncols, figsize=(0.55 * ncols + 1.2, 0.6 * len(rows) + 0.4), dpi=80, squeeze=False
+    )
+    for r, (label, images) in enumerate(rows.items()):
+        for c in range(ncols):
+            ax = axes[r][c]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c < len(images):
+                ax.imshow(
+                    images[c].detach().cpu().reshape(shape).numpy(),
+                    cmap="gray_r",
+                    interpolation="nearest",
+                )
+            else:
+                ax.axis("off")
+        axes[r][0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     return fig
 

@@ -16,7 +16,7 @@ __all__ = ["divergence", "DIVERGENCE_METHODS", "ANALYTIC_MAX_DIM"]
 
 DIVERGENCE_METHODS = ("exact", "hutchinson")
 # Above this, the analytic pass's (N, D, H) Jacobians cost more memory than autograd's D passes.
-ANALYTIC_MAX_DIM = 32
+ANALYTIC_MAX_DIM = 64
 
 
 def divergence(
