@@ -29,11 +29,14 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 
+# torchcfm declares torchvision and a CUDA torch: install it without its dependencies (PEERS.md)
 bench-deps: $(STAMP)
 	$(BIN)/python -m pip install -q -r benchmarks/requirements.txt
+	$(BIN)/python -m pip install -q --no-deps torchcfm
 
 bench: bench-deps
 	$(BIN)/python benchmarks/solvers.py
+	$(BIN)/python benchmarks/flow_matching.py
 
 wheel-check: $(STAMP)
 	bash scripts/check_wheel.sh

@@ -223,6 +223,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="runs/benchmarks/solvers.json")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
+    # one compiled step serves every configuration here: allow a graph per network and shape
+    torch._dynamo.config.recompile_limit = 64
     print(f"torch {torch.__version__}, torchdiffeq {torchdiffeq.__version__}, 1 thread\n")
     print("Fixed-step odeint, microseconds per function evaluation (median), no gradients\n")
     print(

@@ -59,8 +59,7 @@ def run_experiment(
     """
     config = make_config(name, size, {**(overrides or {}), "seed": seed, "device": device})
     run_dir = Path(out) if out is not None else Path("runs") / f"{name}-{size}-seed{seed}"
-    select_device(config.device)  # fail before touching the directory
-    init_distributed(select_device(config.device))
+    init_distributed(select_device(config.device))  # a bad device fails before any file is written
     if run_dir.exists() and any(run_dir.iterdir()):
         raise FileExistsError(
             f"run directory {run_dir} is not empty; pass another --out, remove it, "

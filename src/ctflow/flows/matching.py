@@ -324,14 +324,18 @@ def _draw(
     batch = x1.shape[: x1.dim() - event_dims]
     options = dict(dtype=x1.dtype, device=x1.device)
     if x0 is None:
-        x0 = torch.randn(x1.shape, generator=generator, **options) * path.source_scale
+        x0 = torch.randn(x1.shape, generator=generator, **options)
+        if path.source_scale != 1.0:
+            x0 = x0 * path.source_scale
     elif not isinstance(x0, Tensor) or not x0.is_floating_point():
         raise TypeError(f"x0 must be a floating-point tensor, got {_describe(x0)}")
     elif x0.shape != x1.shape:
         raise ValueError(f"x0 must have x1's shape {tuple(x1.shape)}, got {tuple(x0.shape)}")
     if t is None:
         t_min, t_max = path.t_range
-        t = t_min + (t_max - t_min) * torch.rand(batch, generator=generator, **options)
+        t = torch.rand(batch, generator=generator, **options)
+        if (t_min, t_max) != (0.0, 1.0):
+            t = t_min + (t_max - t_min) * t
     else:
         if isinstance(t, bool) or not isinstance(t, (Tensor, int, float)):
             raise TypeError(f"t must be a float or a tensor, got {type(t).__name__}")

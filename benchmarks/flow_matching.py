@@ -1,0 +1,431 @@
+"""Flow matching end to end: ctflow vs flow_matching (Meta) and torchcfm, side by side.
+
+    python benchmarks/flow_matching.py [--quick] [--out runs/benchmarks/flow_matching.json]
+
+Pinned setup: 2-D checkerboard data (``ctflow.data.sample_toy``), the same network for every
+library (ctflow's ``TimeMLP``, three hidden layers of width 128 or 512, SiLU, time concatenated),
+Adam with lr 1e-3, the CondOT path with ``sigma_min = 0``. Only the library code around the
+network differs, so the ratios measure library overhead. Times are medians over repeats, with the
+implementations interleaved within each repeat so that machine noise hits all of them alike. One
+CPU thread. Ratios are peer time / ctflow time (above 1: ctflow is faster).
+
+1. Training step (batch 256 and 4096): draw ``x0 ~ N(0, I)`` and ``t ~ U(0, 1)``, form the
+   conditional sample and target, forward, MSE, backward, Adam step. ctflow: ``cfm_loss``;
+   flow_matching: ``AffineProbPath(CondOTScheduler()).sample`` and the MSE to ``dx_t``; torchcfm:
+   ``ConditionalFlowMatcher(sigma=0).sample_location_and_conditional_flow`` and the MSE to ``ut``.
+   Every library sees the same data batches; each trains its own copy of the same initial network.
+   A check first evaluates the three losses at shared ``(x0, t, x1)``: they must agree.
+2. Sampling (4096 points, midpoint, 50 steps = 100 NFE, no gradients): ctflow ``odeint``;
+   flow_matching ``ODESolver.sample``; torchcfm has no sampler and its examples call
+   ``torchdiffeq.odeint`` on the model, so that column is ``torchdiffeq.odeint``.
+3. Exact log-likelihood (2048 points, midpoint, 50 steps from t = 1 to 0): ctflow
+   ``CNF(...)().log_prob`` (closed-form divergence of the MLP) vs flow_matching
+   ``ODESolver.compute_likelihood(exact_divergence=True)`` (one autograd pass per coordinate).
+   torchcfm has no likelihood. The two log-densities must agree (same ODE, method and grid).
+
+Sampling and likelihood use one network per width, briefly trained with ``cfm_loss`` first so that
+the field is not the near-zero one of a fresh initialisation. Peers get the network through a plain
+function with the argument order they expect (flow_matching: ``model(x=..., t=...)``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import os
+import statistics
+import sys
+import time
+from importlib.metadata import version
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+# Run as a script, this file's directory comes first on sys.path and its name would shadow the
+# flow_matching package: drop that entry so that `import flow_matching` finds the peer.
+if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().parent:
+    del sys.path[0]
+
+import torch  # noqa: E402
+import torchdiffeq  # noqa: E402
+
+from ctflow.data import sample_toy  # noqa: E402
+from ctflow.flows import CNF, cfm_loss  # noqa: E402
+from ctflow.nn import TimeMLP  # noqa: E402
+from ctflow.paths import CondOTPath  # noqa: E402
+from ctflow.solvers import odeint  # noqa: E402
+
+WIDTHS = (128, 512)
+TRAIN_BATCHES = (256, 4096)
+SAMPLE_POINTS = 4096
+LIKELIHOOD_POINTS = 2048
+STEP_SIZE = 0.02  # midpoint, 50 steps on [0, 1]: 100 NFE
+METHOD = "midpoint"
+LR = 1e-3
+PRETRAIN_STEPS = 300
+PRETRAIN_BATCH = 256
+TARGETS = {"training": 0.95, "sampling": 1.0, "likelihood": 1.5}
+
+
+def make_net(width: int, seed: int = 0) -> TimeMLP:
+    torch.manual_seed(seed)
+    return TimeMLP(2, hidden=(width,) * 3, act="silu")
+
+
+def checkerboard(n: int, seed: int) -> torch.Tensor:
+    return sample_toy("checkerboard", n, generator=torch.Generator().manual_seed(seed))
+
+
+def interleaved_medians(fns: dict, repeats: int) -> dict[str, float]:
+    """Median wall time of each function; every repeat runs all of them once, in turn."""
+    for fn in fns.values():  # warm-up (allocator, lazy imports, first-call paths)
+        fn()
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(ts) for name, ts in times.items()}
+
+
+def std_normal_log_prob(x: torch.Tensor) -> torch.Tensor:
+    """``log N(x; 0, I)`` summed over the last dim: flow_matching's ``log_p0`` argument."""
+    return -0.5 * x.square().sum(-1) - 0.5 * x.shape[-1] * math.log(2 * math.pi)
+
+
+class Counter:
+    """A field ``f(t, x)`` that counts its evaluations (used only in untimed checks)."""
+
+    def __init__(self, net):
+        self.net, self.calls = net, 0
+
+    def __call__(self, t, x):
+        self.calls += 1
+        return self.net(t, x)
+
+
+# ---------------------------------------------------------------- training steps
+
+
+def ctflow_trainer(net, opt):
+    path = CondOTPath()
+
+    def step(x1):
+        opt.zero_grad()
+        loss = cfm_loss(net, path, x1)
+        loss.backward()
+        opt.step()
+
+    return step
+
+
+def flow_matching_trainer(net, opt):
+    from flow_matching.path import AffineProbPath
+    from flow_matching.path.scheduler import CondOTScheduler
+
+    path = AffineProbPath(scheduler=CondOTScheduler())
+
+    def model(x, t):  # flow_matching's velocity signature
+        return net(t, x)
+
+    def step(x1):
+        opt.zero_grad()
+        x0 = torch.randn_like(x1)
+        t = torch.rand(x1.shape[0], dtype=x1.dtype)
+        sample = path.sample(x_0=x0, x_1=x1, t=t)
+        loss = (model(x=sample.x_t, t=sample.t) - sample.dx_t).pow(2).mean()
+        loss.backward()
+        opt.step()
+
+    return step
+
+
+def torchcfm_trainer(net, opt):
+    from torchcfm import ConditionalFlowMatcher
+
+    matcher = ConditionalFlowMatcher(sigma=0.0)
+
+    def step(x1):
+        opt.zero_grad()
+        x0 = torch.randn_like(x1)
+        t, xt, ut = matcher.sample_location_and_conditional_flow(x0, x1)
+        loss = torch.mean((net(t, xt) - ut) ** 2)
+        loss.backward()
+        opt.step()
+
+    return step
+
+
+TRAINERS = {
+    "ctflow": ctflow_trainer,
+    "flow_matching": flow_matching_trainer,
+    "torchcfm": torchcfm_trainer,
+}
+
+
+def loss_check(net, x1: torch.Tensor) -> float:
+    """Largest difference between the three libraries' losses at shared ``(x0, t, x1)``."""
+    from flow_matching.path import AffineProbPath
+    from flow_matching.path.scheduler import CondOTScheduler
+    from torchcfm import ConditionalFlowMatcher
+
+    gen = torch.Generator().manual_seed(1)
+    x0 = torch.randn(x1.shape, generator=gen)
+    t = torch.rand(x1.shape[0], generator=gen)
+    with torch.no_grad():
+        ours = cfm_loss(net, CondOTPath(), x1, x0=x0, t=t)
+        s = AffineProbPath(scheduler=CondOTScheduler()).sample(x_0=x0, x_1=x1, t=t)
+        fm = (net(s.t, s.x_t) - s.dx_t).pow(2).mean()
+        t_c, xt, ut = ConditionalFlowMatcher(sigma=0.0).sample_location_and_conditional_flow(
+            x0, x1, t=t
+        )
+        tc = torch.mean((net(t_c, xt) - ut) ** 2)
+    return max(float((ours - fm).abs()), float((ours - tc).abs()))
+
+
+def bench_training(quick: bool) -> list[dict]:
+    rows = []
+    configs = [(w, b) for w in WIDTHS for b in TRAIN_BATCHES]
+    if quick:
+        configs = [(128, 256)]
+    for width, batch in configs:
+        work = batch * width * width
+        steps = max(2, min(20, int(2e8 / work)))  # steps per timed call
+        repeats = 15 if work < 1e7 else (9 if work < 1e8 else 5)
+        if quick:
+            repeats = 7
+        base = make_net(width)
+        data = checkerboard(steps * batch, seed=width + batch).reshape(steps, batch, 2)
+        max_diff = loss_check(base, data[0])
+        fns = {}
+        for name, trainer in TRAINERS.items():
+            net = copy.deepcopy(base)
+            step = trainer(net, torch.optim.Adam(net.parameters(), lr=LR))
+            fns[name] = lambda step=step: [step(x1) for x1 in data]
+        med = interleaved_medians(fns, repeats)
+        row = {
+            "width": width,
+            "batch": batch,
+            "steps_per_call": steps,
+            "repeats": repeats,
+            "loss_max_abs_diff": max_diff,
+            **{f"{k}_ms_per_step": v / steps * 1e3 for k, v in med.items()},
+            "flow_matching_over_ctflow": med["flow_matching"] / med["ctflow"],
+            "torchcfm_over_ctflow": med["torchcfm"] / med["ctflow"],
+        }
+        rows.append(row)
+        print(
+            f"| 3x{width} | {batch} | {row['ctflow_ms_per_step']:.3f} | "
+            f"{row['flow_matching_ms_per_step']:.3f} | {row['torchcfm_ms_per_step']:.3f} | "
+            f"{row['flow_matching_over_ctflow']:.3f} | {row['torchcfm_over_ctflow']:.3f} | "
+            f"{max_diff:.1e} |",
+            flush=True,
+        )
+    return rows
+
+
+# ---------------------------------------------------------------- sampling and likelihood
+
+
+def pretrained_net(width: int) -> TimeMLP:
+    """The width's network after a short ctflow CFM training on the checkerboard."""
+    net = make_net(width)
+    opt = torch.optim.Adam(net.parameters(), lr=LR)
+    data = checkerboard(PRETRAIN_STEPS * PRETRAIN_BATCH, seed=7).reshape(
+        PRETRAIN_STEPS, PRETRAIN_BATCH, 2
+    )
+    gen = torch.Generator().manual_seed(8)
+    path = CondOTPath()
+    for x1 in data:
+        opt.zero_grad()
+        cfm_loss(net, path, x1, generator=gen).backward()
+        opt.step()
+    return net.eval()
+
+
+def samplers(net) -> dict:
+    from flow_matching.solver import ODESolver
+
+    solver = ODESolver(velocity_model=lambda x, t: net(t, x))
+    grid = torch.tensor([0.0, 1.0])
+    return {
+        "ctflow": lambda x0: odeint(net, x0, [0.0, 1.0], method=METHOD, step_size=STEP_SIZE)[-1],
+        "flow_matching": lambda x0: solver.sample(x_init=x0, step_size=STEP_SIZE, method=METHOD),
+        "torchcfm": lambda x0: torchdiffeq.odeint(
+            net, x0, grid, method=METHOD, options={"step_size": STEP_SIZE}
+        )[-1],
+    }
+
+
+def bench_sampling(nets: dict, quick: bool) -> list[dict]:
+    rows = []
+    x0 = torch.randn(SAMPLE_POINTS, 2, generator=torch.Generator().manual_seed(3))
+    for width, net in nets.items():
+        # untimed check: the NFE of each and the agreement of the samples
+        nfe, out = {}, {}
+        with torch.no_grad():
+            for name in ("ctflow", "flow_matching", "torchcfm"):
+                counter = Counter(net)
+                out[name] = samplers(counter)[name](x0)
+                nfe[name] = counter.calls
+        max_diff = max(float((out[k] - out["ctflow"]).abs().max()) for k in out)
+        fns = {name: (lambda f=f: f(x0)) for name, f in samplers(net).items()}
+        repeats = 3 if quick else (7 if width <= 128 else 3)
+        with torch.no_grad():
+            med = interleaved_medians(fns, repeats)
+        row = {
+            "width": width,
+            "points": SAMPLE_POINTS,
+            "method": METHOD,
+            "step_size": STEP_SIZE,
+            "nfe": nfe,
+            "repeats": repeats,
+            "max_abs_diff": max_diff,
+            **{f"{k}_s": v for k, v in med.items()},
+            "flow_matching_over_ctflow": med["flow_matching"] / med["ctflow"],
+            "torchcfm_over_ctflow": med["torchcfm"] / med["ctflow"],
+        }
+        rows.append(row)
+        nfes = "/".join(str(nfe[k]) for k in ("ctflow", "flow_matching", "torchcfm"))
+        print(
+            f"| 3x{width} | {SAMPLE_POINTS} | {nfes} | {row['ctflow_s']:.3f} | "
+            f"{row['flow_matching_s']:.3f} | {row['torchcfm_s']:.3f} | "
+            f"{row['flow_matching_over_ctflow']:.3f} | {row['torchcfm_over_ctflow']:.3f} | "
+            f"{max_diff:.1e} |",
+            flush=True,
+        )
+    return rows
+
+
+def likelihoods(net) -> dict:
+    from flow_matching.solver import ODESolver
+
+    cnf = CNF(net, 2, method=METHOD, step_size=STEP_SIZE)
+    solver = ODESolver(velocity_model=lambda x, t: net(t, x))
+
+    def peer(x):
+        _, log_p = solver.compute_likelihood(
+            x_1=x,
+            log_p0=std_normal_log_prob,
+            step_size=STEP_SIZE,
+            method=METHOD,
+            exact_divergence=True,
+            time_grid=torch.tensor([1.0, 0.0]),
+        )
+        return log_p
+
+    return {"ctflow": lambda x: cnf().log_prob(x), "flow_matching": peer}
+
+
+def bench_likelihood(nets: dict, quick: bool) -> list[dict]:
+    rows = []
+    x = checkerboard(LIKELIHOOD_POINTS, seed=5)
+    for width, net in nets.items():
+        fns = likelihoods(net)
+        # each gets its own copy: flow_matching sets requires_grad on the states it is handed
+        inputs = {name: x.clone() for name in fns}
+        with torch.no_grad():
+            log_p = {name: fn(inputs[name]) for name, fn in fns.items()}
+        diff = (log_p["flow_matching"] - log_p["ctflow"]).abs()
+        repeats = 3 if quick else (5 if width <= 128 else 3)
+        timed = {name: (lambda f=f, name=name: f(inputs[name])) for name, f in fns.items()}
+        with torch.no_grad():
+            med = interleaved_medians(timed, repeats)
+        row = {
+            "width": width,
+            "points": LIKELIHOOD_POINTS,
+            "method": METHOD,
+            "step_size": STEP_SIZE,
+            "repeats": repeats,
+            "mean_log_prob_ctflow": float(log_p["ctflow"].mean()),
+            "mean_log_prob_flow_matching": float(log_p["flow_matching"].mean()),
+            "max_abs_diff": float(diff.max()),
+            "mean_abs_diff": float(diff.mean()),
+            **{f"{k}_s": v for k, v in med.items()},
+            "flow_matching_over_ctflow": med["flow_matching"] / med["ctflow"],
+        }
+        rows.append(row)
+        print(
+            f"| 3x{width} | {LIKELIHOOD_POINTS} | {row['ctflow_s']:.3f} | "
+            f"{row['flow_matching_s']:.3f} | {row['flow_matching_over_ctflow']:.2f} | "
+            f"{row['mean_log_prob_ctflow']:.4f} | {row['max_abs_diff']:.1e} |",
+            flush=True,
+        )
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--quick", action="store_true", help="width 128 only, training at batch 256, few repeats"
+    )
+    parser.add_argument("--out", default="runs/benchmarks/flow_matching.json")
+    args = parser.parse_args(argv)
+    try:
+        import flow_matching  # noqa: F401
+        import torchcfm  # noqa: F401
+    except ImportError as err:
+        print(f"{err}: install the peers first (flow-matching; torchcfm --no-deps, pot)")
+        return 1
+    torch.set_num_threads(1)
+    versions = {
+        "torch": torch.__version__,
+        "flow_matching": version("flow_matching"),
+        "torchcfm": version("torchcfm"),
+        "torchdiffeq": torchdiffeq.__version__,
+    }
+    print(", ".join(f"{k} {v}" for k, v in versions.items()) + ", 1 thread\n")
+
+    print("Training step, CondOT CFM + Adam (ms per step, median)\n")
+    target = TARGETS["training"]
+    print(
+        "| MLP | batch | ctflow | flow_matching | torchcfm | "
+        f"flow_matching / ctflow (target >= {target}) | torchcfm / ctflow (target >= {target}) | "
+        "loss max abs diff |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    training = bench_training(args.quick)
+
+    widths = WIDTHS[:1] if args.quick else WIDTHS
+    nets = {width: pretrained_net(width) for width in widths}
+
+    print(f"\nSampling, {METHOD} with step {STEP_SIZE}, no gradients (s per solve, median)\n")
+    target = TARGETS["sampling"]
+    print(
+        "| MLP | points | NFE (ctflow/fm/tdq) | ctflow | flow_matching | torchcfm (torchdiffeq) | "
+        f"flow_matching / ctflow (target >= {target}) | "
+        f"torchcfm / ctflow (target >= {target}) | max abs diff |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    sampling = bench_sampling(nets, args.quick)
+
+    print(f"\nExact log-likelihood, {METHOD} with step {STEP_SIZE}, t = 1 -> 0 (s per call)\n")
+    print(
+        "| MLP | points | ctflow | flow_matching | flow_matching / ctflow "
+        f"(target >= {TARGETS['likelihood']}) | mean log p | max abs diff |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    likelihood = bench_likelihood(nets, args.quick)
+
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    result = {
+        **versions,
+        "quick": args.quick,
+        "threads": 1,
+        "lr": LR,
+        "pretrain_steps": PRETRAIN_STEPS,
+        "targets": TARGETS,
+        "training": training,
+        "sampling": sampling,
+        "likelihood": likelihood,
+    }
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"\nwrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
