@@ -159,8 +159,7 @@ def _evaluate(
     entropy = entropy_of(dataset, gen)
     x0 = torch.randn(config.n_eval, 2, generator=gen).to(device)
     t = torch.tensor([flow.t0, flow.t1], device=device)
-    solver = {k: v for k, v in flow.solver.items()}
-    xs, stats = odeint(lambda t, x: flow.velocity(t, x), x0, t, return_stats=True, **solver)
+    xs, stats = odeint(flow.field, x0, t, return_stats=True, **flow.solver)
     samples = xs[-1]
     x_ref = sample_toy(dataset, config.n_eval, generator=gen).to(device)
     out = {
