@@ -217,7 +217,8 @@ def _evaluate(method, flow, x_test, classifier, config, device):
         metrics[f"class_accuracy_w{scale:g}"] = accuracy
         if scale == 0:
             metrics["nfe"] = stats.nfe
-        grid[f"{method} w={scale:g}"] = pixels[: N_CLASSES * 2]
+        label = f"{method} unconditional" if scale == 0 else f"{method} guided w={scale:g}"
+        grid[label] = pixels[: N_CLASSES * 2]
     return metrics, grid
 
 
