@@ -1,0 +1,21 @@
+"""Open quantum systems: Lindblad superoperators and differentiable steady states.
+
+Vectorisation stacks columns (QuTiP's convention): ``vec(A rho B) = kron(B.T, A) vec(rho)``.
+"""
+
+from __future__ import annotations
+
+from .liouvillian import lindblad_rhs, liouvillian, unvec, vec
+from .random import random_lindbladian
+from .steady_state import METHODS, steady_state, steady_state_jacobian
+
+__all__ = [
+    "METHODS",
+    "lindblad_rhs",
+    "liouvillian",
+    "random_lindbladian",
+    "steady_state",
+    "steady_state_jacobian",
+    "unvec",
+    "vec",
+]
