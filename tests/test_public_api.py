@@ -14,6 +14,7 @@ PACKAGES = [
     "ctflow.nn",
     "ctflow.flows",
     "ctflow.paths",
+    "ctflow.quantum",
     "ctflow.data",
     "ctflow.metrics",
     "ctflow.experiments",

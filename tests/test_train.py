@@ -177,7 +177,8 @@ def test_experiment_resume_equals_uninterrupted_run(tmp_path, monkeypatch):
         if "seconds" not in key:
             assert ra[key] == rb[key], key
     steps = [
-        (r["tag"], r["step"]) for r in map(json.loads, (tmp_path / "cut" / "series.jsonl").open())
+        (r["tag"], r["step"])
+        for r in map(json.loads, (tmp_path / "cut" / "series.jsonl").read_text().splitlines())
     ]
     assert len(steps) == len(set(steps))  # no repeated log rows after resume
 

@@ -76,8 +76,8 @@ def run(config: SteadyStateLightConfig, ctx: RunContext | None = None) -> Result
                 "tag": "light/ascent",
                 "step": step,
                 "eta": etas[-1],
-                "log_gamma": float(params[0]),
-                "log_gamma_d": float(params[1]),
+                "log_gamma": float(params[0].detach()),
+                "log_gamma_d": float(params[1].detach()),
             }
         )
         params = (params + config.lr * grad).detach()

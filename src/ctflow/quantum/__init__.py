@@ -5,11 +5,13 @@ Vectorisation stacks columns (QuTiP's convention): ``vec(A rho B) = kron(B.T, A)
 
 from __future__ import annotations
 
+from .light_harvesting import LightHarvestingVSystem
 from .liouvillian import lindblad_rhs, liouvillian, unvec, vec
-from .random import random_lindbladian
+from .random_systems import random_lindbladian
 from .steady_state import METHODS, steady_state, steady_state_jacobian
 
 __all__ = [
+    "LightHarvestingVSystem",
     "METHODS",
     "lindblad_rhs",
     "liouvillian",
