@@ -56,3 +56,35 @@ def test_refuses_to_overwrite_a_run(capsys, tmp_path):
 def test_no_command_prints_help(capsys):
     code, out, _ = run_cli(capsys)
     assert code == 2 and "usage" in out
+
+
+def test_sample_and_reproduce_commands(capsys, tmp_path):
+    from ctflow.runs import run_experiment
+
+    run_dir, _ = run_experiment(
+        "cnf-2d",
+        size="smoke",
+        out=tmp_path / "r",
+        progress=False,
+        overrides={"steps": "2", "datasets": "8gaussians"},
+    )
+    code, out, _ = run_cli(capsys, "sample", str(run_dir), "-n", "20", "--out", str(tmp_path / "s"))
+    assert code == 0 and "samples-8gaussians.npy" in out
+    code, _, err = run_cli(capsys, "sample", str(tmp_path / "missing"))
+    assert code == 2 and "no run directory" in err
+    code, out, _ = run_cli(
+        capsys,
+        "reproduce",
+        "--smoke",
+        "--seeds",
+        "0",
+        "--out",
+        str(tmp_path / "rep"),
+        "--no-progress",
+        "steady-state-light",
+    )
+    assert code == 0 and "report:" in out
+    code, _, err = run_cli(capsys, "reproduce", "cnf-2d", "--seeds", "0", "0")
+    assert code == 2 and "distinct" in err
+    code, _, err = run_cli(capsys, "run", "--resume", str(tmp_path / "missing"))
+    assert code == 2 and "run.json" in err

@@ -246,7 +246,7 @@ def test_reproduce_two_smoke_seeds(tmp_path, capsys):
     assert summary["metrics"][key]["mean"] == pytest.approx(np.mean(values))
     assert summary["metrics"][key]["std"] == pytest.approx(np.std(values, ddof=1))
     text = report.read_text()
-    assert "ctflow reproduce --smoke --seeds 0 1 cnf-2d" in text and key in text
+    assert "ctflow reproduce cnf-2d --smoke --seeds 0 1" in text and key in text
     for line in text.splitlines():  # every figure link resolves
         if line.startswith("!["):
             assert (report.parent / line[line.index("(") + 1 : -1]).is_file()

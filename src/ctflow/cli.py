@@ -74,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("reproduce", help="run experiments over seeds; write one report")
     rep.add_argument("names", nargs="*", metavar="NAME", help="experiments (default: all)")
     _size_flags(rep)
+    # name experiments before --seeds: the seed list takes every number that follows it
     rep.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     rep.add_argument("--out", default="runs/reproduce", help="root of the seed run directories")
     rep.add_argument("--report", default=None, help="report path (default OUT/report-SIZE.md)")

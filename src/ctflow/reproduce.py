@@ -112,7 +112,7 @@ def write_report(path: Path, summary: dict[str, dict], root: Path) -> None:
             f"## {name} ({entry['size']}, seeds {seeds})",
             "",
             "```",
-            f"ctflow reproduce{flag} --seeds {seeds} {name}",
+            f"ctflow reproduce {name}{flag} --seeds {seeds}",
             "```",
             "",
             "| metric | mean +- std | per seed |",
