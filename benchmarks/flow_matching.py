@@ -35,20 +35,20 @@ import copy
 import json
 import math
 import os
-import statistics
 import sys
-import time
 from importlib.metadata import version
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 # Run as a script, this file's directory comes first on sys.path and its name would shadow the
-# flow_matching package: drop that entry so that `import flow_matching` finds the peer.
+# flow_matching package: move that entry behind site-packages so that `import flow_matching`
+# finds the peer (the folder stays importable for bench_timing).
 if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().parent:
-    del sys.path[0]
+    sys.path.append(sys.path.pop(0))
 
 import torch  # noqa: E402
 import torchdiffeq  # noqa: E402
+from bench_timing import interleaved_medians  # noqa: E402
 
 from ctflow.data import sample_toy  # noqa: E402
 from ctflow.flows import CNF, cfm_loss  # noqa: E402
@@ -75,19 +75,6 @@ def make_net(width: int, seed: int = 0) -> TimeMLP:
 
 def checkerboard(n: int, seed: int) -> torch.Tensor:
     return sample_toy("checkerboard", n, generator=torch.Generator().manual_seed(seed))
-
-
-def interleaved_medians(fns: dict, repeats: int) -> dict[str, float]:
-    """Median wall time of each function; every repeat runs all of them once, in turn."""
-    for fn in fns.values():  # warm-up (allocator, lazy imports, first-call paths)
-        fn()
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(ts) for name, ts in times.items()}
 
 
 def std_normal_log_prob(x: torch.Tensor) -> torch.Tensor:

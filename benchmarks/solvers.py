@@ -23,19 +23,19 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
-import time
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 # Run as a script, this folder comes first on sys.path, and benchmarks/flow_matching.py would
-# shadow the flow_matching package that the divergence comparison imports: drop that entry.
+# shadow the flow_matching package that the divergence comparison imports: move that entry
+# behind site-packages (it stays importable for bench_timing).
 if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().parent:
-    del sys.path[0]
+    sys.path.append(sys.path.pop(0))
 
 import torch  # noqa: E402
 import torchdiffeq  # noqa: E402
+from bench_timing import interleaved_medians  # noqa: E402
 
 from ctflow.nn import TimeMLP  # noqa: E402
 from ctflow.ops import divergence  # noqa: E402
@@ -71,18 +71,6 @@ def ctflow_solve(net, x, method: str, compile: bool = False):
 def torchdiffeq_solve(net, x, method: str):
     t = torch.tensor([0.0, 1.0])
     return torchdiffeq.odeint(net, x, t, method=method, options={"step_size": 1.0 / STEPS})[-1]
-
-
-def interleaved_medians(fns: dict, repeats: int) -> dict[str, float]:
-    for fn in fns.values():  # warm-up
-        fn()
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(ts) for name, ts in times.items()}
 
 
 def bench_odeint(quick: bool, compile_: bool) -> list[dict]:
