@@ -37,6 +37,7 @@ bench-deps: $(STAMP)
 bench: bench-deps
 	$(BIN)/python benchmarks/solvers.py
 	$(BIN)/python benchmarks/flow_matching.py
+	$(BIN)/python benchmarks/steady_state.py
 
 wheel-check: $(STAMP)
 	bash scripts/check_wheel.sh
