@@ -85,14 +85,6 @@ def _as_complex(x: Tensor, name: str) -> Tensor:
     return x.to(torch.complex128)
 
 
-def _kron(a: Tensor, b: Tensor) -> Tensor:
-    """Batched Kronecker product of ``(..., n, n)`` matrices: ``(..., n*n, n*n)``."""
-    n = a.shape[-1]
-    m = b.shape[-1]
-    out = torch.einsum("...ij,...kl->...ikjl", a, b)
-    return out.reshape(*out.shape[:-4], n * m, n * m)
-
-
 def _check_hamiltonian(H: Tensor) -> Tensor:
     H = _as_complex(H, "H")
     if H.dim() < 2 or H.shape[-1] != H.shape[-2]:
@@ -158,15 +150,21 @@ def liouvillian(H: Tensor, c_ops: Tensor | Sequence[Tensor] = ()) -> Tensor:
     H = _check_hamiltonian(H)
     n = H.shape[-1]
     c = _stack_c_ops(c_ops, n)
-    eye = torch.eye(n, dtype=torch.complex128, device=H.device)
-    # -i [H, rho] -> -i (I (x) H - H^T (x) I)
-    L = -1j * (_kron(eye, H) - _kron(H.transpose(-1, -2), eye))
+    # L = I (x) K + conj(K) (x) I + sum_m conj(c_m) (x) c_m with K = -i H - 1/2 sum_m c_m^H c_m
+    # (conj(K) = K's transpose terms because H and c^H c are Hermitian). Built as one
+    # (..., n, n, n, n) tensor indexed [i, k, j, l] = row (i, k), column (j, l): no per-term
+    # Kronecker temporaries, and the jump sum is one contraction over m.
+    K = -1j * H
     if c.shape[-3] > 0:
-        cdc = c.mH @ c
-        dissipator = (
-            _kron(c.conj(), c) - 0.5 * _kron(eye, cdc) - 0.5 * _kron(cdc.transpose(-1, -2), eye)
-        ).sum(dim=-3)
-        L = L + dissipator
+        K = K - 0.5 * (c.mH @ c).sum(dim=-3)
+    eye = torch.eye(n, dtype=torch.complex128, device=H.device)
+    L = (
+        eye[:, None, :, None] * K[..., None, :, None, :]
+        + K.conj()[..., :, None, :, None] * eye[None, :, None, :]
+    )
+    if c.shape[-3] > 0:
+        L = L + torch.einsum("...mij,...mkl->...ikjl", c.conj(), c)
+    L = L.reshape(*L.shape[:-4], n * n, n * n)
     return L
 
 
