@@ -94,3 +94,16 @@ def test_registry_rejects_bad_sizes():
     exp = get_experiment("cnf-2d")
     with pytest.raises(ValueError, match="unknown size 'huge'"):
         make_config(exp.name, "huge")
+
+
+def test_flow_matching_with_minibatch_ot_coupling(tmp_path):
+    _, results = run_experiment(
+        "flow-matching-2d",
+        size="smoke",
+        out=tmp_path / "r",
+        progress=False,
+        overrides={"methods": "fm-ot-minibatch,fm-ot", "steps": "5"},
+    )
+    assert "fm-ot-minibatch/checkerboard/test_nll" in results.metrics
+    with pytest.raises(ValueError, match="choose from: fm-ot, fm-vp, score-vp, fm-ot-minibatch"):
+        make_config("flow-matching-2d", "smoke", {"methods": "fm-sb"})

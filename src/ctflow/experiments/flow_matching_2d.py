@@ -27,10 +27,12 @@ from .base import ExperimentConfig, Results, RunContext
 from .registry import Experiment, register
 from .toy_eval import entropy_of, sample_quality
 
-__all__ = ["FlowMatching2DConfig", "METHODS", "run", "build_models"]
+__all__ = ["FlowMatching2DConfig", "METHODS", "OPTIONAL_METHODS", "run", "build_models"]
 
 # flow matching on the OT and VP paths, and score matching on the VP path
 METHODS = ("fm-ot", "fm-vp", "score-vp")
+# optional: FM-OT trained on minibatch-OT couplings of (x0, x1) (exact assignment per batch)
+OPTIONAL_METHODS = ("fm-ot-minibatch",)
 
 
 @dataclass
@@ -60,10 +62,11 @@ class FlowMatching2DConfig(ExperimentConfig):
                 f"unknown toy dataset {bad[0] if bad else None!r}; "
                 f"choose from: {', '.join(TOY_DATASETS)}"
             )
-        bad = [m for m in self.methods if m not in METHODS]
+        valid = METHODS + OPTIONAL_METHODS
+        bad = [m for m in self.methods if m not in valid]
         if bad or not self.methods:
             raise ValueError(
-                f"unknown method {bad[0] if bad else None!r}; choose from: {', '.join(METHODS)}"
+                f"unknown method {bad[0] if bad else None!r}; choose from: {', '.join(valid)}"
             )
         for name in ("steps", "batch_size", "hidden", "depth", "n_eval", "max_nfe"):
             if getattr(self, name) < 1:
@@ -92,7 +95,7 @@ SIZES = {
 
 
 def _path(method: str, config: FlowMatching2DConfig):
-    if method == "fm-ot":
+    if method.startswith("fm-ot"):
         return CondOTPath(sigma_min=config.sigma_min)
     return VPPath(t_max=config.vp_t_max)
 
@@ -172,10 +175,11 @@ def _train(method, network, dataset, config, ctx, device, seed_offset: int) -> N
     path = _path(method, config)
     gen = torch.Generator().manual_seed(config.seed * 1000 + seed_offset + 7919 * ctx.rank)
     loss = score_matching_loss if method == "score-vp" else cfm_loss
+    extra = {"coupling": "exact"} if method == "fm-ot-minibatch" else {}
 
     def loss_fn(step: int):
         x1 = sample_toy(dataset, config.batch_size, generator=gen).to(device)
-        return loss(network, path, x1, generator=gen)
+        return loss(network, path, x1, generator=gen, **extra)
 
     ctx.fit(
         loss_fn,
