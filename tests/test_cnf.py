@@ -91,3 +91,17 @@ def test_bad_input():
         CNF(TimeMLP(2), 2, method="rk45")
     with pytest.raises(ValueError, match="unknown divergence"):
         CNF(TimeMLP(2), 2, divergence="trace")
+
+
+def test_adjoint_rsample_differentiates_the_context():
+    torch.manual_seed(0)
+    field = TimeMLP(2, context=3, hidden=(8,)).double()
+    c = torch.randn(4, 3, dtype=torch.float64, requires_grad=True)
+    kw = dict(atol=1e-9, rtol=1e-9)
+    torch.manual_seed(1)
+    x = CNF(field, 2, adjoint=True, **kw).double()(c).rsample()
+    (g_adjoint,) = torch.autograd.grad(x.sum(), c)
+    torch.manual_seed(1)
+    x = CNF(field, 2, **kw).double()(c).rsample()
+    (g_direct,) = torch.autograd.grad(x.sum(), c)
+    torch.testing.assert_close(g_adjoint, g_direct, atol=1e-6, rtol=1e-6)

@@ -109,10 +109,6 @@ class Checkpointer:
             dict(resume.get("extra", {}).get("phases", {})) if resume else {}
         )
 
-    @property
-    def resuming(self) -> bool:
-        return self._resume is not None
-
     def track(self, models: dict[str, nn.Module]) -> None:
         """Register the run's models; when resuming, load their saved weights into them."""
         self.models.update(models)

@@ -94,9 +94,17 @@ class CNF(nn.Module):
 
     def velocity(self, t: Tensor, x: Tensor, c: Tensor | None = None) -> Tensor:
         """The field at ``(t, x)``; ``c`` is broadcast to ``x``'s batch shape."""
-        if c is None:
-            return self.field(t, x)
-        return self.field(t, x, c.expand(*x.shape[:-1], c.shape[-1]))
+        return _BoundField(self.field, c)(t, x)
+
+    def _solver_kwargs(self, c: Tensor | None) -> dict:
+        """The odeint options; in adjoint mode the parameters (and a differentiable context)."""
+        kwargs = dict(self.solver)
+        if self.adjoint:
+            params = tuple(self.parameters())
+            if c is not None and c.requires_grad:
+                params = (*params, c)
+            kwargs.update(adjoint=True, adjoint_params=params)
+        return kwargs
 
     def _integrate(
         self,
@@ -117,13 +125,7 @@ class CNF(nn.Module):
             return dx, sign * div
 
         t = torch.tensor([t_from, t_to], dtype=x.dtype, device=x.device)
-        kwargs = dict(self.solver)
-        if self.adjoint:
-            params = tuple(self.parameters())
-            if c is not None and c.requires_grad:
-                params = (*params, c)
-            kwargs.update(adjoint=True, adjoint_params=params)
-        xs, ls = odeint(dynamics, state, t, **kwargs)
+        xs, ls = odeint(dynamics, state, t, **self._solver_kwargs(c))
         return xs[-1], ls[-1]
 
     def _check_x(self, x: Tensor) -> None:
@@ -178,10 +180,8 @@ class CNFDistribution(Distribution):
         """Samples ``(*sample_shape, *batch_shape, D)``, differentiable w.r.t. the parameters."""
         x0 = self._base_sample(sample_shape)
         t = torch.tensor([self.flow.t0, self.flow.t1], dtype=x0.dtype, device=x0.device)
-        kwargs = dict(self.flow.solver)
-        if self.flow.adjoint:
-            kwargs.update(adjoint=True, adjoint_params=tuple(self.flow.parameters()))
-        return odeint(lambda t, x: self.flow.velocity(t, x, self.c), x0, t, **kwargs)[-1]
+        field = _BoundField(self.flow.field, self.c)
+        return odeint(field, x0, t, **self.flow._solver_kwargs(self.c))[-1]
 
     def sample(self, sample_shape: Sequence[int] = Size()) -> Tensor:
         with torch.no_grad():
