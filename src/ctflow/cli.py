@@ -174,6 +174,7 @@ COMMANDS = {"run": _cmd_run, "sample": _cmd_sample, "reproduce": _cmd_reproduce}
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    finished = False
     try:
         if args.threads is not None:
             if args.threads < 1:
@@ -182,7 +183,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "list":
             return _cmd_list()
         if args.command in COMMANDS:
-            return COMMANDS[args.command](args)
+            code = COMMANDS[args.command](args)
+            finished = True
+            return code
         parser.print_help()
         return 2
     except (ValueError, TypeError, FileNotFoundError, FileExistsError, FloatingPointError) as err:
@@ -191,7 +194,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         from .distributed import shutdown_distributed
 
-        shutdown_distributed()
+        # Wait for the other ranks only after a clean finish; after an error they may never arrive.
+        shutdown_distributed(wait=finished)
 
 
 if __name__ == "__main__":

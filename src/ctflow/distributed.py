@@ -64,8 +64,15 @@ def barrier() -> None:
         dist.barrier()
 
 
-def shutdown_distributed() -> None:
+def shutdown_distributed(wait: bool = True) -> None:
+    """Leave the process group.
+
+    With ``wait`` every rank first meets the others, so gloo never tears down a connection that a
+    peer still uses (that aborts the peer now and then). Pass ``wait=False`` after an error.
+    """
     if is_distributed():
+        if wait:
+            dist.barrier()
         dist.destroy_process_group()
 
 
