@@ -88,6 +88,11 @@ def test_quick_run(name, tmp_path):
         assert m["fm-ot/checkerboard/nll_gap"] < 1.5
     if name == "flow-matching-digits":  # guidance makes samples of the requested class
         assert m["fm-ot/digits/class_accuracy_w2"] > 0.5 > m["fm-ot/digits/class_accuracy_w0"]
+    if name == "steady-state-heat":  # gradient ascent beats a grid of the same solve budget
+        for objective in ("heat_current", "rectification"):
+            assert m[f"ascent/heat/{objective}_ascent_over_grid"] > 1.0
+            assert m[f"ascent/heat/{objective}_grad_vs_fd_rel_err"] < 1e-6
+        assert m["sweep/heat/jacobian_vs_fd_max_rel_err"] < 1e-6
 
 
 def test_registry_rejects_bad_sizes():

@@ -200,8 +200,8 @@ def _ddp_worker(rank, world, store, out, x, y):
     )
     if rank == 0:
         torch.save(model.state_dict(), out)
-    # Both ranks must leave gloo together: one tearing down while the other still holds the
-    # pair's sockets aborts the process now and then ("terminate called without an active exception").
+    # Both ranks leave gloo together: one tearing down while the other still holds the pair's
+    # sockets aborts it now and then ("terminate called without an active exception").
     dist.barrier()
     dist.destroy_process_group()
 

@@ -5,12 +5,14 @@ Vectorisation stacks columns (QuTiP's convention): ``vec(A rho B) = kron(B.T, A)
 
 from __future__ import annotations
 
+from .heat_transfer import HeatTransferVSystem
 from .light_harvesting import LightHarvestingVSystem
 from .liouvillian import lindblad_rhs, liouvillian, unvec, vec
 from .random_systems import random_lindbladian
 from .steady_state import METHODS, steady_state, steady_state_jacobian
 
 __all__ = [
+    "HeatTransferVSystem",
     "LightHarvestingVSystem",
     "METHODS",
     "lindblad_rhs",
