@@ -17,6 +17,7 @@ PACKAGES = [
     "ctflow.quantum",
     "ctflow.data",
     "ctflow.metrics",
+    "ctflow.fields",
     "ctflow.experiments",
 ]
 
