@@ -17,7 +17,6 @@ PACKAGES = [
     "ctflow.quantum",
     "ctflow.data",
     "ctflow.metrics",
-    "ctflow.fields",
     "ctflow.experiments",
 ]
 
