@@ -9,7 +9,7 @@ import io
 import pytest
 import torch
 
-from ctflow.flows import CNF
+from ctflow.flows import CNF, CPFlow
 from ctflow.nn import TimeMLP
 
 D = 3
@@ -29,7 +29,22 @@ def cnf_adjoint(context):
     return CNF(TimeMLP(D, context=context, hidden=(16,)), D, atol=1e-8, rtol=1e-8, adjoint=True)
 
 
-DENSITIES = {"cnf": cnf_exact, "cnf-rk4": cnf_fixed_step, "cnf-adjoint": cnf_adjoint}
+def cpflow_exact(context):
+    return CPFlow(D, context=context, blocks=2, hidden=(8, 8), inverse_tol=1e-9)
+
+
+def cpflow_stochastic(context):
+    # the CG-surrogate gradient with the exact log-det value (D <= 16)
+    return CPFlow(D, context=context, blocks=1, hidden=(8,), logdet="stochastic")
+
+
+DENSITIES = {
+    "cnf": cnf_exact,
+    "cnf-rk4": cnf_fixed_step,
+    "cnf-adjoint": cnf_adjoint,
+    "cpflow": cpflow_exact,
+    "cpflow-stochastic": cpflow_stochastic,
+}
 
 
 @pytest.fixture(params=sorted(DENSITIES), ids=str)
@@ -72,21 +87,28 @@ def test_rsample_and_log_prob_consistent_with_log_prob(factory):
     torch.testing.assert_close(lp, model().log_prob(x), atol=1e-5, rtol=1e-5)
 
 
-def test_log_prob_matches_autograd_jacobian(factory):
-    """log p(x) = log p0(T^-1 x) + log |det dT^-1/dx|, the Jacobian taken by autograd."""
-    model = factory(0).double()
-    flow = model
-    x = torch.randn(3, D, dtype=torch.float64)
-
-    def inverse(z):
+def normalizing_map(model):
+    """``(x -> z, base log-density)``: the map to the base that each model's log_prob inverts."""
+    if isinstance(model, CNF):
         from ctflow.solvers import odeint
 
-        t = torch.tensor([flow.t1, flow.t0], dtype=torch.float64)
-        return odeint(lambda t, y: flow.velocity(t, y), z, t, **flow.solver)[-1]
+        t = torch.tensor([model.t1, model.t0], dtype=torch.float64)
+        return (
+            lambda x: odeint(lambda t, y: model.velocity(t, y), x, t, **model.solver)[-1],
+            model.base().log_prob,
+        )
+    dist = model()  # zuko-style flows: data -> base through dist.transform
+    return dist.transform, dist.base.log_prob
 
+
+def test_log_prob_matches_autograd_jacobian(factory):
+    """log p(x) = log p0(T x) + log |det dT/dx| for the map T to the base, Jacobian by autograd."""
+    model = factory(0).double()
+    x = torch.randn(3, D, dtype=torch.float64)
+    to_base, base_log_prob = normalizing_map(model)
     for xi, lp in zip(x, model().log_prob(x)):
-        jac = torch.autograd.functional.jacobian(inverse, xi)
-        truth = flow.base().log_prob(inverse(xi)) + torch.linalg.slogdet(jac).logabsdet
+        jac = torch.autograd.functional.jacobian(to_base, xi)
+        truth = base_log_prob(to_base(xi)) + torch.linalg.slogdet(jac).logabsdet
         torch.testing.assert_close(lp, truth, atol=1e-5, rtol=1e-5)
 
 

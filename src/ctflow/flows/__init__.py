@@ -1,6 +1,7 @@
 """Density models (zuko's convention: ``model(c=None)`` returns a Distribution) and their losses."""
 
 from .cnf import CNF, CNFDistribution
+from .cpflow import LOGDET_METHODS, ConvexPotential, ConvexPotentialTransform, CPFlow
 from .matching import (
     COUPLINGS,
     VelocityFromEps,
@@ -13,6 +14,10 @@ from .matching import (
 __all__ = [
     "CNF",
     "CNFDistribution",
+    "CPFlow",
+    "ConvexPotential",
+    "ConvexPotentialTransform",
+    "LOGDET_METHODS",
     "cfm_loss",
     "score_matching_loss",
     "eps_loss",

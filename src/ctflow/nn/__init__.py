@@ -1,10 +1,13 @@
 """Network building blocks."""
 
+from .icnn import CONVEX_ACTIVATIONS, ICNN
 from .jacobian import mlp_value_and_divergence, supports_analytic_divergence
 from .mlp import ACTIVATIONS, MLP, activation
 from .time import SinusoidalTimeEmbedding, TimeMLP
 
 __all__ = [
+    "ICNN",
+    "CONVEX_ACTIVATIONS",
     "MLP",
     "ACTIVATIONS",
     "activation",

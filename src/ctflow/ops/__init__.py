@@ -1,6 +1,7 @@
 """Divergences, Jacobian helpers and trace estimators."""
 
 from .divergence import ANALYTIC_MAX_DIM, DIVERGENCE_METHODS, divergence
+from .krylov import conjugate_gradient, lanczos_logdet
 from .probes import PROBES, gaussian_like, rademacher_like
 
 __all__ = [
@@ -10,4 +11,6 @@ __all__ = [
     "rademacher_like",
     "gaussian_like",
     "PROBES",
+    "conjugate_gradient",
+    "lanczos_logdet",
 ]

@@ -1,0 +1,148 @@
+"""``cpflow-tabular``: CP-Flow density estimation on real tabular data that ships with
+scikit-learn (wine, 13 features; breast cancer, 30 features), standardised with training
+statistics, against zuko's MAF and NSF of about the same parameter count. Test NLL in nats per
+example (exact log-determinants at evaluation; CP-Flow trains with the stochastic CG estimator
+above 16 dimensions)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from ..train import select_device
+from .base import ExperimentConfig, Results, RunContext
+from .cpflow_common import BASELINES, cpflow_model, fit_mle, matched_baseline, parameter_count
+from .registry import Experiment, register
+
+__all__ = ["CPFlowTabularConfig", "run", "build_models", "TABULAR_DATASETS", "load_tabular"]
+
+TABULAR_DATASETS = ("wine", "breast_cancer")
+METHODS = ("cpflow",) + BASELINES
+
+
+@dataclass
+class CPFlowTabularConfig(ExperimentConfig):
+    datasets: tuple[str, ...] = TABULAR_DATASETS
+    steps: int = 1500
+    batch_size: int = 64
+    lr: float = 3e-3
+    blocks: int = 2
+    hidden: int = 32
+    depth: int = 2
+    baseline_transforms: int = 3
+    test_fraction: float = 0.2
+
+    def __post_init__(self):
+        unknown = [d for d in self.datasets if d not in TABULAR_DATASETS]
+        if unknown or not self.datasets:
+            raise ValueError(
+                f"unknown tabular dataset {unknown[0] if unknown else None!r}; "
+                f"choose from: {', '.join(TABULAR_DATASETS)}"
+            )
+        for name in ("steps", "batch_size", "blocks", "hidden", "depth"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not 0 < self.test_fraction < 1:
+            raise ValueError(f"test_fraction must be in (0, 1), got {self.test_fraction}")
+
+
+SIZES = {
+    "smoke": dict(datasets=("wine",), steps=5, blocks=1, hidden=8),
+    "quick": dict(datasets=("wine",), steps=400),
+}
+
+
+def load_tabular(name: str, seed: int, test_fraction: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(train, test)`` float64 tensors, a seeded random split, standardised by the training
+    split's mean and standard deviation."""
+    from sklearn import datasets
+
+    loaders = {"wine": datasets.load_wine, "breast_cancer": datasets.load_breast_cancer}
+    if name not in loaders:
+        raise ValueError(f"unknown tabular dataset {name!r}; choose from: {', '.join(loaders)}")
+    x = torch.as_tensor(loaders[name]().data, dtype=torch.float64)
+    perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
+    n_test = max(1, int(round(test_fraction * len(x))))
+    test, train = x[perm[:n_test]], x[perm[n_test:]]
+    mean, std = train.mean(0), train.std(0).clamp_min(1e-12)
+    return (train - mean) / std, (test - mean) / std
+
+
+def build_models(config: CPFlowTabularConfig) -> dict[str, torch.nn.Module]:
+    torch.manual_seed(config.seed)
+    dims = {"wine": 13, "breast_cancer": 30}  # feature counts of scikit-learn's copies
+    models = {}
+    for ds in config.datasets:
+        cp = cpflow_model(dims[ds], config)
+        models[f"cpflow_{ds}"] = cp
+        for kind in BASELINES:
+            models[f"{kind}_{ds}"] = matched_baseline(
+                kind, dims[ds], parameter_count(cp), config.baseline_transforms
+            )
+    return {k: m.double() for k, m in models.items()}
+
+
+def run(config: CPFlowTabularConfig, ctx: RunContext | None = None) -> Results:
+    ctx = ctx or RunContext()
+    device = select_device(config.device)
+    models = build_models(config)
+    ctx.track(models)
+    results = Results()
+    for d_index, ds in enumerate(config.datasets):
+        train, test = load_tabular(ds, config.seed, config.test_fraction)
+        train, test = train.to(device), test.to(device)
+        for m_index, method in enumerate(METHODS):
+            model = models[f"{method}_{ds}"].to(device)
+            gen = torch.Generator().manual_seed(
+                config.seed * 1000 + 10 * d_index + m_index + 7919 * ctx.rank
+            )
+            if method == "cpflow":
+                model.initialize(train)
+
+            def sampler(step, gen=gen, train=train):
+                idx = torch.randint(0, len(train), (config.batch_size,), generator=gen)
+                return train[idx.to(train.device)]
+
+            trained = fit_mle(
+                ctx,
+                model,
+                sampler,
+                tag=f"{method}/{ds}",
+                steps=config.steps,
+                lr=config.lr,
+                generators=[gen],
+                device=device,
+            )
+            if method == "cpflow":
+                model.set_options(logdet="exact")  # exact log-dets for the reported NLL
+            with torch.no_grad():
+                logp_test = model().log_prob(test)
+                logp_train = model().log_prob(train)
+            metrics = {
+                "test_nll": float(-logp_test.mean()),
+                "test_nll_stderr": float(logp_test.std() / math.sqrt(len(logp_test))),
+                "train_nll": float(-logp_train.mean()),
+                "parameters": parameter_count(model),
+                "train_seconds": trained.seconds,
+            }
+            results.metrics.update({f"{method}/{ds}/{k}": float(v) for k, v in metrics.items()})
+    results.models = models
+    results.notes.append(
+        "NLL in nats per example on a held-out 20% split (seeded by the run's seed), data "
+        "standardised with the training split's statistics; no early stopping."
+    )
+    return results
+
+
+register(
+    Experiment(
+        name="cpflow-tabular",
+        config_cls=CPFlowTabularConfig,
+        run=run,
+        build_models=build_models,
+        sizes=SIZES,
+        description="CP-Flow on scikit-learn's real tabular data vs zuko MAF / NSF",
+    )
+)
