@@ -88,6 +88,11 @@ def test_quick_run(name, tmp_path):
         assert m["fm-ot/checkerboard/nll_gap"] < 1.5
     if name == "flow-matching-digits":  # guidance makes samples of the requested class
         assert m["fm-ot/digits/class_accuracy_w2"] > 0.5 > m["fm-ot/digits/class_accuracy_w0"]
+    if name == "cpflow-ot":  # the max-likelihood CP-Flow is the optimal map; zuko's are not
+        for kind in ("maf", "nsf"):
+            assert m[f"ratio/gaussian-ot/{kind}_over_cpflow_map_mse"] > 10.0
+    if name == "cpflow-2d":
+        assert m["cpflow/8gaussians/nll_gap"] < 0.75
     if name == "steady-state-heat":  # gradient ascent beats a grid of the same solve budget
         for objective in ("heat_current", "rectification"):
             assert m[f"ascent/heat/{objective}_ascent_over_grid"] > 1.0

@@ -224,6 +224,11 @@ class ConvexPotentialTransform(zuko.transforms.Transform):
         )
         return (x_star - step).reshape(shape)
 
+    def _residual(self, x: Tensor, y: Tensor, c: Tensor | None) -> float:
+        if not y.numel():
+            return 0.0
+        return float((self.potential.gradient(x, c) - y).abs().amax())
+
     def _newton_polish(self, x: Tensor, y: Tensor, c: Tensor | None, steps: int = 2) -> Tensor:
         """A few Newton steps with the dense Hessian: L-BFGS stalls near float precision (its
         line search compares objective values), Newton converges quadratically there."""
@@ -258,9 +263,10 @@ class ConvexPotentialTransform(zuko.transforms.Transform):
                 return loss
 
             opt.step(closure)
-            if x.shape[-1] <= EXACT_VALUE_MAX_DIM:
+            residual = self._residual(x, y, c)
+            if residual > self.inverse_tol and x.shape[-1] <= EXACT_VALUE_MAX_DIM:
                 x = self._newton_polish(x, y, c)
-            residual = float((self.potential.gradient(x, c) - y).abs().amax()) if y.numel() else 0
+                residual = self._residual(x, y, c)
             if residual <= self.inverse_tol:
                 break
         else:
