@@ -1,0 +1,341 @@
+"""``ncl-euler``: incompressible flow on the 2D torus, a divergence-free network vs a PINN.
+
+Two problems on ``[0, 2 pi)^2``, ``t in [0, t_end]``, each trained twice with the same hidden
+layers, steps, batches and pressure network:
+
+- ``taylor-green``: the viscous Taylor-Green vortex,
+  ``v = e^{-2 nu t} (sin x cos y, -cos x sin y)``,
+  exact for ``d_t v + (v . grad) v + grad p = nu Lap v``, ``div v = 0``. NCL writes v as the
+  divergence of an antisymmetric matrix in x (a periodic stream function, plus the learnable mean
+  flow); the PINN outputs v and penalises ``div v``. Both fit the momentum residual and ``v(0)``.
+  We report the velocity error against the exact solution over time.
+- ``variable-density``: the inviscid variable-density Euler equations
+  ``rho (d_t v + (v . grad) v) + grad p = 0``, ``div v = 0``, ``d_t rho + div(rho v) = 0`` from
+  ``rho_0 = 2 + sin x sin y`` and the Taylor-Green ``v_0``. NCL writes ``(rho, rho v)`` as a
+  divergence-free field on (t, x) with the harmonic constant ``(2, 0, 0)``, so continuity holds
+  exactly and the mass ``int rho dx = 2 (2 pi)^2`` at every t; it penalises ``div v``. The PINN
+  outputs (rho, v) and penalises continuity and ``div v``. We report the mass drift.
+
+Evaluation runs in float64 (copies of the trained models), on a uniform grid (rectangle rule,
+spectrally accurate for periodic functions); residuals on min(512, eval_grid^2) random points.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from ..fields import (
+    PeriodicEmbedding,
+    euler_residuals,
+    torus_field,
+    torus_grid,
+    value_and_jacobian,
+    value_jacobian_hessian,
+)
+from ..nn import MLP
+from ..train import select_device
+from .base import ExperimentConfig, Results, RunContext
+from .registry import Experiment, register
+
+__all__ = ["NCLEulerConfig", "run", "build_models", "taylor_green"]
+
+PROBLEMS = ("taylor-green", "variable-density")
+METHODS = ("ncl", "pinn")
+TWO_PI = 2 * math.pi
+
+
+@dataclass
+class NCLEulerConfig(ExperimentConfig):
+    """Full size by default; ``smoke`` and ``quick`` override fields."""
+
+    problems: tuple[str, ...] = PROBLEMS
+    viscosity: float = 0.1
+    t_end: float = 1.0
+    steps: int = 1000
+    batch_size: int = 192
+    lr: float = 3e-3
+    hidden: int = 64
+    depth: int = 3
+    act: str = "tanh"
+    ic_weight: float = 10.0
+    div_weight: float = 1.0
+    continuity_weight: float = 1.0
+    eval_grid: int = 32
+    eval_times: int = 11
+
+    def __post_init__(self):
+        unknown = [p for p in self.problems if p not in PROBLEMS]
+        if unknown or not self.problems:
+            raise ValueError(f"unknown problem {unknown[:1]}; choose from: {', '.join(PROBLEMS)}")
+        for name in ("steps", "batch_size", "hidden", "depth", "eval_grid"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.eval_times < 2:
+            raise ValueError(f"eval_times must be >= 2, got {self.eval_times}")
+        for name in ("lr", "t_end", "ic_weight", "div_weight", "continuity_weight"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        if self.viscosity < 0:
+            raise ValueError(f"viscosity must be >= 0, got {self.viscosity}")
+
+
+SIZES = {
+    "smoke": dict(steps=6, batch_size=32, hidden=16, depth=2, eval_grid=8, eval_times=3),
+    "quick": dict(steps=300, batch_size=128, hidden=48, eval_grid=24, eval_times=6),
+}
+
+
+def taylor_green(t: Tensor, x: Tensor, viscosity: float) -> Tensor:
+    """The exact Taylor-Green velocity at ``t: (*batch,)``, ``x: (*batch, 2)``."""
+    decay = torch.exp(-2 * viscosity * t)[..., None]
+    sx, cx = torch.sin(x[..., 0]), torch.cos(x[..., 0])
+    sy, cy = torch.sin(x[..., 1]), torch.cos(x[..., 1])
+    return torch.stack([sx * cy, -cx * sy], dim=-1) * decay
+
+
+def initial_density(x: Tensor) -> Tensor:
+    return 2.0 + torch.sin(x[..., 0]) * torch.sin(x[..., 1])
+
+
+class SpaceTimeNet(nn.Module):
+    """An MLP on (t, periodic x): ``(3,) -> (out,)``, used for pressures and the PINN fields."""
+
+    def __init__(self, out: int, hidden: tuple[int, ...], act: str):
+        super().__init__()
+        embed = PeriodicEmbedding(3, periodic=(False, True, True))
+        self.net = nn.Sequential(embed, MLP(embed.out_features, out, hidden=hidden, act=act))
+        self.n = 3
+
+    def forward(self, y: Tensor) -> Tensor:
+        return self.net(y)
+
+
+class FlowModel(nn.Module):
+    """A method's networks for one problem; ``single(y)`` gives the fields at one point.
+
+    ``taylor-green``: ``single(y) = (v_1, v_2, p)``; ``variable-density``:
+    ``single(y) = (u_0, u_1, u_2, p)`` with ``u = (rho, rho v)``.
+    """
+
+    def __init__(self, problem: str, method: str, hidden: tuple[int, ...], act: str):
+        super().__init__()
+        self.problem, self.method = problem, method
+        if problem == "taylor-green":
+            if method == "ncl":
+                self.flow = torus_field(2, "matrix", hidden=hidden, act=act, time_dependent=True)
+            else:
+                self.flow = SpaceTimeNet(2, hidden, act)
+        else:
+            if method == "ncl":
+                self.flow = torus_field(
+                    3,
+                    "matrix",
+                    periodic=(False, True, True),
+                    hidden=hidden,
+                    act=act,
+                    constant=torch.tensor([2.0, 0.0, 0.0]),
+                    learn_constant=False,
+                )
+            else:
+                self.flow = SpaceTimeNet(3, hidden, act)
+        self.pressure = SpaceTimeNet(1, hidden, act)
+
+    def single(self, y: Tensor) -> Tensor:
+        flow = self.flow.single(y) if self.method == "ncl" else self.flow(y)
+        if self.problem == "variable-density" and self.method == "pinn":
+            flow = torch.cat([flow[:1], flow[:1] * flow[1:]])  # (rho, v) -> (rho, rho v)
+        return torch.cat([flow, self.pressure(y)])
+
+
+def build_models(config: NCLEulerConfig) -> dict[str, nn.Module]:
+    hidden = (config.hidden,) * config.depth
+    return {
+        f"{method}_{problem}": FlowModel(problem, method, hidden, config.act)
+        for problem in config.problems
+        for method in METHODS
+    }
+
+
+def _tg_residuals(model: FlowModel, y: Tensor, viscosity: float):
+    value, jac, hess = value_jacobian_hessian(model.single, y)
+    v, grad_v, grad_p = value[..., :2], jac[..., :2, :], jac[..., 2, 1:]
+    laplacian = torch.diagonal(hess[..., :2, 1:, 1:], dim1=-2, dim2=-1).sum(-1)
+    rho = torch.ones_like(value[..., 0])
+    momentum, divergence, _ = euler_residuals(
+        rho, v, torch.zeros_like(y), grad_v, grad_p, viscosity=viscosity, laplacian_v=laplacian
+    )
+    return momentum, divergence
+
+
+def _vd_residuals(model: FlowModel, y: Tensor):
+    value, jac = value_and_jacobian(model.single, y)
+    rho, m, grad_rho, grad_m = value[..., 0], value[..., 1:3], jac[..., 0, :], jac[..., 1:3, :]
+    v = m / rho[..., None]
+    grad_v = (grad_m - v[..., :, None] * grad_rho[..., None, :]) / rho[..., None, None]
+    momentum, divergence, _ = euler_residuals(rho, v, grad_rho, grad_v, jac[..., 3, 1:])
+    continuity = grad_rho[..., 0] + torch.diagonal(grad_m[..., 1:], dim1=-2, dim2=-1).sum(-1)
+    return momentum, divergence, continuity, rho, v
+
+
+def _points(config: NCLEulerConfig, gen: torch.Generator, device, t0: bool = False) -> Tensor:
+    y = torch.rand(config.batch_size, 3, generator=gen).to(device)
+    scale = torch.tensor([0.0 if t0 else config.t_end, TWO_PI, TWO_PI], device=device)
+    return y * scale
+
+
+def _loss(model: FlowModel, config: NCLEulerConfig, gen: torch.Generator, device):
+    y, y0 = _points(config, gen, device), _points(config, gen, device, t0=True)
+    x0 = y0[..., 1:]
+    pinn = model.method == "pinn"
+    if model.problem == "taylor-green":
+        momentum, divergence = _tg_residuals(model, y, config.viscosity)
+        v0 = torch.func.vmap(model.single)(y0)[..., :2]
+        ic = (v0 - taylor_green(y0[..., 0], x0, config.viscosity)).pow(2).sum(-1).mean()
+        extra = {"div": divergence.pow(2).mean()}
+        loss = momentum.pow(2).sum(-1).mean() + config.ic_weight * ic
+    else:
+        momentum, divergence, continuity, _, _ = _vd_residuals(model, y)
+        u0 = torch.func.vmap(model.single)(y0)
+        rho0, v0 = u0[..., 0], u0[..., 1:3] / u0[..., :1]
+        ic = (rho0 - initial_density(x0)).pow(2).mean() + (
+            (v0 - taylor_green(y0[..., 0], x0, 0.0)).pow(2).sum(-1).mean()
+        )
+        extra = {"div": divergence.pow(2).mean(), "continuity": continuity.pow(2).mean()}
+        loss = momentum.pow(2).sum(-1).mean() + config.ic_weight * ic
+        loss = loss + config.div_weight * extra["div"]
+        if pinn:
+            loss = loss + config.continuity_weight * extra["continuity"]
+    if pinn and model.problem == "taylor-green":
+        loss = loss + config.div_weight * extra["div"]
+    return loss, {k: v.item() for k, v in extra.items()}
+
+
+def run(config: NCLEulerConfig, ctx: RunContext | None = None) -> Results:
+    """Train NCL and the PINN on each problem. Metrics are keyed ``<method>/<problem>/<metric>``."""
+    ctx = ctx or RunContext()
+    device = select_device(config.device)
+    torch.manual_seed(config.seed)
+    results = Results()
+    models = build_models(config)
+    ctx.track(models)
+    curves: dict[str, dict[str, list[float]]] = {}
+    for index, problem in enumerate(config.problems):
+        for method in METHODS:
+            model = models[f"{method}_{problem}"].to(device)
+            gen = torch.Generator().manual_seed(config.seed * 1000 + index + 7919 * ctx.rank)
+            trained = ctx.fit(
+                lambda step, model=model, gen=gen: _loss(model, config, gen, device),
+                model,
+                tag=f"{method}/{problem}",
+                generators=[gen],
+                device=device,
+                steps=config.steps,
+                lr=config.lr,
+                schedule="cosine",
+                warmup=min(50, config.steps // 10),
+                grad_clip=10.0,
+            )
+            prefix = f"{method}/{problem}"
+            results.metrics[f"{prefix}/train_seconds"] = trained.seconds
+            results.metrics[f"{prefix}/final_train_loss"] = trained.final_loss
+            metrics, curve = _evaluate(model, config, device)
+            results.metrics.update({f"{prefix}/{k}": v for k, v in metrics.items()})
+            curves[prefix] = curve
+            for k in range(len(curve["t"])):
+                row = {"tag": f"eval/{prefix}", "step": k}
+                row.update({name: values[k] for name, values in curve.items()})
+                ctx.logger.log(row)
+    results.models = models
+    if "taylor-green" in config.problems:
+        results.figures["ncl-euler_taylor-green"] = _figure(
+            curves, "taylor-green", "rel_error", "relative L2 velocity error"
+        )
+    if "variable-density" in config.problems:
+        results.figures["ncl-euler_mass"] = _figure(
+            curves, "variable-density", "mass_drift", "|M(t) - M(0)| / M(0)"
+        )
+    results.notes.append(
+        "Velocity errors are relative L2 errors against the exact Taylor-Green solution on a "
+        "uniform grid; mass M(t) = int rho(t, x) dx by the rectangle rule on that grid, all in "
+        "float64; residual RMS values are on uniform random points in space-time."
+    )
+    return results
+
+
+def _evaluate(model: FlowModel, config: NCLEulerConfig, device) -> tuple[dict, dict]:
+    model = copy.deepcopy(model).double().eval()
+    x, cell = torus_grid((TWO_PI, TWO_PI), config.eval_grid)
+    x = x.to(device)
+    times = torch.linspace(0.0, config.t_end, config.eval_times, dtype=torch.float64)
+    gen = torch.Generator().manual_seed(10**6 + config.seed)
+    y = torch.rand(min(512, config.eval_grid**2), 3, generator=gen, dtype=torch.float64)
+    y = (y * torch.tensor([config.t_end, TWO_PI, TWO_PI], dtype=torch.float64)).to(device)
+    metrics: dict[str, float] = {}
+    curve: dict[str, list[float]] = {"t": times.tolist()}
+    if model.problem == "taylor-green":
+        errors = []
+        for t in times:
+            yt = torch.cat([torch.full_like(x[:, :1], float(t)), x], -1)
+            with torch.no_grad():
+                v = torch.func.vmap(model.single)(yt)[..., :2]
+            exact = taylor_green(yt[:, 0], x, config.viscosity)
+            errors.append(float((v - exact).pow(2).sum().sqrt() / exact.pow(2).sum().sqrt()))
+        curve["rel_error"] = errors
+        momentum, divergence = _tg_residuals(model, y, config.viscosity)
+        metrics["rel_error_mean"] = sum(errors) / len(errors)
+        metrics["rel_error_final"] = errors[-1]
+        metrics["momentum_rms"] = float(momentum.detach().pow(2).sum(-1).mean().sqrt())
+        metrics["div_rms"] = float(divergence.detach().pow(2).mean().sqrt())
+    else:
+        masses, minimum = [], float("inf")
+        for t in times:
+            yt = torch.cat([torch.full_like(x[:, :1], float(t)), x], -1)
+            with torch.no_grad():
+                rho = torch.func.vmap(model.single)(yt)[..., 0]
+            masses.append(float(rho.sum() * cell))
+            minimum = min(minimum, float(rho.min()))
+        drift = [abs(m - masses[0]) / abs(masses[0]) for m in masses]
+        curve["mass"], curve["mass_drift"] = masses, drift
+        momentum, divergence, continuity, _, _ = _vd_residuals(model, y)
+        exact_mass = 2.0 * TWO_PI**2
+        metrics["mass_drift_max"] = max(drift)
+        metrics["mass_error_max"] = max(abs(m - exact_mass) / exact_mass for m in masses)
+        metrics["min_density"] = minimum
+        metrics["momentum_rms"] = float(momentum.detach().pow(2).sum(-1).mean().sqrt())
+        metrics["div_rms"] = float(divergence.detach().pow(2).mean().sqrt())
+        metrics["continuity_rms"] = float(continuity.detach().pow(2).mean().sqrt())
+    return metrics, curve
+
+
+def _figure(curves, problem: str, key: str, ylabel: str):
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4.2, 3.2))
+    for method, style in zip(METHODS, ("o-", "s--")):
+        curve = curves.get(f"{method}/{problem}")
+        if curve is not None:
+            values = [max(v, 1e-17) for v in curve[key]]
+            ax.semilogy(curve["t"], values, style, label=method.upper(), markersize=3)
+    ax.set_xlabel("t")
+    ax.set_ylabel(ylabel)
+    ax.set_title(problem)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+register(
+    Experiment(
+        name="ncl-euler",
+        config_cls=NCLEulerConfig,
+        run=run,
+        build_models=build_models,
+        sizes=SIZES,
+        description="incompressible Euler on the torus: Taylor-Green error and mass, NCL vs PINN",
+    )
+)

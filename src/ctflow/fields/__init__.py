@@ -1,0 +1,43 @@
+"""Divergence-free fields (neural conservation laws) and their PDE losses.
+
+Two constructions of exactly divergence-free networks on R^n (``MatrixField``: u = div A for an
+antisymmetric A from n(n-1)/2 outputs; ``VectorField``: A = J_b - J_b^T), their periodic variants
+with the harmonic constants (``torus_field``), and ``SpaceTimeFlow``, which reads a density and a
+velocity off a divergence-free field on (t, x) so that the continuity equation holds exactly.
+
+References:
+    Richter-Powell, Lipman, Chen. Neural Conservation Laws: A Divergence-Free Perspective.
+    NeurIPS 2022 (arXiv 2210.01741).
+"""
+
+from .matrix_field import MatrixField, antisymmetric_basis, n_entries
+from .mixture import GaussianMixtureFlux
+from .pde import (
+    curl_components,
+    divergence_of,
+    euler_residuals,
+    value_and_jacobian,
+    value_jacobian_hessian,
+)
+from .spacetime import SpaceTimeFlow, space_time_points
+from .torus import PeriodicEmbedding, torus_field, torus_grid, torus_integral
+from .vector_field import VectorField
+
+__all__ = [
+    "MatrixField",
+    "VectorField",
+    "antisymmetric_basis",
+    "n_entries",
+    "SpaceTimeFlow",
+    "GaussianMixtureFlux",
+    "space_time_points",
+    "PeriodicEmbedding",
+    "torus_field",
+    "torus_grid",
+    "torus_integral",
+    "value_and_jacobian",
+    "value_jacobian_hessian",
+    "divergence_of",
+    "curl_components",
+    "euler_residuals",
+]
