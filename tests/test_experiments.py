@@ -86,6 +86,20 @@ def test_quick_run(name, tmp_path):
     if name == "flow-matching-2d":  # the paper's claim: the OT path needs fewer evaluations
         assert m["ratio/checkerboard/nfe_ot_over_vp_tol1e-05"] < 1.0
         assert m["fm-ot/checkerboard/nll_gap"] < 1.5
+    if name == "ncl-euler":  # continuity is exact for NCL: the mass stays put, the PINN's drifts
+        assert m["ncl/variable-density/mass_drift_max"] < 1e-9
+        assert (
+            m["pinn/variable-density/mass_drift_max"]
+            > 1e3 * m["ncl/variable-density/mass_drift_max"]
+        )
+        assert m["ncl/taylor-green/div_rms"] < 1e-9 < m["pinn/taylor-green/div_rms"]
+    if name == "ncl-hodge":  # the divergence-free network recovers w better than a potential net
+        for d in (3, 5):
+            assert m[f"ncl/d{d}/rel_error"] < m[f"potential/d{d}/rel_error"]
+            assert m[f"ncl/d{d}/div_rms"] < 1e-5
+    if name == "ncl-ot":  # a minute of training lands near the closed-form W2^2
+        for pair in ("gauss-iso", "gauss-aniso"):
+            assert abs(m[f"ncl/{pair}/w2sq_transport_rel_error"]) < 0.15
     if name == "flow-matching-digits":  # guidance makes samples of the requested class
         assert m["fm-ot/digits/class_accuracy_w2"] > 0.5 > m["fm-ot/digits/class_accuracy_w0"]
     if name == "cpflow-ot":  # the max-likelihood CP-Flow is the optimal map; zuko's are not
@@ -98,6 +112,22 @@ def test_quick_run(name, tmp_path):
             assert m[f"ascent/heat/{objective}_ascent_over_grid"] > 1.0
             assert m[f"ascent/heat/{objective}_grad_vs_fd_rel_err"] < 1e-6
         assert m["sweep/heat/jacobian_vs_fd_max_rel_err"] < 1e-6
+    if name == "sdebnn-stl":  # STL variance -> 0 with the step count, the others stay flat
+        assert m["stl/ou/grad_var_steps1000"] < 0.01 * m["stl/ou/grad_var_steps20"]
+        assert m["stl/ou/grad_var_steps1000"] < 0.01 * m["path/ou/grad_var_steps1000"]
+        for other in ("path", "full"):
+            assert m[f"{other}/ou/grad_var_steps1000"] > 0.3 * m[f"{other}/ou/grad_var_steps20"]
+        for other in ("path", "stl"):  # away from the optimum all three agree in mean
+            assert m[f"{other}/ou/off_mean_diff_vs_full_max_z"] < 4.0
+        gap = abs(m["exact/ou/elbo_steps1000"] - m["exact/ou/log_evidence"])
+        assert gap < 4 * m["exact/ou/elbo_stderr_steps1000"] + 0.01
+    if name == "sdebnn-digits":  # all three models learn the digits
+        for model in ("sdebnn", "odenet", "mfvi"):
+            assert m[f"{model}/digits/accuracy"] > 0.85
+            assert m[f"{model}/digits/auroc_shuffle"] > 0.6
+    if name == "sdebnn-regression":
+        for model in ("sdebnn", "odenet", "mfvi"):
+            assert m[f"{model}/toy1d/rmse"] < 0.5
 
 
 def test_registry_rejects_bad_sizes():

@@ -17,7 +17,9 @@ PACKAGES = [
     "ctflow.quantum",
     "ctflow.data",
     "ctflow.metrics",
+    "ctflow.fields",
     "ctflow.experiments",
+    "ctflow.bayes",
 ]
 
 

@@ -3,6 +3,8 @@
 # importing an experiment module registers it
 from . import cnf_2d, flow_matching_2d, flow_matching_digits, steady_state_heat, steady_state_light  # noqa: E402, F401, I001
 from . import cpflow_2d, cpflow_ot, cpflow_tabular  # noqa: E402, F401, I001
+from . import ncl_euler, ncl_hodge, ncl_ot  # noqa: E402, F401, I001
+from . import sdebnn_stl, sdebnn_digits, sdebnn_regression  # noqa: E402, F401, I001
 from .base import ExperimentConfig, Results, RunContext
 from .config import SIZES
 from .registry import Experiment, experiment_names, get_experiment, make_config, register
