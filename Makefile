@@ -38,6 +38,9 @@ bench: bench-deps
 	$(BIN)/python benchmarks/solvers.py
 	$(BIN)/python benchmarks/flow_matching.py
 	$(BIN)/python benchmarks/steady_state.py
+	$(BIN)/python benchmarks/cpflow.py
+	$(BIN)/python benchmarks/divfree.py
+	$(BIN)/python benchmarks/sdebnn.py
 
 wheel-check: $(STAMP)
 	bash scripts/check_wheel.sh
