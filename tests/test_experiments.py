@@ -112,6 +112,22 @@ def test_quick_run(name, tmp_path):
             assert m[f"ascent/heat/{objective}_ascent_over_grid"] > 1.0
             assert m[f"ascent/heat/{objective}_grad_vs_fd_rel_err"] < 1e-6
         assert m["sweep/heat/jacobian_vs_fd_max_rel_err"] < 1e-6
+    if name == "voronoi-discrete2d":  # every bound is a bound: above the entropy, ordered
+        for key, value in m.items():
+            if key.endswith("/iwae_gap"):
+                assert -0.05 < value < 1.5, key
+                method_ds = key.rsplit("/", 1)[0]
+                assert m[f"{method_ds}/neg_elbo"] >= m[f"{method_ds}/neg_iwae"] - 0.02, key
+    if name == "voronoi-mixture":  # one component per point: time nearly flat in the cells
+        assert (
+            m["voronoi-mixture-32/8gaussians/eval_ms"]
+            < 3 * m["voronoi-mixture-4/8gaussians/eval_ms"]
+        )
+    if name == "voronoi-realdiscrete":  # the IWAE bound is at least as tight as the ELBO
+        for key, value in m.items():
+            if key.endswith("/elbo_bits_per_var"):
+                iwae = m[key.replace("elbo_bits_per_var", "bits_per_var")]
+                assert math.isfinite(iwae) and value >= iwae - 0.02, key
     if name == "sdebnn-stl":  # STL variance -> 0 with the step count, the others stay flat
         assert m["stl/ou/grad_var_steps1000"] < 0.01 * m["stl/ou/grad_var_steps20"]
         assert m["stl/ou/grad_var_steps1000"] < 0.01 * m["path/ou/grad_var_steps1000"]

@@ -4,6 +4,7 @@
 from . import cnf_2d, flow_matching_2d, flow_matching_digits, steady_state_heat, steady_state_light  # noqa: E402, F401, I001
 from . import cpflow_2d, cpflow_ot, cpflow_tabular  # noqa: E402, F401, I001
 from . import ncl_euler, ncl_hodge, ncl_ot  # noqa: E402, F401, I001
+from . import voronoi_discrete2d, voronoi_realdiscrete, voronoi_mixture  # noqa: E402, F401, I001
 from . import sdebnn_stl, sdebnn_digits, sdebnn_regression  # noqa: E402, F401, I001
 from .base import ExperimentConfig, Results, RunContext
 from .config import SIZES

@@ -264,7 +264,7 @@ def _metric_key(name: str) -> str:
     """``method/system/metric``: grid-search numbers under ``grid``, the pump sweep under
     ``sweep``, everything about the gradient ascent under ``ascent``."""
     if name.startswith("sweep_"):
-        return f"sweep/heat/{name[len('sweep_'):]}"
+        return f"sweep/heat/{name[len('sweep_') :]}"
     if "_grid_" in name:
         return f"grid/heat/{name}"
     return f"ascent/heat/{name}"

@@ -2,6 +2,16 @@
 
 from .cnf import CNF, CNFDistribution
 from .cpflow import LOGDET_METHODS, ConvexPotential, ConvexPotentialTransform, CPFlow
+from .dequantization import (
+    DEQUANTIZERS,
+    ArgmaxDequantizer,
+    Dequantization,
+    Dequantizer,
+    UniformDequantizer,
+    VoronoiDequantizer,
+    make_dequantizer,
+    make_posterior,
+)
 from .matching import (
     COUPLINGS,
     VelocityFromEps,
@@ -10,6 +20,8 @@ from .matching import (
     eps_loss,
     score_matching_loss,
 )
+from .voronoi import VoronoiTessellation
+from .voronoi_mixture import FlowMixture, MixtureDistribution, VoronoiMixture
 
 __all__ = [
     "CNF",
@@ -24,4 +36,16 @@ __all__ = [
     "VelocityFromScore",
     "VelocityFromEps",
     "COUPLINGS",
+    "VoronoiTessellation",
+    "VoronoiMixture",
+    "FlowMixture",
+    "MixtureDistribution",
+    "Dequantization",
+    "Dequantizer",
+    "VoronoiDequantizer",
+    "UniformDequantizer",
+    "ArgmaxDequantizer",
+    "DEQUANTIZERS",
+    "make_dequantizer",
+    "make_posterior",
 ]
