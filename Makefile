@@ -41,6 +41,7 @@ bench: bench-deps
 	$(BIN)/python benchmarks/cpflow.py
 	$(BIN)/python benchmarks/divfree.py
 	$(BIN)/python benchmarks/sdebnn.py
+	$(BIN)/python benchmarks/voronoi.py
 
 wheel-check: $(STAMP)
 	bash scripts/check_wheel.sh
