@@ -161,6 +161,7 @@ def test_lanczos_logdet_bias_shrinks_with_steps_at_d50():
 
 
 def test_stochastic_mode_reports_lanczos_value_above_16_dims():
+    torch.manual_seed(0)  # over 40 seeds the largest difference was 0.15
     model = CPFlow(20, blocks=1, hidden=(8,), logdet="stochastic", lanczos_steps=20)
     x = torch.randn(3, 20)
     exact = CPFlow(20, blocks=1, hidden=(8,), logdet="exact")

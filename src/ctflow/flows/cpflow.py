@@ -395,6 +395,6 @@ class CPFlow(zuko.flows.Flow):
 
     @staticmethod
     def _set_actnorm(layer: _ActNorm, shift: Tensor, raw_scale: Tensor) -> None:
-        params = [p for p in layer.parameters()]
-        params[0].copy_(shift)
-        params[1].copy_(raw_scale)
+        shift_param, scale_param = layer.parameters()  # zuko registers (shift, scale) in order
+        shift_param.copy_(shift)
+        scale_param.copy_(raw_scale)
