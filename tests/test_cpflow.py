@@ -45,6 +45,22 @@ def test_partially_input_convex_icnn_is_convex_in_x_for_every_context():
         assert torch.linalg.eigvalsh(hessian(lambda y, c=c: f(y, c), x)).min() > -1e-10
 
 
+def test_gated_picnn_is_convex_in_x_and_depends_on_the_context():
+    torch.manual_seed(0)
+    f = ICNN(2, context=3, hidden=(8, 8), context_gating=True).double()
+    for p in f.parameters():
+        p.data.normal_(0, 2)
+    hessians = []
+    for c in torch.randn(6, 3, dtype=torch.float64):
+        x = torch.randn(2, dtype=torch.float64)
+        H = hessian(lambda y, c=c: f(y, c), x)
+        assert torch.linalg.eigvalsh(H).min() > -1e-12
+        a, b = torch.randn(2, 2, dtype=torch.float64) * 3  # midpoint convexity along a chord
+        assert f((a + b) / 2, c) <= (f(a, c) + f(b, c)) / 2 + 1e-12
+        hessians.append(hessian(lambda y, c=c: f(y, c), torch.zeros(2, dtype=torch.float64)))
+    assert max((h - hessians[0]).abs().max() for h in hessians) > 1e-3
+
+
 def test_potential_hessian_is_bounded_below_by_the_modulus():
     torch.manual_seed(1)
     F = ConvexPotential(3, hidden=(8, 8), modulus=0.3)

@@ -20,6 +20,7 @@ PACKAGES = [
     "ctflow.fields",
     "ctflow.experiments",
     "ctflow.bayes",
+    "ctflow.vi",
 ]
 
 
@@ -38,6 +39,7 @@ def test_lower_layers_do_not_import_upper_ones():
         "fields",
         "experiments",
         "bayes",
+        "vi",
         "quantum",
         "rl",
         "gfn",

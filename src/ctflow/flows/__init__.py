@@ -1,7 +1,13 @@
 """Density models (zuko's convention: ``model(c=None)`` returns a Distribution) and their losses."""
 
 from .cnf import CNF, CNFDistribution
-from .cpflow import LOGDET_METHODS, ConvexPotential, ConvexPotentialTransform, CPFlow
+from .cpflow import (
+    LOGDET_METHODS,
+    ConvexPotential,
+    ConvexPotentialLayer,
+    ConvexPotentialTransform,
+    CPFlow,
+)
 from .dequantization import (
     DEQUANTIZERS,
     ArgmaxDequantizer,
@@ -28,6 +34,7 @@ __all__ = [
     "CNFDistribution",
     "CPFlow",
     "ConvexPotential",
+    "ConvexPotentialLayer",
     "ConvexPotentialTransform",
     "LOGDET_METHODS",
     "cfm_loss",

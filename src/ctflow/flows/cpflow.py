@@ -32,11 +32,25 @@ from torch.distributions import constraints
 from ..nn.icnn import ICNN
 from ..ops.krylov import conjugate_gradient, lanczos_logdet
 
-__all__ = ["ConvexPotential", "ConvexPotentialTransform", "CPFlow", "LOGDET_METHODS"]
+__all__ = [
+    "ConvexPotential",
+    "ConvexPotentialLayer",
+    "ConvexPotentialTransform",
+    "CPFlow",
+    "LOGDET_METHODS",
+]
 
 LOGDET_METHODS = ("exact", "stochastic")
 # up to this dimension the stochastic mode still reports the exact log-det value
 EXACT_VALUE_MAX_DIM = 16
+_TRANSFORM_OPTIONS = (
+    "logdet",
+    "probes",
+    "cg_tol",
+    "lanczos_steps",
+    "inverse_tol",
+    "inverse_max_iter",
+)
 
 
 def _inverse_softplus(y: float) -> float:
@@ -48,7 +62,7 @@ class ConvexPotential(nn.Module):
     to ``(*batch,)``.
 
     The strong-convexity modulus ``softplus(w0)`` starts at ``modulus`` and the ICNN's weight at
-    ``icnn_scale``.
+    ``icnn_scale``; ``context_gating`` lets the context gate the ICNN's layers (``ICNN``).
     """
 
     def __init__(
@@ -59,9 +73,10 @@ class ConvexPotential(nn.Module):
         activation: str = "softplus",
         modulus: float = 1.0,
         icnn_scale: float = 1.0,
+        context_gating: bool = False,
     ):
         super().__init__()
-        self.icnn = ICNN(features, context, hidden, activation)
+        self.icnn = ICNN(features, context, hidden, activation, context_gating=context_gating)
         self.w0 = nn.Parameter(torch.tensor(_inverse_softplus(modulus)))
         self.w1 = nn.Parameter(torch.tensor(_inverse_softplus(icnn_scale)))
         self.features = features
@@ -278,13 +293,26 @@ class ConvexPotentialTransform(zuko.transforms.Transform):
         return x.detach()
 
 
-class _ConvexPotentialLayer(zuko.flows.LazyTransform):
-    """A lazy CP-Flow block: ``layer(c)`` is the transform ``grad F(., c)``."""
+class ConvexPotentialLayer(zuko.flows.LazyTransform):
+    """A lazy CP-Flow block: ``layer(c)`` is the transform ``grad F(., c)``.
 
-    def __init__(self, potential: ConvexPotential, options: dict):
+    Args:
+        potential: the (partially input-) convex potential ``F``.
+        **options: :class:`ConvexPotentialTransform` settings (``logdet``, ``probes``, ...).
+
+    Example:
+        >>> layer = ConvexPotentialLayer(ConvexPotential(2, context=3, hidden=(8,)))
+        >>> layer(torch.randn(3))(torch.randn(5, 2)).shape
+        torch.Size([5, 2])
+    """
+
+    def __init__(self, potential: ConvexPotential, **options):
         super().__init__()
+        unknown = set(options) - set(_TRANSFORM_OPTIONS)
+        if unknown:
+            raise ValueError(f"unknown options {sorted(unknown)}; known: {_TRANSFORM_OPTIONS}")
         self.potential = potential
-        self.options = options
+        self.options = dict(options)
 
     def forward(self, c: Tensor | None = None) -> ConvexPotentialTransform:
         return ConvexPotentialTransform(self.potential, c, **self.options)
@@ -353,7 +381,7 @@ class CPFlow(zuko.flows.Flow):
         layers: list[zuko.flows.LazyTransform] = [_ActNorm(features)] if actnorm else []
         for _ in range(blocks):
             potential = ConvexPotential(features, context, hidden, activation)
-            layers.append(_ConvexPotentialLayer(potential, options))
+            layers.append(ConvexPotentialLayer(potential, **options))
             if actnorm:
                 layers.append(_ActNorm(features))
         base = zuko.flows.UnconditionalDistribution(
@@ -369,8 +397,8 @@ class CPFlow(zuko.flows.Flow):
         """Change log-det or inverse settings of every block (e.g. ``logdet="exact"`` to
         evaluate)."""
         for layer in self.transform.transforms:
-            if isinstance(layer, _ConvexPotentialLayer):
-                unknown = set(options) - set(layer.options)
+            if isinstance(layer, ConvexPotentialLayer):
+                unknown = set(options) - set(_TRANSFORM_OPTIONS)
                 if unknown:
                     raise ValueError(f"unknown options {sorted(unknown)}")
                 layer.options.update(options)
@@ -383,7 +411,7 @@ class CPFlow(zuko.flows.Flow):
             raise ValueError(f"x must have shape (N, {self.features}), got {tuple(x.shape)}")
         h = x
         for layer in self.transform.transforms:
-            if isinstance(layer, _ConvexPotentialLayer):
+            if isinstance(layer, ConvexPotentialLayer):
                 layer.potential.icnn.initialize(h, c)
             if isinstance(layer, _ActNorm):
                 mean, std = h.mean(0), h.std(0).clamp_min(1e-6)

@@ -4,7 +4,10 @@
 + b_L`` is convex in ``x`` because every ``W^+`` is non-negative, ``s`` is convex and
 non-decreasing, and the per-unit normalisation has a positive scale. The partially-input-convex
 variant adds ``B_l u`` with ``u = MLP(c)`` to every pre-activation: convex in ``x`` for each
-context ``c``, arbitrary in ``c``.
+context ``c``, arbitrary in ``c``. With ``context_gating`` the context also rescales what enters
+each layer (after Amos et al.'s PICNN): ``A_l (x * (1 + g_l(c)))`` on the direct paths (still
+affine in ``x``) and ``W_l^+ (z_l * 2 sigmoid(k_l(c)))`` on the convex ones (a non-negative gate
+keeps them convex), so the context shapes the curvature, not only where it sits.
 """
 
 from __future__ import annotations
@@ -68,6 +71,7 @@ class ICNN(nn.Module):
         hidden: widths of the hidden layers (at least one).
         activation: a convex non-decreasing activation, one of ``CONVEX_ACTIVATIONS``.
         context_hidden: hidden widths of the context network ``u = MLP(c)``.
+        context_gating: the context also gates every layer's inputs (see the module docstring).
 
     Example:
         >>> f = ICNN(2, hidden=(16, 16))
@@ -82,6 +86,7 @@ class ICNN(nn.Module):
         hidden: tuple[int, ...] = (64, 64),
         activation: str = "softplus",
         context_hidden: tuple[int, ...] = (32,),
+        context_gating: bool = False,
     ):
         super().__init__()
         if features < 1 or context < 0:
@@ -106,9 +111,17 @@ class ICNN(nn.Module):
             [_PositiveLinear(a, b) for a, b in zip(widths[:-1], widths[1:])]
         )
         self.norms = nn.ModuleList([_PositiveAffineNorm(w) for w in widths[1:-1]])
-        if context:
-            self.context_net = MLP(context, sum(widths), hidden=context_hidden, act="softplus")
         self.widths = widths
+        self.context_gating = bool(context_gating and context)
+        # context outputs: one bias per unit; with gating, a gate per input feature of each
+        # direct path and per input unit of each convex path
+        self._context_sizes = list(widths)
+        if self.context_gating:
+            self._context_sizes += [features] * len(widths) + list(widths[:-1])
+        if context:
+            self.context_net = MLP(
+                context, sum(self._context_sizes), hidden=context_hidden, act="softplus"
+            )
 
     def forward(self, x: Tensor, c: Tensor | None = None) -> Tensor:
         return self._run(x, c, initialize=False)
@@ -130,13 +143,21 @@ class ICNN(nn.Module):
         if self.context:
             if c is None:
                 raise ValueError(f"this ICNN needs a context of size {self.context}")
-            u = self.context_net(c).expand(*x.shape[:-1], sum(self.widths))
-            biases = u.split(self.widths, dim=-1)
+            u = self.context_net(c).expand(*x.shape[:-1], sum(self._context_sizes))
+            parts = u.split(self._context_sizes, dim=-1)
+            L = len(self.widths)
+            biases = parts[:L]
         else:
             biases = [0.0] * len(self.widths)
-        z = self.act(self.direct[0](x) + biases[0])
+        if self.context_gating:
+            inputs = [x * (1 + g) for g in parts[L : 2 * L]]
+            unit_gates = [2 * torch.sigmoid(k) for k in parts[2 * L :]]
+        else:
+            inputs = [x] * len(self.widths)
+            unit_gates = [1.0] * (len(self.widths) - 1)
+        z = self.act(self.direct[0](inputs[0]) + biases[0])
         for i in range(1, len(self.widths)):
-            h = self.positive[i - 1](z) + self.direct[i](x) + biases[i]
+            h = self.positive[i - 1](z * unit_gates[i - 1]) + self.direct[i](inputs[i]) + biases[i]
             if i < len(self.widths) - 1:
                 norm = self.norms[i - 1]
                 if initialize:
