@@ -1,9 +1,10 @@
 """CP-Flow costs: the inverse vs its tolerance, the log-det gradient (CG surrogate vs exact
-Hessian) as the dimension grows, and training speed against zuko's MAF and NSF.
+Hessian) as the dimension grows, training speed against zuko's MAF and NSF, and VAE training
+speed per posterior (Gaussian, zuko IAF, CP-Flow).
 
-    python benchmarks/cpflow.py [--quick] [--out runs/benchmarks/cpflow.json]
+    python benchmarks/cpflow.py [--quick] [--parts inverse logdet training vae] [--out FILE]
 
-Pinned configurations, float64, one CPU thread, medians of interleaved repeats:
+Pinned configurations, one CPU thread, medians of interleaved repeats (float64 except the VAE):
 
 - inverse: one CP-Flow block (ICNN 2 x 64, D = 2 and 10, initialised on standard normal data),
   batch 256: time of the L-BFGS (+ Newton) inverse and its achieved max |grad F(x) - y| per
@@ -14,6 +15,10 @@ Pinned configurations, float64, one CPU thread, medians of interleaved repeats:
   smallest D where the stochastic one is faster.
 - training: iterations/s of one maximum-likelihood step (batch 256, D = 2) for CP-Flow (4 blocks,
   ICNN 2 x 32) vs zuko MAF and NSF with a matched parameter count; ratio = zuko / CP-Flow time.
+- VAE posteriors: iterations/s of one ELBO training step (batch 128, float32, binarised digits)
+  of the ``cpflow-vae`` models (full size, matched parameter counts): Gaussian, IAF (zuko MADE
+  transforms) and CP-Flow posteriors (stochastic log-det gradient; also with the exact one);
+  ratio = the model's time / the IAF model's.
 """
 
 from __future__ import annotations
@@ -31,7 +36,9 @@ if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().p
 import torch  # noqa: E402
 from bench_timing import interleaved_medians  # noqa: E402
 
+from ctflow.experiments import make_config  # noqa: E402
 from ctflow.experiments.cpflow_common import matched_baseline, parameter_count  # noqa: E402
+from ctflow.experiments.cpflow_vae import build_models, digits_data  # noqa: E402
 from ctflow.flows import CPFlow  # noqa: E402
 from ctflow.flows.cpflow import ConvexPotential, ConvexPotentialTransform  # noqa: E402
 
@@ -141,34 +148,70 @@ def bench_training(repeats):
     return rows
 
 
+def bench_vae(repeats):
+    config = make_config("cpflow-vae")
+    models = build_models(config)
+    exact = build_models(config)["cpflow"]
+    for layer in exact.posterior.layers:
+        layer.options["logdet"] = "exact"
+    models["cpflow-exact-logdet"] = exact
+    x = digits_data(config.likelihood, 0, config.validation_fraction)[0][:128]
+    opts = {k: torch.optim.Adam(m.parameters(), lr=1e-3) for k, m in models.items()}
+
+    def step(name):
+        opts[name].zero_grad()
+        (-models[name].elbo(x).mean()).backward()
+        opts[name].step()
+
+    med = interleaved_medians({k: (lambda k=k: step(k)) for k in models}, repeats * 3)
+    rows = [
+        {
+            "posterior": k,
+            "parameters": parameter_count(m),
+            "ms_per_step": med[k] * 1e3,
+            "iterations_per_s": 1 / med[k],
+            "time_over_iaf": med[k] / med["iaf"],
+        }
+        for k, m in models.items()
+    ]
+    print("\nVAE training step (batch 128, binarised digits, latent 8), matched parameter counts\n")
+    print("| posterior | parameters | ms / step | iterations / s | time / IAF's |")
+    print("|---|---|---|---|---|")
+    for r in rows:
+        print(
+            f"| {r['posterior']} | {r['parameters']} | {r['ms_per_step']:.1f} | "
+            f"{r['iterations_per_s']:.1f} | {r['time_over_iaf']:.2f} |"
+        )
+    return rows
+
+
+PARTS = ("inverse", "logdet", "training", "vae")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer sizes and repeats")
+    parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS))
     parser.add_argument("--out", default="runs/benchmarks/cpflow.json")
     args = parser.parse_args()
     torch.set_num_threads(1)
     repeats = 3 if args.quick else 7
-    print(f"torch {torch.__version__}, 1 thread, float64")
-    inverse = bench_inverse(
-        (2,) if args.quick else (2, 10), (1e-2, 1e-4, 1e-6, 1e-8), max(2, repeats // 2)
-    )
-    dims = (2, 8, 32) if args.quick else (2, 4, 8, 16, 32, 64, 128)
-    logdet, crossover = bench_logdet(dims, repeats)
-    training = bench_training(repeats)
+    print(f"torch {torch.__version__}, 1 thread")
+    report: dict = {"torch": torch.__version__}
+    if "inverse" in args.parts:
+        report["inverse"] = bench_inverse(
+            (2,) if args.quick else (2, 10), (1e-2, 1e-4, 1e-6, 1e-8), max(2, repeats // 2)
+        )
+    if "logdet" in args.parts:
+        dims = (2, 8, 32) if args.quick else (2, 4, 8, 16, 32, 64, 128)
+        report["logdet"], report["crossover_dim"] = bench_logdet(dims, repeats)
+    if "training" in args.parts:
+        report["training"] = bench_training(repeats)
+    if "vae" in args.parts:
+        report["vae_posteriors"] = bench_vae(repeats)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(
-        json.dumps(
-            {
-                "inverse": inverse,
-                "logdet": logdet,
-                "crossover_dim": crossover,
-                "training": training,
-                "torch": torch.__version__,
-            },
-            indent=2,
-        )
-    )
+    out.write_text(json.dumps(report, indent=2))
     print(f"\nwrote {out}")
 
 
