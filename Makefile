@@ -33,6 +33,7 @@ lint: $(STAMP)
 bench-deps: $(STAMP)
 	$(BIN)/python -m pip install -q -r benchmarks/requirements.txt
 	$(BIN)/python -m pip install -q --no-deps torchcfm
+	$(BIN)/python -m pip install -q --no-deps torchgfn linear-attention-transformer
 
 bench: bench-deps
 	$(BIN)/python benchmarks/solvers.py
@@ -42,6 +43,7 @@ bench: bench-deps
 	$(BIN)/python benchmarks/divfree.py
 	$(BIN)/python benchmarks/sdebnn.py
 	$(BIN)/python benchmarks/voronoi.py
+	$(BIN)/python benchmarks/gfn.py
 
 wheel-check: $(STAMP)
 	bash scripts/check_wheel.sh

@@ -148,6 +148,16 @@ def test_quick_run(name, tmp_path):
     if name == "sdebnn-regression":
         for model in ("sdebnn", "odenet", "mfvi"):
             assert m[f"{model}/toy1d/rmse"] < 0.5
+    if name == "gfn-hypergrid":  # every balance objective learns R/Z (exact L1 over 64 states)
+        for obj in ("tb", "db", "subtb"):
+            assert m[f"{obj}/hypergrid/l1"] < 0.05 * m["uniform/hypergrid/l1"]
+            assert m[f"{obj}/hypergrid/log_z_error"] < 0.05
+    if name == "gfn-unify-2d":  # bounds are bounds; MLE-GFN's, trained on it, is the tighter
+        for method in ("mle-gfn", "ddpm"):
+            key = f"{method}/checkerboard"
+            assert m[f"{key}/neg_iwae"] > m[f"{key}/entropy"] - 4 * m[f"{key}/neg_iwae_stderr"]
+            assert m[f"{key}/neg_elbo"] >= m[f"{key}/neg_iwae"] - 0.05
+        assert m["ratio/checkerboard/neg_iwae_gfn_minus_ddpm"] < 0
 
 
 def test_registry_rejects_bad_sizes():

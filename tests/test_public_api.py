@@ -20,6 +20,7 @@ PACKAGES = [
     "ctflow.fields",
     "ctflow.experiments",
     "ctflow.bayes",
+    "ctflow.gfn",
     "ctflow.vi",
 ]
 
