@@ -276,28 +276,17 @@ def _bounds_figure(kinds, metrics):
 def _images_figure(models, config, test, n=8):
     """Top row: test digits; then each model's reconstruction (decoder mean at a posterior
     sample) and a row of samples from its prior."""
-    import matplotlib.pyplot as plt
+    from ..plotting import image_grid_figure
 
-    kinds = list(models)
-    rows = [("test", test[:n])]
+    scale = LIKELIHOOD_LEVELS[config.likelihood] - 1
+    rows = {"test": test[:n] / scale}
     torch.manual_seed(config.seed)
-    for kind in kinds:
-        vae = models[kind]
+    for kind, vae in models.items():
         z = vae.posterior(vae.encode(test[:n])).sample()
-        rows.append((f"{kind} recon", vae.decode(z)))
-    for kind in kinds:
-        rows.append((f"{kind} sample", models[kind].sample(n)))
-    levels = LIKELIHOOD_LEVELS[config.likelihood] - 1
-    fig, axes = plt.subplots(len(rows), n, figsize=(n * 0.6 + 1.2, len(rows) * 0.62), dpi=72)
-    for r, (label, images) in enumerate(rows):
-        for c in range(n):
-            ax = axes[r, c]
-            ax.imshow(images[c].reshape(8, 8).cpu() / levels, cmap="gray_r", vmin=0, vmax=1)
-            ax.set_xticks([])
-            ax.set_yticks([])
-        axes[r, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=7)
-    fig.subplots_adjust(left=0.2, wspace=0.05, hspace=0.05)
-    return fig
+        rows[f"{kind} recon"] = vae.decode(z) / scale
+    for kind, vae in models.items():
+        rows[f"{kind} sample"] = vae.sample(n) / scale
+    return image_grid_figure(rows, (8, 8))
 
 
 register(
