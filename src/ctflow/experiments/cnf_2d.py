@@ -21,6 +21,7 @@ from ..plotting import density_sample_figure
 from ..solvers import METHODS, odeint
 from ..train import select_device
 from .base import ExperimentConfig, Results, RunContext
+from .config import check_fields
 from .registry import Experiment, register
 from .toy_eval import density_grid, entropy_of, sample_quality
 
@@ -54,12 +55,11 @@ class CNF2DConfig(ExperimentConfig):
                 f"unknown toy dataset {unknown[0] if unknown else None!r}; "
                 f"choose from: {', '.join(TOY_DATASETS)}"
             )
-        for name in ("steps", "batch_size", "hidden", "depth", "n_eval", "grid"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("lr", "train_step_size", "eval_tol", "grid_limit"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        check_fields(
+            self,
+            at_least_one="steps batch_size hidden depth n_eval grid",
+            positive="lr train_step_size eval_tol grid_limit",
+        )
         for name in ("train_method", "eval_method"):
             if getattr(self, name) not in METHODS:
                 raise ValueError(

@@ -7,9 +7,52 @@ import types
 import typing
 from typing import Any
 
-__all__ = ["SIZES", "apply_overrides", "parse_value", "config_to_dict"]
+__all__ = [
+    "SIZES",
+    "apply_overrides",
+    "parse_value",
+    "config_to_dict",
+    "check_fields",
+    "check_choices",
+]
 
 SIZES = ("smoke", "quick", "full")
+
+
+def check_fields(
+    config: Any,
+    *,
+    at_least_one: str = "",
+    positive: str = "",
+    non_negative: str = "",
+    fractions: str = "",
+) -> None:
+    """Raise ValueError naming the first field of ``config`` out of its range: integers
+    ``>= 1``, numbers ``> 0``, numbers ``>= 0``, or fractions in ``(0, 1)``. Each argument is
+    a space-separated list of field names, e.g. ``check_fields(c, positive="lr sigma")``."""
+    rules = (
+        (at_least_one, lambda v: v >= 1, "must be >= 1"),
+        (positive, lambda v: v > 0, "must be > 0"),
+        (non_negative, lambda v: v >= 0, "must be >= 0"),
+        (fractions, lambda v: 0 < v < 1, "must be in (0, 1)"),
+    )
+    for names, ok, requirement in rules:
+        for name in names.split():
+            value = getattr(config, name)
+            if not ok(value):  # also false for NaN
+                raise ValueError(f"{name} {requirement}, got {value}")
+
+
+def check_choices(config: Any, name: str, allowed: tuple[str, ...], what: str = "") -> None:
+    """Raise ValueError unless the tuple field ``name`` is non-empty and every entry is in
+    ``allowed``, naming the first unknown entry and the choices."""
+    values = getattr(config, name)
+    unknown = [v for v in values if v not in allowed]
+    if unknown or not values:
+        raise ValueError(
+            f"unknown {what or name} {unknown[0] if unknown else None!r} in {name}; "
+            f"choose from: {', '.join(allowed)}"
+        )
 
 
 def config_to_dict(config: Any) -> dict[str, Any]:

@@ -11,6 +11,7 @@ import torch
 from ..data import TOY_DATASETS, sample_toy
 from ..train import select_device
 from .base import ExperimentConfig, Results, RunContext
+from .config import check_fields
 from .cpflow_common import BASELINES, cpflow_model, fit_mle, matched_baseline, parameter_count
 from .registry import Experiment, register
 from .toy_eval import density_grid, entropy_of
@@ -39,11 +40,9 @@ class CPFlow2DConfig(ExperimentConfig):
                 f"unknown toy dataset {unknown[0] if unknown else None!r}; "
                 f"choose from: {', '.join(TOY_DATASETS)}"
             )
-        for name in ("steps", "batch_size", "blocks", "hidden", "depth", "n_test", "grid"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
+        check_fields(
+            self, at_least_one="steps batch_size blocks hidden depth n_test grid", positive="lr"
+        )
 
 
 SIZES = {

@@ -18,6 +18,7 @@ import torch
 from ..flows import CPFlow
 from ..train import select_device
 from .base import ExperimentConfig, Results, RunContext
+from .config import check_fields
 from .cpflow_common import BASELINES, fit_mle, matched_baseline, parameter_count
 from .registry import Experiment, register
 
@@ -38,11 +39,11 @@ class CPFlowOTConfig(ExperimentConfig):
     n_test: int = 4096
 
     def __post_init__(self):
-        for name in ("steps", "batch_size", "hidden", "depth", "baseline_transforms", "n_test"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
+        check_fields(
+            self,
+            at_least_one="steps batch_size hidden depth baseline_transforms n_test",
+            positive="lr",
+        )
 
 
 SIZES = {

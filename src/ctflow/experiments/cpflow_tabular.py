@@ -14,6 +14,7 @@ import torch
 
 from ..train import select_device
 from .base import ExperimentConfig, Results, RunContext
+from .config import check_fields
 from .cpflow_common import BASELINES, cpflow_model, fit_mle, matched_baseline, parameter_count
 from .registry import Experiment, register
 
@@ -44,12 +45,11 @@ class CPFlowTabularConfig(ExperimentConfig):
                 f"unknown tabular dataset {unknown[0] if unknown else None!r}; "
                 f"choose from: {', '.join(TABULAR_DATASETS)}"
             )
-        for name in ("steps", "batch_size", "blocks", "hidden", "depth"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("test_fraction", "validation_fraction"):
-            if not 0 < getattr(self, name) < 1:
-                raise ValueError(f"{name} must be in (0, 1), got {getattr(self, name)}")
+        check_fields(
+            self,
+            at_least_one="steps batch_size blocks hidden depth",
+            fractions="test_fraction validation_fraction",
+        )
         if self.eval_every < 1:
             raise ValueError(f"eval_every must be >= 1, got {self.eval_every}")
 

@@ -23,6 +23,7 @@ from ..data.digits import load_digits_split
 from ..train import select_device
 from ..vi import POSTERIORS, VAE, make_posterior
 from .base import ExperimentConfig, Results, RunContext
+from .config import check_choices, check_fields
 from .cpflow_common import parameter_count
 from .registry import Experiment, register
 
@@ -52,31 +53,19 @@ class CPFlowVAEConfig(ExperimentConfig):
     context_gating: bool = True
 
     def __post_init__(self):
-        unknown = [p for p in self.posteriors if p not in POSTERIORS]
-        if unknown or not self.posteriors:
-            raise ValueError(
-                f"unknown posterior {unknown[0] if unknown else None!r}; "
-                f"choose from: {', '.join(POSTERIORS)}"
-            )
+        check_choices(self, "posteriors", tuple(POSTERIORS), "posterior")
         if self.likelihood not in LIKELIHOOD_LEVELS:
             raise ValueError(
                 f"likelihood must be one of {tuple(LIKELIHOOD_LEVELS)}, got {self.likelihood!r}"
             )
-        positive = (
-            "latent", "context", "hidden", "flow_layers", "cpflow_hidden", "steps",
-            "batch_size", "eval_every", "iwae_samples", "elbo_samples",
-        )  # fmt: skip
-        for name in positive:
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.kl_warmup < 0:
-            raise ValueError(f"kl_warmup must be >= 0, got {self.kl_warmup}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
-        if not 0 < self.validation_fraction < 1:
-            raise ValueError(
-                f"validation_fraction must be in (0, 1), got {self.validation_fraction}"
-            )
+        check_fields(
+            self,
+            at_least_one="latent context hidden flow_layers cpflow_hidden steps batch_size "
+            "eval_every iwae_samples elbo_samples",
+            non_negative="kl_warmup",
+            positive="lr",
+            fractions="validation_fraction",
+        )
 
 
 SIZES = {

@@ -24,6 +24,7 @@ from ..plotting import sample_grid_figure, trajectory_figure
 from ..solvers import odeint
 from ..train import select_device
 from .base import ExperimentConfig, Results, RunContext
+from .config import check_fields
 from .registry import Experiment, register
 from .toy_eval import entropy_of, sample_quality
 
@@ -68,9 +69,7 @@ class FlowMatching2DConfig(ExperimentConfig):
             raise ValueError(
                 f"unknown method {bad[0] if bad else None!r}; choose from: {', '.join(valid)}"
             )
-        for name in ("steps", "batch_size", "hidden", "depth", "n_eval", "max_nfe"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        check_fields(self, at_least_one="steps batch_size hidden depth n_eval max_nfe")
         if any(n < 2 or n % 2 for n in self.midpoint_nfe):
             raise ValueError(f"midpoint_nfe must be even numbers >= 2, got {self.midpoint_nfe}")
         if not 0 < self.vp_t_max <= 1 or not 0 <= self.sigma_min < 1 or not self.lr > 0:

@@ -23,6 +23,7 @@ from ..plotting import image_grid_figure
 from ..solvers import odeint
 from ..train import select_device
 from .base import ExperimentConfig, Results, RunContext
+from .config import check_fields
 from .registry import Experiment, register
 
 __all__ = ["FlowMatchingDigitsConfig", "run", "build_models", "guided_field"]
@@ -56,17 +57,9 @@ class FlowMatchingDigitsConfig(ExperimentConfig):
             raise ValueError(
                 f"unknown method {bad[0] if bad else None!r}; choose from: {', '.join(PATHS)}"
             )
-        for name in (
-            "steps",
-            "batch_size",
-            "hidden",
-            "depth",
-            "n_test",
-            "dequant_samples",
-            "n_samples",
-        ):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        check_fields(
+            self, at_least_one="steps batch_size hidden depth n_test dequant_samples n_samples"
+        )
         if not 0 <= self.p_uncond < 1:
             raise ValueError(f"p_uncond must lie in [0, 1), got {self.p_uncond}")
 

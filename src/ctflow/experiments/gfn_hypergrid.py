@@ -18,6 +18,7 @@ from ..gfn import OBJECTIVES, GFlowNetPolicy, HyperGrid, gfn_loss, sample_trajec
 from ..gfn.env import terminal_distribution
 from ..train import select_device
 from .base import ExperimentConfig, Results, RunContext
+from .config import check_fields
 from .registry import Experiment, register
 
 __all__ = ["GFNHypergridConfig", "run", "build_models"]
@@ -50,9 +51,7 @@ class GFNHypergridConfig(ExperimentConfig):
                 f"unknown objective {bad[0] if bad else None!r}; "
                 f"choose from: {', '.join(OBJECTIVES)}"
             )
-        for name in ("ndim", "iterations", "batch_size", "hidden", "depth", "eval_every"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        check_fields(self, at_least_one="ndim iterations batch_size hidden depth eval_every")
         if self.height < 2:
             raise ValueError(f"height must be >= 2, got {self.height}")
         if self.height**self.ndim > 200_000:

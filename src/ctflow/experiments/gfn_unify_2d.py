@@ -22,6 +22,7 @@ from ..nn import TimeMLP
 from ..solvers import odeint
 from ..train import select_device
 from .base import ExperimentConfig, Results, RunContext
+from .config import check_fields
 from .flow_matching_2d import FlowMatching2DConfig
 from .flow_matching_2d import build_models as fm_build_models
 from .flow_matching_2d import run as fm_run
@@ -57,18 +58,11 @@ class GFNUnify2DConfig(ExperimentConfig):
             raise ValueError(
                 f"unknown method {bad[0] if bad else None!r}; choose from: {', '.join(METHODS)}"
             )
-        for name in (
-            "steps",
-            "batch_size",
-            "hidden",
-            "depth",
-            "diffusion_steps",
-            "train_paths",
-            "eval_paths",
+        check_fields(
+            self,
+            at_least_one="steps batch_size hidden depth diffusion_steps train_paths eval_paths "
             "n_eval",
-        ):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        )
         if not self.lr > 0 or not 0 < self.fm_tol < 1:
             raise ValueError("need lr > 0 and 0 < fm_tol < 1")
 

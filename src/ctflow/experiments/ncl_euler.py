@@ -40,6 +40,7 @@ from ..fields import (
 from ..nn import MLP
 from ..train import select_device
 from .base import ExperimentConfig, Results, RunContext
+from .config import check_fields
 from .registry import Experiment, register
 
 __all__ = ["NCLEulerConfig", "run", "build_models", "taylor_green"]
@@ -72,14 +73,10 @@ class NCLEulerConfig(ExperimentConfig):
         unknown = [p for p in self.problems if p not in PROBLEMS]
         if unknown or not self.problems:
             raise ValueError(f"unknown problem {unknown[:1]}; choose from: {', '.join(PROBLEMS)}")
-        for name in ("steps", "batch_size", "hidden", "depth", "eval_grid"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        check_fields(self, at_least_one="steps batch_size hidden depth eval_grid")
         if self.eval_times < 2:
             raise ValueError(f"eval_times must be >= 2, got {self.eval_times}")
-        for name in ("lr", "t_end", "ic_weight", "div_weight", "continuity_weight"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        check_fields(self, positive="lr t_end ic_weight div_weight continuity_weight")
         if self.viscosity < 0:
             raise ValueError(f"viscosity must be >= 0, got {self.viscosity}")
 

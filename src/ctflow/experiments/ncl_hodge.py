@@ -28,6 +28,7 @@ from ..fields._checks import batched
 from ..nn import MLP
 from ..train import select_device
 from .base import ExperimentConfig, Results, RunContext
+from .config import check_fields
 from .registry import Experiment, register
 
 __all__ = ["NCLHodgeConfig", "HodgeProblem", "run", "build_models"]
@@ -50,11 +51,7 @@ class NCLHodgeConfig(ExperimentConfig):
     def __post_init__(self):
         if not self.dims or any(d < 2 for d in self.dims):
             raise ValueError(f"dims must be integers >= 2, got {self.dims}")
-        for name in ("waves", "steps", "batch_size", "hidden", "depth", "n_eval"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
+        check_fields(self, at_least_one="waves steps batch_size hidden depth n_eval", positive="lr")
 
 
 SIZES = {

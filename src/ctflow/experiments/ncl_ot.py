@@ -28,6 +28,7 @@ from ..metrics import wasserstein2
 from ..solvers import odeint
 from ..train import select_device
 from .base import ExperimentConfig, Results, RunContext
+from .config import check_fields
 from .registry import Experiment, register
 
 __all__ = ["NCLOTConfig", "run", "build_models", "endpoint_pair", "gaussian_w2_squared", "PAIRS"]
@@ -56,9 +57,7 @@ class NCLOTConfig(ExperimentConfig):
         unknown = [p for p in self.pairs if p not in PAIRS]
         if unknown or not self.pairs:
             raise ValueError(f"unknown pair {unknown[:1]}; choose from: {', '.join(PAIRS)}")
-        for name in ("components", "hidden", "depth", "steps", "batch_size", "ode_steps"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        check_fields(self, at_least_one="components hidden depth steps batch_size ode_steps")
         if self.n_eval < 2 or self.n_reference < 2:
             raise ValueError("n_eval and n_reference must be >= 2")
         if not (self.lr > 0 and self.endpoint_weight > 0):

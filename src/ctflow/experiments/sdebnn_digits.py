@@ -21,6 +21,7 @@ from ..data import load_digits_split
 from ..metrics import expected_calibration_error, reliability_diagram_data
 from ..train import select_device
 from .base import ExperimentConfig, Results, RunContext
+from .config import check_fields
 from .registry import Experiment, register
 
 __all__ = ["SDEBNNDigitsConfig", "run", "build_models", "corrupt"]
@@ -64,9 +65,7 @@ class SDEBNNDigitsConfig(ExperimentConfig):
         ):  # fmt: skip
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("sigma", "lr", "noise_std", "mfvi_prior_std"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        check_fields(self, positive="sigma lr noise_std mfvi_prior_std")
 
 
 SIZES = {

@@ -15,6 +15,7 @@ import torch
 
 from ..bayes import SDEBNN, MeanFieldBNN, ODENet
 from .base import ExperimentConfig, Results, RunContext
+from .config import check_fields
 from .registry import Experiment, register
 
 __all__ = ["SDEBNNRegressionConfig", "run", "build_models", "toy_regression_data"]
@@ -47,12 +48,11 @@ class SDEBNNRegressionConfig(ExperimentConfig):
             raise ValueError(
                 f"unknown model {bad[0] if bad else None!r}; choose from: {', '.join(MODELS)}"
             )
-        for name in ("n_train", "n_test", "state", "field_hidden", "steps", "iters", "grid"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("noise_std", "sigma", "lr"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        check_fields(
+            self,
+            at_least_one="n_train n_test state field_hidden steps iters grid",
+            positive="noise_std sigma lr",
+        )
 
 
 SIZES = {

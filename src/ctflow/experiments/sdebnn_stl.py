@@ -17,6 +17,7 @@ import torch
 
 from ..bayes import ESTIMATORS, OUObservation, OUObservationDrift, girsanov_sdeint, ou_drift
 from .base import ExperimentConfig, Results, RunContext
+from .config import check_fields
 from .registry import Experiment, register
 
 __all__ = ["SDEBNNSTLConfig", "run", "build_models"]
@@ -39,16 +40,12 @@ class SDEBNNSTLConfig(ExperimentConfig):
     lr: float = 0.05
 
     def __post_init__(self):
-        for name in ("n_paths", "off_steps", "train_iters", "train_paths", "train_steps"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        check_fields(self, at_least_one="n_paths off_steps train_iters train_paths train_steps")
         if not self.steps or min(self.steps) < 1:
             raise ValueError(f"steps must be positive integers, got {self.steps}")
         if len(self.theta_off) != 2:
             raise ValueError(f"theta_off must have two entries, got {self.theta_off}")
-        for name in ("sigma", "obs_std", "lr"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        check_fields(self, positive="sigma obs_std lr")
 
 
 SIZES = {

@@ -19,6 +19,7 @@ import torch
 from ..flows import DEQUANTIZERS, Dequantization
 from ..train import select_device
 from .base import ExperimentConfig, Results, RunContext
+from .config import check_fields
 from .registry import Experiment, register
 from .voronoi_common import build_dequantization, evaluate_bounds
 
@@ -74,9 +75,7 @@ class VoronoiDiscrete2DConfig(ExperimentConfig):
         bad = [o for o in self.orders if o not in ORDERS]
         if bad or not self.orders:
             raise ValueError(f"unknown order {bad[:1]}; choose from: {', '.join(ORDERS)}")
-        for name in ("steps", "batch_size", "hidden", "iwae_k", "eval_repeats", "n_samples"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        check_fields(self, at_least_one="steps batch_size hidden iwae_k eval_repeats n_samples")
         if self.num_classes < 2:
             raise ValueError(f"num_classes must be >= 2, got {self.num_classes}")
 

@@ -24,6 +24,7 @@ from ..data import TOY_DATASETS, sample_toy
 from ..flows import VoronoiMixture
 from ..train import select_device
 from .base import ExperimentConfig, Results, RunContext
+from .config import check_fields
 from .registry import Experiment, register
 from .toy_eval import entropy_of
 
@@ -75,9 +76,7 @@ class VoronoiMixtureConfig(ExperimentConfig):
             raise ValueError(f"unknown dataset {bad[:1]}; choose from: {', '.join(known)}")
         if any(k < 1 for k in (*self.cells, *self.tabular_cells)):
             raise ValueError("every number of cells must be >= 1")
-        for name in ("steps", "tabular_steps", "batch_size", "hidden", "transforms", "n_eval"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        check_fields(self, at_least_one="steps tabular_steps batch_size hidden transforms n_eval")
 
 
 SIZES = {

@@ -27,6 +27,7 @@ from torch import Tensor
 from ..data import DIGITS_LEVELS, load_digits_split
 from ..train import select_device
 from .base import ExperimentConfig, Results, RunContext
+from .config import check_fields
 from .registry import Experiment, register
 from .voronoi_common import build_dequantization, evaluate_bounds
 
@@ -90,9 +91,7 @@ class VoronoiRealDiscreteConfig(ExperimentConfig):
                 raise ValueError(
                     f"unknown {field[:-1]} {bad[:1]}; choose from: {', '.join(allowed)}"
                 )
-        for name in ("seq_len", "steps", "batch_size", "hidden", "iwae_k", "n_test"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        check_fields(self, at_least_one="seq_len steps batch_size hidden iwae_k n_test")
 
 
 SIZES = {
