@@ -44,6 +44,7 @@ bench: bench-deps
 	$(BIN)/python benchmarks/sdebnn.py
 	$(BIN)/python benchmarks/voronoi.py
 	$(BIN)/python benchmarks/gfn.py
+	$(BIN)/python benchmarks/ppd.py
 
 wheel-check: $(STAMP)
 	bash scripts/check_wheel.sh

@@ -158,6 +158,16 @@ def test_quick_run(name, tmp_path):
             assert m[f"{key}/neg_iwae"] > m[f"{key}/entropy"] - 4 * m[f"{key}/neg_iwae_stderr"]
             assert m[f"{key}/neg_elbo"] >= m[f"{key}/neg_iwae"] - 0.05
         assert m["ratio/checkerboard/neg_iwae_gfn_minus_ddpm"] < 0
+    if name == "ppd-sphere":  # no ODE solve per step: PPD iterations are far cheaper than MLE's
+        assert m["ratio/vmf-mixture/mle_over_ppd_ms_per_iter"] > 5.0
+        uniform_kl = math.log(4 * math.pi) - m["target/vmf-mixture/entropy"]
+        assert m["ppd/vmf-mixture/kl"] < 0.25 * uniform_kl
+    if name == "ppd-earth":  # PPD learns every dataset: below the uniform base's NLL
+        for ds in ("volcano", "flood"):
+            assert m[f"ppd/{ds}/test_nll"] < math.log(4 * math.pi) - 0.2
+    if name == "ppd-highdim":  # PPD with Hutchinson's divergence still learns on T^20
+        for d in (2, 10, 20):
+            assert m[f"ppd/d{d}/kl_per_dim"] < 0.75 * m[f"uniform/d{d}/kl_per_dim"]
 
 
 def test_registry_rejects_bad_sizes():

@@ -22,6 +22,7 @@ PACKAGES = [
     "ctflow.bayes",
     "ctflow.gfn",
     "ctflow.vi",
+    "ctflow.ppd",
 ]
 
 

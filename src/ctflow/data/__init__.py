@@ -41,3 +41,22 @@ __all__ = [
     "toy_entropy_mc",
     "toy_log_prob",
 ]
+from ctflow.data.earth import (  # noqa: E402
+    EARTH_DATASETS,
+    earth_root,
+    earth_split,
+    latlon_to_xyz,
+    load_earth,
+    read_latlon_csv,
+    xyz_to_latlon,
+)
+
+__all__ += [
+    "EARTH_DATASETS",
+    "earth_root",
+    "earth_split",
+    "latlon_to_xyz",
+    "load_earth",
+    "read_latlon_csv",
+    "xyz_to_latlon",
+]

@@ -22,3 +22,4 @@ __all__ = [
     "experiment_names",
     "make_config",
 ]
+from . import ppd_sphere, ppd_earth, ppd_highdim  # noqa: E402, F401, I001

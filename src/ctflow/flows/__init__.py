@@ -56,3 +56,6 @@ __all__ = [
     "make_dequantizer",
     "make_posterior",
 ]
+from .riemannian_cnf import RiemannianCNF, RiemannianCNFDistribution, TangentField  # noqa: E402
+
+__all__ += ["RiemannianCNF", "RiemannianCNFDistribution", "TangentField"]

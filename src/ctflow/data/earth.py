@@ -1,0 +1,176 @@
+"""Earth event data (volcano, earthquake, flood, fire) as points on the sphere S^2.
+
+Each CSV starts with ``#`` comment lines, then one ``latitude,longitude`` header (spelled
+differently per file), then rows in degrees. The files are not shipped with ctflow: point the
+loader at a folder holding them (``root``), or set ``CTFLOW_DATA`` to a folder with ``earth/``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+__all__ = [
+    "EARTH_DATASETS",
+    "earth_root",
+    "earth_split",
+    "latlon_to_xyz",
+    "load_earth",
+    "read_latlon_csv",
+    "xyz_to_latlon",
+]
+
+EARTH_DATASETS = {
+    "volcano": "volerup.csv",
+    "earthquake": "quakes_all.csv",
+    "flood": "flood.csv",
+    "fire": "fire.csv",
+}
+_LAT = ("lat", "latitude")
+_LON = ("lon", "long", "longitude")
+
+
+def earth_root(root: str | os.PathLike | None = None) -> Path:
+    """The folder holding the earth CSVs.
+
+    Tries, in order: ``root``; ``$CTFLOW_DATA/earth``; ``../shared/data/earth`` relative to the
+    working directory and to the source checkout.
+
+    Raises:
+        FileNotFoundError: naming every place looked at, when none holds the files.
+    """
+    candidates = []
+    if root is not None:
+        candidates.append(Path(root))
+    else:
+        if os.environ.get("CTFLOW_DATA"):
+            candidates.append(Path(os.environ["CTFLOW_DATA"]) / "earth")
+        candidates.append(Path.cwd() / ".." / "shared" / "data" / "earth")
+        candidates.append(Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "earth")
+    for c in candidates:
+        if c.is_dir() and all((c / f).is_file() for f in EARTH_DATASETS.values()):
+            return c
+    names = ", ".join(EARTH_DATASETS.values())
+    looked = "; ".join(str(c) for c in candidates)
+    raise FileNotFoundError(
+        f"earth data not found (need {names}); looked in: {looked}. Pass root=<folder> or set "
+        "CTFLOW_DATA to a folder containing earth/."
+    )
+
+
+def read_latlon_csv(path: str | os.PathLike) -> Tensor:
+    """Read one CSV of ``latitude,longitude`` rows in degrees.
+
+    Args:
+        path: the file.
+
+    Returns:
+        ``(N, 2)`` float64 tensor of (latitude, longitude) in degrees.
+
+    Raises:
+        ValueError: naming the file and line of a missing or unknown header, or of a row that is
+            not two numbers with ``|lat| <= 90`` and ``|lon| <= 360``.
+    """
+    path = Path(path)
+    rows: list[tuple[float, float]] = []
+    header_seen = False
+    with path.open() as f:
+        for lineno, raw in enumerate(f, start=1):
+            line = raw.strip()
+            if not line or line.startswith("#"):
+                continue
+            fields = [p.strip() for p in line.split(",")]
+            if not header_seen:
+                names = [p.lower() for p in fields]
+                if len(names) != 2 or names[0] not in _LAT or names[1] not in _LON:
+                    raise ValueError(
+                        f"{path}, line {lineno}: expected a 'latitude,longitude' header, "
+                        f"got {line!r}"
+                    )
+                header_seen = True
+                continue
+            try:
+                if len(fields) != 2:
+                    raise ValueError
+                lat, lon = float(fields[0]), float(fields[1])
+            except ValueError:
+                raise ValueError(
+                    f"{path}, line {lineno}: expected two numbers 'lat,lon', got {line!r}"
+                ) from None
+            if not (math.isfinite(lat) and math.isfinite(lon)) or abs(lat) > 90 or abs(lon) > 360:
+                raise ValueError(
+                    f"{path}, line {lineno}: latitude must be in [-90, 90] and longitude in "
+                    f"[-360, 360], got {line!r}"
+                )
+            rows.append((lat, lon))
+    if not header_seen:
+        raise ValueError(f"{path}: no 'latitude,longitude' header found")
+    if not rows:
+        raise ValueError(f"{path}: no data rows after the header")
+    return torch.tensor(rows, dtype=torch.float64)
+
+
+def latlon_to_xyz(latlon: Tensor) -> Tensor:
+    """Degrees ``(lat, lon)`` -> unit vectors ``(cos lat cos lon, cos lat sin lon, sin lat)``."""
+    lat, lon = torch.deg2rad(latlon[..., 0]), torch.deg2rad(latlon[..., 1])
+    return torch.stack(
+        [torch.cos(lat) * torch.cos(lon), torch.cos(lat) * torch.sin(lon), torch.sin(lat)], -1
+    )
+
+
+def xyz_to_latlon(x: Tensor) -> Tensor:
+    """Unit vectors -> degrees ``(lat, lon)``, longitude in ``(-180, 180]``."""
+    lat = torch.asin(x[..., 2].clamp(-1, 1))
+    lon = torch.atan2(x[..., 1], x[..., 0])
+    return torch.rad2deg(torch.stack([lat, lon], -1))
+
+
+def load_earth(name: str, root: str | os.PathLike | None = None) -> Tensor:
+    """Load one earth dataset as points on S^2.
+
+    Args:
+        name: ``"volcano"``, ``"earthquake"``, ``"flood"`` or ``"fire"``.
+        root: folder holding the CSVs (see :func:`earth_root` for the default search).
+
+    Returns:
+        ``(N, 3)`` float64 unit vectors.
+
+    Example:
+        >>> x = load_earth("volcano")  # doctest: +SKIP
+        >>> x.shape
+        torch.Size([827, 3])
+    """
+    if name not in EARTH_DATASETS:
+        raise ValueError(
+            f"unknown earth dataset {name!r}; choose one of: {', '.join(EARTH_DATASETS)}"
+        )
+    return latlon_to_xyz(read_latlon_csv(earth_root(root) / EARTH_DATASETS[name]))
+
+
+def earth_split(
+    points: Tensor, seed: int, fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
+) -> tuple[Tensor, Tensor, Tensor]:
+    """A seeded random train/validation/test split (80/10/10 by default).
+
+    Args:
+        points: ``(N, ...)`` data.
+        seed: the permutation's seed (one split per seed).
+        fractions: train, validation and test fractions, summing to 1.
+
+    Returns:
+        ``(train, val, test)``; validation and test get ``round(f * N)`` rows, train the rest.
+    """
+    if len(fractions) != 3 or any(f < 0 for f in fractions) or abs(sum(fractions) - 1) > 1e-9:
+        raise ValueError(
+            f"fractions must be three nonnegative numbers summing to 1, got {fractions}"
+        )
+    n = len(points)
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    n_val, n_test = round(fractions[1] * n), round(fractions[2] * n)
+    n_train = n - n_val - n_test
+    idx = perm[:n_train], perm[n_train : n_train + n_val], perm[n_train + n_val :]
+    return tuple(points[i] for i in idx)  # type: ignore[return-value]

@@ -1,0 +1,41 @@
+"""Probability path divergence (PPD): training Riemannian CNFs with no ODE solve per step.
+
+Target paths from the uniform law to data (kernel mixtures: von Mises-Fisher on spheres, wrapped
+normals on tori), the log mass conservation residual and the PPD loss, plus Riemannian flow
+matching along geodesics as the simulation-free baseline.
+
+References:
+    Ben-Hamu et al., "Matching Normalizing Flows and Probability Paths on Manifolds", ICML 2022
+    (arXiv 2207.04711).
+"""
+
+from __future__ import annotations
+
+from .kernels import (
+    vmf_log_normalizer,
+    vmf_log_prob,
+    vmf_mean_resultant_length,
+    vmf_sample,
+    wrapped_normal_log_prob,
+    wrapped_normal_sample,
+)
+from .loss import POWERS, log_mass_residual, path_residual, ppd_loss
+from .paths import KernelMixturePath, PathPoint
+from .rfm import geodesic_fm_loss, geodesic_path
+
+__all__ = [
+    "KernelMixturePath",
+    "PathPoint",
+    "POWERS",
+    "geodesic_fm_loss",
+    "geodesic_path",
+    "log_mass_residual",
+    "path_residual",
+    "ppd_loss",
+    "vmf_log_normalizer",
+    "vmf_log_prob",
+    "vmf_mean_resultant_length",
+    "vmf_sample",
+    "wrapped_normal_log_prob",
+    "wrapped_normal_sample",
+]

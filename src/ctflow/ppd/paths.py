@@ -1,0 +1,165 @@
+"""Target probability paths from the uniform distribution to data in finite time.
+
+``p_t = (1 - t) U + t sum_i w_i k_{s(t)}(x, y_i)``: the uniform law mixed with a kernel density
+around centres ``y_i`` (von Mises-Fisher on spheres, wrapped normals on flat tori) whose width
+shrinks geometrically, ``s(t) = s0^(1-t) s1^t``. So ``p_0 = U`` exactly and ``p_1`` is the kernel
+mixture at width ``s1``: a kernel density estimate when the centres are the training data, or a
+known mixture when they are its means.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from ..manifolds import FlatTorus, Manifold, Sphere
+from .kernels import vmf_log_prob, vmf_sample, wrapped_normal_log_prob, wrapped_normal_sample
+
+__all__ = ["KernelMixturePath", "PathPoint"]
+
+
+@dataclass
+class PathPoint:
+    """Points ``x_t ~ p_t`` with the target's log-density and its derivatives there (detached).
+
+    Attributes:
+        t: times, shape ``(n,)``.
+        x_t: points, shape ``(n, ambient_dim)``.
+        logp: ``log p_t(x_t)``, shape ``(n,)``.
+        dlogp_dt: ``d/dt log p_t(x_t)``, shape ``(n,)``.
+        grad_logp: Riemannian gradient of ``log p_t`` at ``x_t``, shape ``(n, ambient_dim)``.
+    """
+
+    t: Tensor
+    x_t: Tensor
+    logp: Tensor
+    dlogp_dt: Tensor
+    grad_logp: Tensor
+
+
+class KernelMixturePath:
+    """The path ``p_t = (1 - t) U + t sum_i w_i k_{s(t)}(., y_i)`` on a sphere or flat torus.
+
+    The width ``s`` is an angle in radians: the wrapped normal's standard deviation, or the
+    von Mises-Fisher concentration ``kappa = 1 / s^2`` (the same local spread).
+
+    Args:
+        manifold: a ``Sphere`` (vMF kernels) or a ``FlatTorus`` (wrapped normals).
+        centers: kernel centres on the manifold, shape ``(N, ambient_dim)``.
+        scale_start: kernel width ``s0`` at ``t = 0`` (only matters through ``t > 0``).
+        scale_end: kernel width ``s1`` at ``t = 1``.
+        weights: optional nonnegative centre weights, shape ``(N,)`` (normalised here).
+
+    Example:
+        >>> M = Sphere(2)
+        >>> path = KernelMixturePath(M, M.random_uniform(10), scale_start=1.0, scale_end=0.1)
+        >>> point = path.sample(torch.rand(5))
+        >>> point.x_t.shape, point.dlogp_dt.shape
+        (torch.Size([5, 3]), torch.Size([5]))
+    """
+
+    def __init__(
+        self,
+        manifold: Manifold,
+        centers: Tensor,
+        *,
+        scale_start: float = 1.0,
+        scale_end: float = 0.1,
+        weights: Tensor | None = None,
+    ):
+        if isinstance(manifold, Sphere):
+            self.kernel = "vmf"
+        elif isinstance(manifold, FlatTorus):
+            self.kernel = "wrapped_normal"
+        else:
+            raise TypeError(f"KernelMixturePath needs a Sphere or a FlatTorus, got {manifold!r}")
+        if not isinstance(centers, Tensor) or centers.dim() != 2:
+            raise ValueError("centers must be a tensor of shape (N, ambient_dim)")
+        if centers.shape[-1] != manifold.ambient_dim or len(centers) == 0:
+            raise ValueError(
+                f"centers must have shape (N >= 1, {manifold.ambient_dim}), "
+                f"got {tuple(centers.shape)}"
+            )
+        for name, value in (("scale_start", scale_start), ("scale_end", scale_end)):
+            if not (isinstance(value, (int, float)) and value > 0 and math.isfinite(value)):
+                raise ValueError(f"{name} must be a positive number, got {value!r}")
+        self.manifold, self.centers = manifold, centers
+        self.scale_start, self.scale_end = float(scale_start), float(scale_end)
+        if weights is None:
+            log_w = torch.full((len(centers),), -math.log(len(centers)), dtype=centers.dtype)
+        else:
+            if weights.shape != (len(centers),) or bool((weights < 0).any()):
+                raise ValueError(f"weights must be nonnegative of shape ({len(centers)},)")
+            log_w = torch.log(weights / weights.sum()).to(centers.dtype)
+        self.log_weights = log_w.to(centers.device)
+
+    def to(self, *args, **kwargs) -> KernelMixturePath:
+        """Move the centres (and weights) to a device/dtype, like ``Tensor.to``."""
+        self.centers = self.centers.to(*args, **kwargs)
+        self.log_weights = self.log_weights.to(*args, **kwargs)
+        return self
+
+    def scale(self, t: Tensor) -> Tensor:
+        """Kernel width ``s(t) = s0^(1-t) s1^t``."""
+        return self.scale_start ** (1 - t) * self.scale_end**t
+
+    def kernel_log_prob(self, x: Tensor, scale: Tensor | float) -> Tensor:
+        """``log sum_i w_i k_s(x, y_i)``, shape ``x.shape[:-1]``; ``scale`` broadcasts to it."""
+        scale = torch.as_tensor(scale, dtype=x.dtype, device=x.device)
+        if self.kernel == "vmf":
+            pair = vmf_log_prob(x, self.centers, 1 / scale**2)
+        else:
+            pair = wrapped_normal_log_prob(x, self.centers, scale)
+        return torch.logsumexp(pair + self.log_weights, dim=-1)
+
+    def log_prob(self, t: Tensor | float, x: Tensor) -> Tensor:
+        """``log p_t(x)``; ``t`` is a float or a tensor broadcastable to ``x.shape[:-1]``.
+
+        Returns:
+            Log-densities w.r.t. the Riemannian volume, shape ``x.shape[:-1]``.
+        """
+        t = torch.as_tensor(t, dtype=x.dtype, device=x.device).expand(x.shape[:-1])
+        log_u = self.manifold.uniform_logprob(x)
+        # (1 - t) U + t K; log(1 - t) = -inf at t = 1 is fine inside logaddexp
+        log_k = self.kernel_log_prob(x, self.scale(t).unsqueeze(-1))
+        return torch.logaddexp(torch.log1p(-t) + log_u, torch.log(t) + log_k)
+
+    def data_log_prob(self, x: Tensor) -> Tensor:
+        """``log p_1(x)``, the path's end (the kernel mixture at width ``s1``)."""
+        return self.kernel_log_prob(x, self.scale_end)
+
+    def derivatives(self, t: Tensor, x: Tensor) -> PathPoint:
+        """``log p_t``, ``d/dt log p_t`` and the Riemannian gradient at ``(t, x)`` (autograd).
+
+        Args:
+            t: times, shape ``(n,)``, in ``(0, 1]``.
+            x: points, shape ``(n, ambient_dim)``.
+        """
+        with torch.enable_grad():
+            t_ = t.detach().requires_grad_(True)
+            x_ = x.detach().requires_grad_(True)
+            logp = self.log_prob(t_, x_)
+            dt, dx = torch.autograd.grad(logp.sum(), (t_, x_))
+        grad = self.manifold.proju(x, dx)
+        return PathPoint(t=t, x_t=x, logp=logp.detach(), dlogp_dt=dt, grad_logp=grad)
+
+    def sample_x(self, t: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """One ``x ~ p_t`` per entry of ``t`` (shape ``(n,)``); returns ``(n, ambient_dim)``."""
+        n = len(t)
+        opts = dict(generator=generator, dtype=self.centers.dtype, device=self.centers.device)
+        uniform = self.manifold.random_uniform(n, **opts)
+        choose_kernel = torch.rand(n, **opts) < t
+        idx = torch.multinomial(self.log_weights.exp(), n, replacement=True, generator=generator)
+        scale = self.scale(t.to(self.centers.dtype))
+        if self.kernel == "vmf":
+            near = vmf_sample(self.centers[idx], 1 / scale**2, generator)
+        else:
+            near = wrapped_normal_sample(self.centers[idx], scale, generator)
+        return torch.where(choose_kernel.unsqueeze(-1), near, uniform)
+
+    def sample(self, t: Tensor, generator: torch.Generator | None = None) -> PathPoint:
+        """``x_t ~ p_t`` for each ``t`` (shape ``(n,)``) with the target's derivatives there."""
+        return self.derivatives(t, self.sample_x(t, generator))
