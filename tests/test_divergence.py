@@ -144,3 +144,19 @@ def test_linear_network_divergence_is_its_trace():
     _, div = mlp_value_and_divergence(net, inp, 3)
     jac = net[1].weight @ net[0].weight[:, :3]
     torch.testing.assert_close(div, jac.trace().expand(5))
+
+
+@pytest.mark.parametrize("method", ["exact", "hutchinson"])
+@pytest.mark.parametrize("kind", ["parameter", "constant", "parameter-times-zero-x"])
+def test_fields_that_ignore_x_have_zero_divergence(method, kind):
+    c = torch.nn.Parameter(torch.randn(3, dtype=torch.float64))
+    fields = {
+        "parameter": lambda t, x: c.expand_as(x),
+        "constant": lambda t, x: torch.ones_like(x),
+        "parameter-times-zero-x": lambda t, x: c + 0 * x,
+    }
+    x = torch.randn(5, 3, dtype=torch.float64)
+    probe = torch.ones_like(x) if method == "hutchinson" else None
+    dx, div = divergence(fields[kind], 0.0, x, method=method, probe=probe)
+    assert dx.shape == x.shape
+    assert torch.equal(div, torch.zeros(5, dtype=torch.float64))

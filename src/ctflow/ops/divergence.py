@@ -89,7 +89,10 @@ def divergence(
         dx = f(t, x)
         if dx.shape != x.shape:
             raise ValueError(f"f returned shape {tuple(dx.shape)} for x of shape {tuple(x.shape)}")
-        if method == "exact":
+        if not dx.requires_grad:
+            # a field that ignores x and has no parameters (e.g. a constant): divergence 0
+            div = x.new_zeros(x.shape[: x.dim() - event_ndim])
+        elif method == "exact":
             div = _exact(dx, x, event_ndim, keep_graph)
         else:
             div = _hutchinson(dx, x, probe, event_ndim, keep_graph)
@@ -103,7 +106,9 @@ def _exact(dx: Tensor, x: Tensor, event_ndim: int, create_graph: bool) -> Tensor
     d = math.prod(x.shape[x.dim() - event_ndim :])
     dx_flat = dx.reshape(*batch, d)
     if d == 1:
-        (g,) = torch.autograd.grad(dx_flat.sum(), x, create_graph=create_graph)
+        (g,) = torch.autograd.grad(
+            dx_flat.sum(), x, create_graph=create_graph, materialize_grads=True
+        )
         return g.reshape(*batch, d).sum(-1)
     # Row i of the Jacobian for every point at once: backpropagate the i-th basis vector. With
     # is_grads_batched the D backward passes run as one vmapped pass.
@@ -111,7 +116,12 @@ def _exact(dx: Tensor, x: Tensor, event_ndim: int, create_graph: bool) -> Tensor
     basis = basis.reshape(d, *([1] * len(batch)), d).expand(d, *batch, d)
     try:
         (rows,) = torch.autograd.grad(
-            dx_flat, x, basis, create_graph=create_graph, is_grads_batched=True
+            dx_flat,
+            x,
+            basis,
+            create_graph=create_graph,
+            is_grads_batched=True,
+            materialize_grads=True,
         )
     except RuntimeError:
         # vmap cannot batch every backward (ops without batching rules, or views made inside an
@@ -119,11 +129,19 @@ def _exact(dx: Tensor, x: Tensor, event_ndim: int, create_graph: bool) -> Tensor
         rows = torch.stack(
             [
                 torch.autograd.grad(
-                    dx_flat, x, basis[i], create_graph=create_graph, retain_graph=True
+                    dx_flat,
+                    x,
+                    basis[i],
+                    create_graph=create_graph,
+                    retain_graph=True,
+                    materialize_grads=True,
                 )[0]
                 for i in range(d)
             ]
         )
+    if rows.shape != (d, *x.shape):
+        # x was unused: autograd materialises one unbatched zero gradient
+        rows = rows.new_zeros(d, *x.shape)
     rows = rows.reshape(d, *batch, d)
     return torch.diagonal(rows, dim1=0, dim2=-1).sum(-1)
 
@@ -131,5 +149,5 @@ def _exact(dx: Tensor, x: Tensor, event_ndim: int, create_graph: bool) -> Tensor
 def _hutchinson(
     dx: Tensor, x: Tensor, probe: Tensor, event_ndim: int, create_graph: bool
 ) -> Tensor:
-    (vjp,) = torch.autograd.grad(dx, x, probe, create_graph=create_graph)
+    (vjp,) = torch.autograd.grad(dx, x, probe, create_graph=create_graph, materialize_grads=True)
     return (vjp * probe).flatten(start_dim=x.dim() - event_ndim).sum(-1)
