@@ -168,6 +168,19 @@ def test_quick_run(name, tmp_path):
     if name == "ppd-highdim":  # PPD with Hutchinson's divergence still learns on T^20
         for d in (2, 10, 20):
             assert m[f"ppd/d{d}/kl_per_dim"] < 0.75 * m[f"uniform/d{d}/kl_per_dim"]
+    if name == "smac-entropy":  # the bound rises with K and is within 0.05 nats at K = 128
+        assert m["smac/latent-gaussian/monotone"] == 1.0
+        assert 0 < m["smac/latent-gaussian/gap_k128"] < 0.05
+        k0 = m["smac/latent-gaussian/bound_k0"] - m["exact/latent-gaussian/conditional_entropy"]
+        assert abs(k0) < 4 * m["smac/latent-gaussian/stderr_k0"]
+    if name == "smac-bandit":  # only SMAC's latent policy concentrates on the reward bumps
+        assert m["smac/bandit/mass_neg"] + m["smac/bandit/mass_pos"] > 0.7
+        for method in ("sac", "latent-sac"):
+            assert m[f"{method}/bandit/modes_covered"] < 2.0
+            assert m["smac/bandit/expected_reward"] > m[f"{method}/bandit/expected_reward"] + 0.2
+    if name == "smac-control":  # Pendulum returns lie in [-16.3 * 200, 0]
+        for method in ("sac", "latent-sac", "smac"):
+            assert -3300 < m[f"{method}/pendulum/final_return"] <= 0
 
 
 def test_registry_rejects_bad_sizes():

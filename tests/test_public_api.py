@@ -23,6 +23,7 @@ PACKAGES = [
     "ctflow.gfn",
     "ctflow.vi",
     "ctflow.ppd",
+    "ctflow.rl",
 ]
 
 

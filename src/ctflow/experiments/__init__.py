@@ -23,3 +23,4 @@ __all__ = [
     "make_config",
 ]
 from . import ppd_sphere, ppd_earth, ppd_highdim  # noqa: E402, F401, I001
+from . import smac_entropy, smac_bandit, smac_control  # noqa: E402, F401, I001

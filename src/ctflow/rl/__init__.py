@@ -1,0 +1,52 @@
+"""Maximum-entropy reinforcement learning: SAC and the stochastic marginal actor-critic (SMAC).
+
+The agents, the estimator and the replay buffer need only torch. Environments come from
+gymnasium, the ``rl`` extra (``pip install ctflow[rl]``), imported on first use of
+:mod:`ctflow.rl.envs` or the names it provides.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from .agent import SAC, SMAC, ActorCritic, AgentConfig
+from .buffer import ReplayBuffer
+from .estimators import AGGREGATIONS, aggregate_particles, marginal_log_prob
+from .loop import TrainConfig, TrainLog, evaluate, train_agent
+from .networks import InjectMLP, MLPEncoder, RecurrentEncoder, squashed_log_prob, tanh_log_det
+
+_ENV_NAMES = (
+    "FlickerObservation",
+    "NoisyObservation",
+    "HistoryObservation",
+    "make_env",
+    "env_rng_state",
+    "set_env_rng_state",
+)
+
+__all__ = [
+    "AGGREGATIONS",
+    "ActorCritic",
+    "AgentConfig",
+    "InjectMLP",
+    "MLPEncoder",
+    "RecurrentEncoder",
+    "ReplayBuffer",
+    "SAC",
+    "SMAC",
+    "TrainConfig",
+    "TrainLog",
+    "aggregate_particles",
+    "evaluate",
+    "marginal_log_prob",
+    "squashed_log_prob",
+    "tanh_log_det",
+    "train_agent",
+    *_ENV_NAMES,
+]
+
+
+def __getattr__(name: str):
+    if name in _ENV_NAMES:
+        return getattr(importlib.import_module(".envs", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

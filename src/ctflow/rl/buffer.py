@@ -1,0 +1,85 @@
+"""A replay buffer of transitions in preallocated tensors, saved whole in checkpoints."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+__all__ = ["ReplayBuffer"]
+
+
+class ReplayBuffer:
+    """A ring buffer of ``(obs, action, reward, next_obs, terminated)`` transitions.
+
+    Args:
+        obs_dim, act_dim: sizes of an observation and an action.
+        capacity: the most transitions kept; the oldest are overwritten.
+        dtype: storage dtype.
+
+    Example:
+        >>> buf = ReplayBuffer(3, 1, capacity=1000)
+        >>> buf.add(obs, action, reward, next_obs, terminated)
+        >>> batch = buf.sample(256, generator)   # dict of (256, ...) tensors
+    """
+
+    FIELDS = ("obs", "action", "reward", "next_obs", "terminated")
+
+    def __init__(self, obs_dim: int, act_dim: int, capacity: int, dtype=torch.float32):
+        if capacity < 1:
+            raise ValueError(f"capacity must be >= 1, got {capacity}")
+        self.capacity, self.obs_dim, self.act_dim = capacity, obs_dim, act_dim
+        self.data = {
+            "obs": torch.zeros(capacity, obs_dim, dtype=dtype),
+            "action": torch.zeros(capacity, act_dim, dtype=dtype),
+            "reward": torch.zeros(capacity, dtype=dtype),
+            "next_obs": torch.zeros(capacity, obs_dim, dtype=dtype),
+            "terminated": torch.zeros(capacity, dtype=dtype),
+        }
+        self.position = 0
+        self.size = 0
+
+    def __len__(self) -> int:
+        return self.size
+
+    def add(self, obs, action, reward, next_obs, terminated) -> None:
+        """Append one transition (array-likes of the right sizes)."""
+        i = self.position
+        values = (obs, action, reward, next_obs, float(terminated))
+        for key, value in zip(self.FIELDS, values):
+            self.data[key][i] = torch.as_tensor(value, dtype=self.data[key].dtype)
+        self.position = (i + 1) % self.capacity
+        self.size = min(self.size + 1, self.capacity)
+
+    def add_batch(self, **values: Tensor) -> None:
+        """Append ``n`` transitions at once (each field a tensor with leading size ``n``)."""
+        n = len(values["obs"])
+        index = (self.position + torch.arange(n)) % self.capacity
+        for key in self.FIELDS:
+            self.data[key][index] = values[key].to(self.data[key].dtype)
+        self.position = int((self.position + n) % self.capacity)
+        self.size = min(self.size + n, self.capacity)
+
+    def sample(
+        self, batch_size: int, generator: torch.Generator | None = None
+    ) -> dict[str, Tensor]:
+        """``batch_size`` transitions drawn uniformly with replacement."""
+        if self.size == 0:
+            raise ValueError("cannot sample from an empty replay buffer")
+        index = torch.randint(self.size, (batch_size,), generator=generator)
+        return {key: value[index] for key, value in self.data.items()}
+
+    def state_dict(self) -> dict:
+        """The stored transitions (only the filled part) and the write position."""
+        return {
+            "data": {k: v[: self.size].clone() for k, v in self.data.items()},
+            "position": self.position,
+            "size": self.size,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        size = int(state["size"])
+        if size > self.capacity:
+            raise ValueError(f"saved buffer holds {size} transitions, capacity is {self.capacity}")
+        for key, value in state["data"].items():
+            self.data[key][:size] = value
+        self.position, self.size = int(state["position"]), size
