@@ -95,6 +95,13 @@ def test_policy_sample_scores_every_action_under_every_particle():
         out["log_prob"], torch.logsumexp(out["cond_log_prob"], -1) - math.log(6)
     )
     torch.testing.assert_close(out["action"], torch.tanh(out["u"]))
+    # scoring only the first action (the actor's) gives that row, from the same draws
+    torch.manual_seed(2)
+    full = agent.policy_sample(obs)
+    torch.manual_seed(2)
+    first = agent.policy_sample(obs, scored=1)
+    torch.testing.assert_close(first["cond_log_prob"], full["cond_log_prob"][:, :1])
+    torch.testing.assert_close(first["log_prob"], full["log_prob"][:, :1])
 
 
 def _batch(n=64, obs_dim=3, act_dim=1, seed=0):

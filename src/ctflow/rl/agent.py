@@ -185,20 +185,26 @@ class ActorCritic(nn.Module):
         mean, log_std = self.policy(obs, z).chunk(2, dim=-1)
         return mean, log_std.clamp(LOG_STD_MIN, LOG_STD_MAX)
 
-    def policy_sample(self, obs: Tensor, particles: int | None = None) -> dict[str, Tensor]:
-        """Draw ``K + 1`` particles, an action ``a_k`` from each, and score every action under
-        every particle.
+    def policy_sample(
+        self, obs: Tensor, particles: int | None = None, scored: int | None = None
+    ) -> dict[str, Tensor]:
+        """Draw ``K + 1`` particles, an action ``a_k`` from each, and score the first ``scored``
+        actions (default: all) under every particle.
 
         Returns:
             ``z``: ``(*batch, K+1, dz)``; ``action``, ``u`` (pre-tanh): ``(*batch, K+1, A)``;
-            ``cond_log_prob`` ``(*batch, K+1, K+1)``, entry ``[k, j] = log pi(a_k | s, z_j)``;
-            ``log_prob``: ``(*batch, K+1)``, the marginal estimate of each ``a_k``.
+            ``cond_log_prob`` ``(*batch, S, K+1)``, entry ``[k, j] = log pi(a_k | s, z_j)``;
+            ``log_prob``: ``(*batch, S)``, the marginal estimate of each scored ``a_k``
+            (``S = scored``).
         """
         K = self.config.particles if particles is None else particles
         z = self.sample_latents(obs, K + 1)
         mean, log_std = self.action_params(obs, z)
         u = mean + log_std.exp() * torch.randn_like(mean)
-        cross = squashed_log_prob(u.unsqueeze(-2), mean.unsqueeze(-3), log_std.unsqueeze(-3))
+        # the actor needs only its own action's density: scoring one row, not K + 1, keeps the
+        # graph linear in K
+        rows = u if scored is None else u[..., :scored, :]
+        cross = squashed_log_prob(rows.unsqueeze(-2), mean.unsqueeze(-3), log_std.unsqueeze(-3))
         return {
             "z": z,
             "u": u,
@@ -235,7 +241,7 @@ class ActorCritic(nn.Module):
         obs, act = batch["obs"], batch["action"]
         P = cfg.particles + 1
         # the actor's sample (particle 0's action); the temperature steps on its log-probability
-        now = self.policy_sample(obs)
+        now = self.policy_sample(obs, scored=1)
         log_prob = now["log_prob"][..., 0]
         alpha_loss = -(self.log_alpha * (log_prob.detach() + self.target_entropy)).mean()
         if cfg.learn_alpha:
