@@ -21,6 +21,7 @@ from ..manifolds import Sphere
 from ..ppd import KernelMixturePath
 from ..train import select_device
 from .base import ExperimentConfig, Results, RunContext
+from .config import check_fields
 from .ppd_common import (
     METHODS,
     density_maps_figure,
@@ -58,21 +59,12 @@ class PPDEarthConfig(ExperimentConfig):
     grid: int = 60
 
     def __post_init__(self):
-        for name in (
-            "hidden",
-            "depth",
-            "batch_size",
-            "eval_every",
-            "mle_eval_every",
-            "n_val_curve",
-            "grid",
-            "max_centers",
-        ):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("ppd_steps", "rfm_steps", "mle_steps"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        check_fields(
+            self,
+            at_least_one="hidden depth batch_size eval_every "
+            "mle_eval_every n_val_curve grid max_centers",
+            non_negative="ppd_steps rfm_steps mle_steps",
+        )
         unknown = set(self.datasets) - set(EARTH_DATASETS)
         if unknown or not self.datasets:
             raise ValueError(

@@ -20,6 +20,7 @@ from ..manifolds import FlatTorus
 from ..ppd import KernelMixturePath
 from ..train import select_device
 from .base import ExperimentConfig, Results, RunContext
+from .config import check_fields
 from .ppd_common import make_field, make_flow, nll, train
 from .registry import Experiment, register
 
@@ -53,9 +54,7 @@ class PPDHighDimConfig(ExperimentConfig):
             raise ValueError(
                 f"methods must be some of {', '.join(HIGHDIM_METHODS)}, got {self.methods}"
             )
-        for name in ("components", "hidden", "depth", "batch_size", "n_test"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        check_fields(self, at_least_one="components hidden depth batch_size n_test")
         for name in ("ppd_steps", "rfm_steps", "mle_steps"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")

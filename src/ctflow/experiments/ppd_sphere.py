@@ -20,6 +20,7 @@ from ..manifolds import Sphere
 from ..ppd import KernelMixturePath, path_residual
 from ..train import select_device
 from .base import ExperimentConfig, Results, RunContext
+from .config import check_fields
 from .ppd_common import METHODS, density_maps_figure, latlon_grid, make_field, make_flow, nll, train
 from .registry import Experiment, register
 
@@ -53,25 +54,14 @@ class PPDSphereConfig(ExperimentConfig):
     grid: int = 50
 
     def __post_init__(self):
-        for name in (
-            "hidden",
-            "depth",
-            "batch_size",
-            "eval_every",
-            "mle_eval_every",
-            "n_val",
-            "n_test",
-            "grid",
-        ):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("ppd_steps", "rfm_steps", "mle_steps"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        check_fields(
+            self,
+            at_least_one="hidden depth batch_size eval_every mle_eval_every n_val n_test grid",
+            non_negative="ppd_steps rfm_steps mle_steps",
+        )
         if set(self.methods) - set(METHODS) or not self.methods:
             raise ValueError(f"methods must be some of {', '.join(METHODS)}, got {self.methods}")
-        if not (self.scale_end > 0 and self.scale_start > 0 and self.lr > 0 and self.test_tol > 0):
-            raise ValueError("scale_end, scale_start, lr and test_tol must be > 0")
+        check_fields(self, positive="scale_end scale_start lr test_tol")
         if self.power not in (1, 2):
             raise ValueError(f"power must be 1 or 2, got {self.power}")
 

@@ -22,6 +22,7 @@ import torch
 from ..rl import ActorCritic, AgentConfig, ReplayBuffer
 from ..seeding import set_rng_state
 from .base import ExperimentConfig, Results, RunContext
+from .config import check_fields
 from .registry import Experiment, register
 
 __all__ = ["SMACBanditConfig", "run", "build_models", "reward", "optimal_policy"]
@@ -46,14 +47,10 @@ class SMACBanditConfig(ExperimentConfig):
     min_mode_mass: float = 0.3
 
     def __post_init__(self):
-        for name in ("steps", "actions_per_step", "batch_size", "hidden", "eval_samples"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        check_fields(self, at_least_one="steps actions_per_step batch_size hidden eval_samples")
         if self.particles < 1 or self.latent_dim < 1:
             raise ValueError("smac needs particles >= 1 and latent_dim >= 1")
-        for name in ("width", "alpha", "lr"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        check_fields(self, positive="width alpha lr")
         if not 0 < self.min_mode_mass < 0.5:
             raise ValueError(f"min_mode_mass must be in (0, 0.5), got {self.min_mode_mass}")
 

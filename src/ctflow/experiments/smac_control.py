@@ -22,6 +22,7 @@ import torch
 
 from ..rl import ActorCritic, AgentConfig, TrainConfig, train_agent
 from .base import ExperimentConfig, Results, RunContext
+from .config import check_fields
 from .registry import Experiment, register
 
 __all__ = ["SMACControlConfig", "run", "build_models", "TASKS"]
@@ -64,9 +65,7 @@ class SMACControlConfig(ExperimentConfig):
         bad = [m for m in self.methods if m not in METHODS]
         if not self.methods or bad:
             raise ValueError(f"unknown methods {bad}; choose from: {', '.join(METHODS)}")
-        for name in ("steps", "mujoco_steps", "batch_size", "head", "latent_dim", "history"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        check_fields(self, at_least_one="steps mujoco_steps batch_size head latent_dim history")
         for name in ("particles", "start_steps", "eval_episodes", "checkpoint_every"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
