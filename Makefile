@@ -45,6 +45,7 @@ bench: bench-deps
 	$(BIN)/python benchmarks/voronoi.py
 	$(BIN)/python benchmarks/gfn.py
 	$(BIN)/python benchmarks/ppd.py
+	$(BIN)/python benchmarks/compression.py
 	$(BIN)/python benchmarks/rl.py
 
 wheel-check: $(STAMP)

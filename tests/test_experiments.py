@@ -168,6 +168,15 @@ def test_quick_run(name, tmp_path):
     if name == "ppd-highdim":  # PPD with Hutchinson's divergence still learns on T^20
         for d in (2, 10, 20):
             assert m[f"ppd/d{d}/kl_per_dim"] < 0.75 * m[f"uniform/d{d}/kl_per_dim"]
+    if name == "compress-rd":  # real bitstreams: exact round trip, payload = model rate (1%)
+        for ds in ("bouncing-balls", "smooth-control"):
+            assert m[f"learned/{ds}/roundtrip_exact"] == 1.0
+            assert m[f"learned/{ds}/payload_vs_model_max_rel_dev"] < 0.01
+        # adaptive knots need fewer bits than uniform ones at matched PSNR on bouncing balls
+        assert m["knots/bouncing-balls/bd_rate_vs_knots-uniform"] < 0.0
+    if name == "compress-framerate":  # decoding between the coded times stays close to truth
+        m_new = m["all-points/bouncing-balls/psnr_new_frames"]
+        assert m_new > m["all-points/bouncing-balls/psnr_grid_frames"] - 3.0
     if name == "smac-entropy":  # the bound rises with K and is within 0.05 nats at K = 128
         assert m["smac/latent-gaussian/monotone"] == 1.0
         assert 0 < m["smac/latent-gaussian/gap_k128"] < 0.05

@@ -24,6 +24,7 @@ PACKAGES = [
     "ctflow.vi",
     "ctflow.ppd",
     "ctflow.rl",
+    "ctflow.compress",
 ]
 
 

@@ -7,6 +7,8 @@ import sys
 
 import torch
 
+from .compress import cli as _compress_cli
+
 __all__ = ["main", "build_parser"]
 
 
@@ -80,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--report", default=None, help="report path (default OUT/report-SIZE.md)")
     rep.add_argument("--device", default="cpu")
     rep.add_argument("--no-progress", action="store_true")
+    _compress_cli.add_subcommands(sub)  # ctflow compress / decompress
     return parser
 
 
@@ -169,6 +172,7 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"run": _cmd_run, "sample": _cmd_sample, "reproduce": _cmd_reproduce}
+COMMANDS.update(_compress_cli.COMMANDS)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -60,3 +60,25 @@ __all__ += [
     "read_latlon_csv",
     "xyz_to_latlon",
 ]
+from ctflow.data.bvh import BVH, BVHJoint, forward_kinematics, mocap_root, parse_bvh, read_bvh  # noqa: E402
+from ctflow.data.sequences import (  # noqa: E402
+    SequenceData,
+    bouncing_balls,
+    render_blob,
+    skeleton_motion,
+    smooth_control,
+)
+
+__all__ += [
+    "BVH",
+    "BVHJoint",
+    "SequenceData",
+    "bouncing_balls",
+    "forward_kinematics",
+    "mocap_root",
+    "parse_bvh",
+    "read_bvh",
+    "render_blob",
+    "skeleton_motion",
+    "smooth_control",
+]

@@ -1,0 +1,45 @@
+"""Continuous-time sequence compression with learned latent time points (arXiv 2212.13659).
+
+- :class:`SequenceCodec`: encoder, learned keep decisions (a discrete-time point process),
+  OU prior over the kept latents, a decoder at any query time; trained on ``D + lam * R``.
+- :func:`encode` / :func:`decode`: real range-coded bitstreams (``constriction``) with a
+  versioned header and a CRC32 checksum; :class:`NeuralCodec` wraps a trained model for them.
+- :class:`KnotCodec`: the non-neural adaptive (greedy) and uniform knot coders.
+- :mod:`ctflow.compress.baselines`: zlib / lzma on quantised frames, H.264 through ffmpeg.
+- :func:`bd_rate`: Bjontegaard-style rate difference between rate-distortion curves.
+"""
+
+from .bitstream import QMAX, VERSION, StreamInfo, decode, decode_latents, encode, read_header
+from .codec import NeuralCodec, OracleCodec, state_hash
+from .interp import interpolate_kept, interpolate_without_self, kept_neighbours
+from .knots import KnotCodec, greedy_knots
+from .model import SequenceCodec, force_ends, uniform_mask
+from .prior import bernoulli_bits, bin_bits, ou_params, ou_params_numpy
+from .rd import bd_rate, psnr
+
+__all__ = [
+    "QMAX",
+    "VERSION",
+    "KnotCodec",
+    "NeuralCodec",
+    "OracleCodec",
+    "SequenceCodec",
+    "StreamInfo",
+    "bd_rate",
+    "bernoulli_bits",
+    "bin_bits",
+    "decode",
+    "decode_latents",
+    "encode",
+    "force_ends",
+    "greedy_knots",
+    "interpolate_kept",
+    "interpolate_without_self",
+    "kept_neighbours",
+    "ou_params",
+    "ou_params_numpy",
+    "psnr",
+    "read_header",
+    "state_hash",
+    "uniform_mask",
+]

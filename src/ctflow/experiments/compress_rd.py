@@ -1,0 +1,377 @@
+"""``compress-rd``: rate-distortion of learned vs uniform latent time points, against baselines.
+
+Per dataset (bouncing balls: complexity varies in time; smooth Lissajous control: uniform
+complexity; a synthetic planar skeleton; real motion capture from ``../shared/data/mocap``), one
+frame autoencoder with an OU prior is trained with every time point stored. Codecs that differ
+only in their time points then share it:
+
+- ``learned``: the keep network (a bidirectional GRU over the latent sequence) distilled from
+  greedy knots at a latent tolerance, hazard refitted, prior refitted; swept over tolerances.
+- ``uniform``: every ``stride``-th point (the paper's uniform-grid baseline), prior refitted.
+- ``oracle``: the greedy knots themselves (non-neural selection on the same latents).
+
+Non-neural references on the raw frames: ``knots`` (quantised frames, greedy knots, OU-prior
+coding) and ``knots-uniform``; ``zlib`` / ``lzma`` on quantised, time-delta coded frames; ``h264``
+through ffmpeg for the videos where ffmpeg is installed. Every rate is a real bitstream: the
+whole test set coded as one stream, payload bits (headers excluded) per sequence. BD-rates
+compare curves at matched PSNR (negative: fewer bits).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..compress import (
+    KnotCodec,
+    NeuralCodec,
+    OracleCodec,
+    SequenceCodec,
+    bd_rate,
+    decode,
+    encode,
+    psnr,
+)
+from ..compress.baselines import ffmpeg_available, h264_roundtrip, quantized_lossless
+from ..compress.train import distill_keeps, evaluate_codec, train_codec, with_keep
+from ..data.bvh import mocap_root, read_bvh
+from ..data.sequences import bouncing_balls, skeleton_motion, smooth_control
+from .base import ExperimentConfig, Results, RunContext
+from .registry import Experiment, register
+
+__all__ = ["CompressRDConfig", "run", "build_models", "make_dataset", "fit_shared", "DATASETS"]
+
+DATASETS = ("bouncing-balls", "smooth-control", "skeleton", "mocap")
+VIDEO = ("bouncing-balls", "smooth-control")
+
+
+@dataclass
+class CompressRDConfig(ExperimentConfig):
+    datasets: tuple[str, ...] = DATASETS
+    n_train: int = 256
+    n_test: int = 64
+    frames: int = 48
+    size: int = 16
+    latent_dim: int = 3
+    hidden: int = 64
+    ae_steps: int = 1200
+    keep_steps: int = 300
+    prior_steps: int = 60
+    batch_size: int = 32
+    lr: float = 3e-3
+    lam: float = 1e-3
+    tols: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0, 16.0)
+    strides: tuple[int, ...] = (1, 2, 3, 4, 6, 8)
+    knot_tols: tuple[float, ...] = (0.01, 0.02, 0.04, 0.08)
+    lossless_bits: tuple[int, ...] = (3, 4, 5, 6, 8)
+    h264_crfs: tuple[int, ...] = (5, 15, 25, 35, 45)
+    mocap_file: str = "walk_meredith.bvh"
+
+    def __post_init__(self):
+        unknown = set(self.datasets) - set(DATASETS)
+        if unknown or not self.datasets:
+            raise ValueError(f"datasets must be among {DATASETS}, got {self.datasets}")
+        for name in ("n_train", "n_test", "latent_dim", "hidden", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("ae_steps", "keep_steps", "prior_steps"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.frames < 4 or self.size < 4 or self.size % 2:
+            raise ValueError("frames must be >= 4 and size an even number >= 4")
+        if not (self.lr > 0 and self.lam >= 0):
+            raise ValueError("lr must be > 0 and lam >= 0")
+        if len(self.tols) < 2 or len(self.strides) < 2 or min(self.tols) <= 0:
+            raise ValueError("tols and strides need at least two values (a curve), tols > 0")
+        if min(self.strides) < 1 or min(self.knot_tols, default=1) <= 0:
+            raise ValueError("strides must be >= 1 and knot_tols > 0")
+
+
+SIZES = {
+    "smoke": dict(
+        datasets=("bouncing-balls",), n_train=16, n_test=6, frames=16, size=8, hidden=16,
+        ae_steps=20, keep_steps=10, prior_steps=5, tols=(2.0, 8.0), strides=(1, 4),
+        knot_tols=(0.05, 0.2), lossless_bits=(4,), h264_crfs=(30,),
+    ),
+    "quick": dict(
+        datasets=("bouncing-balls", "smooth-control"), n_train=128, n_test=32, ae_steps=600,
+        keep_steps=150, prior_steps=40, tols=(1.0, 2.0, 4.0, 8.0), strides=(1, 2, 3, 4, 6),
+        knot_tols=(0.02, 0.05), lossless_bits=(4, 6), h264_crfs=(20, 35),
+    ),
+}  # fmt: skip
+
+
+def _mocap_windows(config, T: int, split: str, step: int = 4, hop: int = 12):
+    """Root-relative joint positions of the BVH file at 120/step fps, windows of T frames."""
+    bvh = read_bvh(mocap_root() / config.mocap_file)
+    pos = bvh.positions(root_frame=True).reshape(len(bvh.motion), -1)  # root-relative, (F, J*3)
+    F = len(pos)
+    cut = int(0.7 * F)
+    part = pos[:cut] if split == "train" else pos[cut:]
+    windows = []
+    for phase in range(step):
+        seq = part[phase::step]
+        for s in range(0, len(seq) - T + 1, hop if split == "train" else T // 2):
+            windows.append(seq[s : s + T])
+    if not windows:
+        raise ValueError(f"{config.mocap_file}: too few frames for windows of {T}")
+    times = np.arange(T) * bvh.frame_time * step
+    return np.stack(windows).astype(np.float32), times
+
+
+def make_dataset(name: str, config, split: str, seed: int):
+    """``(frames (N, T, *shape), times, peak)`` of a dataset split."""
+    T, s = config.frames, config.size
+    n = config.n_train if split == "train" else config.n_test
+    offset = 0 if split == "train" else 10**6
+    if name == "bouncing-balls":
+        d = bouncing_balls(n, T, s, seed=seed + offset)
+        return d.frames, d.times, 1.0
+    if name == "smooth-control":
+        d = smooth_control(n, T, s, seed=seed + offset)
+        return d.frames, d.times, 1.0
+    if name == "skeleton":
+        d = skeleton_motion(n, T, joints=4, seed=seed + offset)
+        return d.frames, d.times, 8.0  # a chain of 4 links spans at most ~8 units
+    x, times = _mocap_windows(config, T, split)
+    if split == "train":
+        x = x[np.random.default_rng(seed).permutation(len(x))[:n]] if len(x) > n else x
+    peak = float(x.max() - x.min())
+    return x, times, peak
+
+
+def _frame_dim(name: str, config) -> int:
+    if name in VIDEO:
+        return config.size * config.size
+    if name == "skeleton":
+        return 10
+    return int(np.prod(_mocap_windows(config, config.frames, "test")[0].shape[2:]))
+
+
+def build_models(config: CompressRDConfig) -> dict[str, torch.nn.Module]:
+    """The shared frame autoencoder (with its learned keep network) per synthetic dataset."""
+    torch.manual_seed(config.seed)
+    return {
+        name: SequenceCodec(_frame_dim(name, config), config.latent_dim, config.hidden)
+        for name in config.datasets
+        if name != "mocap"
+    }
+
+
+def fit_shared(model: SequenceCodec, x, times, config, ctx, gen, name: str):
+    """Train the frame autoencoder and prior with every time point stored."""
+    model.set_normalization(x)
+    train_codec(
+        model, x, times, steps=config.ae_steps, lam=config.lam, batch_size=config.batch_size,
+        lr=config.lr, all_kept=True, generator=gen, fit=ctx.fit, tag=f"{name}/autoencoder",
+    )  # fmt: skip
+    return model
+
+
+def _prior_fit(model, x, times, masks, config, ctx, gen, tag):
+    train_codec(
+        model, x, times, steps=config.prior_steps, lam=config.lam, batch_size=config.batch_size,
+        lr=config.lr, masks=masks, only_prior=True, generator=gen, fit=ctx.fit, tag=tag,
+    )  # fmt: skip
+
+
+def _curve_metrics(metrics, method, ds, points):
+    for i, p in enumerate(points):
+        metrics[f"{method}/{ds}/bits_p{i}"] = p["bits_per_seq"]
+        metrics[f"{method}/{ds}/psnr_p{i}"] = p["psnr"]
+
+
+def run(config: CompressRDConfig, ctx: RunContext | None = None) -> Results:
+    ctx = ctx or RunContext()
+    results = Results()
+    m = results.metrics
+    curves: dict[str, dict[str, list[dict]]] = {}
+    examples = {}
+    for d_index, ds in enumerate(config.datasets):
+        if ds == "mocap" and not (mocap_root() / config.mocap_file).is_file():
+            results.notes.append(f"mocap skipped: no {config.mocap_file} under {mocap_root()}")
+            continue
+        gen = torch.Generator().manual_seed(config.seed * 1000 + d_index + 7919 * ctx.rank)
+        torch.manual_seed(config.seed * 1000 + d_index)
+        x_tr, times, peak = make_dataset(ds, config, "train", config.seed)
+        x_te, _, _ = make_dataset(ds, config, "test", config.seed)
+        N, T = x_tr.shape[:2]
+        xt = torch.as_tensor(x_tr.reshape(N, T, -1))
+        tt = torch.as_tensor(times)
+        x_test = x_te.reshape(len(x_te), T, -1).astype(np.float64)
+        t0 = time.perf_counter()
+        base = fit_shared(
+            SequenceCodec(xt.shape[-1], config.latent_dim, config.hidden),
+            xt,
+            tt,
+            config,
+            ctx,
+            gen,
+            ds,
+        )
+        m[f"autoencoder/{ds}/train_seconds"] = time.perf_counter() - t0
+        cur = curves.setdefault(ds, {})
+        # -- uniform grids, same autoencoder --
+        for stride in config.strides:
+            u = with_keep(base, "uniform", stride)
+            masks = u.keep_mask(torch.zeros(N, T, 1))
+            _prior_fit(u, xt, tt, masks, config, ctx, gen, f"{ds}/uniform{stride}/prior")
+            cur.setdefault("uniform", []).append(evaluate_codec(u, x_test, times, peak))
+        # -- learned keep decisions (distilled), and the greedy oracle they imitate --
+        worst_payload = 0.0
+        roundtrip = 1.0
+        for tol in config.tols:
+            lm = with_keep(base, "learned")
+            masks = distill_keeps(
+                lm, xt, tt, tol, steps=config.keep_steps, batch_size=config.batch_size,
+                lr=config.lr, generator=gen, fit=ctx.fit, tag=f"{ds}/learned{tol:g}/keep",
+            )  # fmt: skip
+            _prior_fit(lm, xt, tt, masks, config, ctx, gen, f"{ds}/learned{tol:g}/prior")
+            point = evaluate_codec(lm, x_test, times, peak)
+            cur.setdefault("learned", []).append(point)
+            worst_payload = max(worst_payload, abs(point["payload_over_model"] - 1))
+            roundtrip = min(roundtrip, point["roundtrip"])
+            cur.setdefault("oracle", []).append(
+                evaluate_codec(OracleCodec(lm, tol), x_test, times, peak)
+            )
+            if tol == config.tols[len(config.tols) // 2]:
+                results.models[ds] = lm if ds != "mocap" else None
+                examples[ds] = (lm, x_te[:1], times)
+        if ds == "mocap":
+            results.models.pop(ds, None)
+        m[f"learned/{ds}/payload_vs_model_max_rel_dev"] = worst_payload
+        m[f"learned/{ds}/roundtrip_exact"] = roundtrip
+        # -- non-neural knot coders on the raw frames --
+        span = float(x_tr.max() - x_tr.min())
+        step = span / 256
+        for tol in config.knot_tols:
+            k = KnotCodec.fit(x_tr.reshape(N, T, -1), times, step, tol * span)
+            cur.setdefault("knots", []).append(evaluate_codec(k, x_test, times, peak))
+        for stride in config.strides:
+            k = KnotCodec.fit(x_tr.reshape(N, T, -1), times, step, 0.0, uniform=True, stride=stride)
+            cur.setdefault("knots-uniform", []).append(evaluate_codec(k, x_test, times, peak))
+        # -- lossless coders on quantised frames --
+        lo, hi = float(x_tr.min()), float(x_tr.max())
+        for method in ("zlib", "lzma"):
+            for bits in config.lossless_bits:
+                packed, rec = quantized_lossless(x_test, bits, lo, hi, method)
+                mse = float(((rec - x_test) ** 2).mean())
+                cur.setdefault(method, []).append(
+                    {"bits_per_seq": 8 * len(packed) / len(x_test), "psnr": psnr(mse, peak)}
+                )
+        # -- H.264 --
+        if ds in VIDEO:
+            if ffmpeg_available():
+                video = x_te.astype(np.float64)
+                for crf in config.h264_crfs:
+                    packed, rec = h264_roundtrip(video, crf)
+                    mse = float(((rec - video) ** 2).mean())
+                    cur.setdefault("h264", []).append(
+                        {"bits_per_seq": 8 * len(packed) / len(video), "psnr": psnr(mse, peak)}
+                    )
+            else:
+                results.notes.append("h264 skipped: ffmpeg is not installed")
+        for method, points in cur.items():
+            _curve_metrics(m, method, ds, points)
+        for method, ref in (
+            ("learned", "uniform"),
+            ("oracle", "uniform"),
+            ("knots", "knots-uniform"),
+        ):
+            a, b = cur.get(ref), cur.get(method)
+            try:
+                m[f"{method}/{ds}/bd_rate_vs_{ref}"] = bd_rate(
+                    [p["bits_per_seq"] for p in a], [p["psnr"] for p in a],
+                    [p["bits_per_seq"] for p in b], [p["psnr"] for p in b],
+                )  # fmt: skip
+            except ValueError as err:
+                results.notes.append(f"{ds}: no BD-rate of {method} vs {ref} ({err})")
+        for i, p in enumerate(cur["uniform"]):
+            ctx.logger.log(
+                {"step": i, "tag": f"{ds}/rd", "bits": p["bits_per_seq"], "psnr": p["psnr"]}
+            )
+    results.models = {k: v for k, v in results.models.items() if v is not None}
+    results.figures["compress_rd"] = _rd_figure(curves)
+    if "bouncing-balls" in examples:
+        results.figures["compress_keeps"] = _keep_figure(*examples["bouncing-balls"], config)
+    results.notes.append(
+        "bits_p*/psnr_p*: rate (payload bits per sequence, the test set coded as one stream) and "
+        "PSNR of each operating point; bd_rate_vs_*: percent rate change at matched PSNR."
+    )
+    return results
+
+
+STYLE = {
+    "learned": ("C0", "o-"), "uniform": ("C1", "s-"), "oracle": ("C2", "^--"),
+    "knots": ("C3", "v-"), "knots-uniform": ("C4", "d-"), "zlib": ("C5", "x:"),
+    "lzma": ("C6", "+:"), "h264": ("C7", "*-"),
+}  # fmt: skip
+
+
+def _rd_figure(curves):
+    import matplotlib.pyplot as plt
+
+    n = max(len(curves), 1)
+    fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 3.4), dpi=72, squeeze=False)
+    for ax, (ds, cur) in zip(axes[0], curves.items()):
+        for method, points in cur.items():
+            color, style = STYLE.get(method, ("k", "o-"))
+            pts = sorted((p["bits_per_seq"], p["psnr"]) for p in points if math.isfinite(p["psnr"]))
+            ax.plot(*zip(*pts), style, color=color, label=method, ms=4, lw=1)
+        ax.set_xscale("log")
+        ax.set_xlabel("bits per sequence")
+        ax.set_ylabel("PSNR (dB)")
+        ax.set_title(ds, fontsize=9)
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=6)
+    fig.tight_layout()
+    return fig
+
+
+def _keep_figure(model, x, times, config):
+    """Ball centre (intensity centroid) over time: input vs decoded, stored time points marked."""
+    import matplotlib.pyplot as plt
+
+    codec = NeuralCodec(model)
+    T, s = len(times), config.size
+    stream, info = encode(codec, x.reshape(1, T, -1), times)
+    fine = np.linspace(times[0], times[-1], 4 * (T - 1) + 1)
+    frames = decode(codec, stream, fine)
+    g = (np.arange(s) + 0.5) / s
+
+    def centre(v):
+        v = np.clip(v.reshape(-1, s, s), 0, None)
+        w = v.sum((1, 2))
+        return (v.sum(1) @ g) / w, (v.sum(2) @ g) / w
+
+    mask = info.mask[0]
+    fig, ax = plt.subplots(figsize=(6.5, 2.8), dpi=72)
+    for k, (a, b) in enumerate(zip(centre(x[0]), centre(frames[0]))):
+        ax.plot(times, a, "o", ms=3, color=f"C{k}", label="input " + "xy"[k])
+        ax.plot(fine, b, "-", lw=1, color=f"C{k}", label="decoded (4x rate) " + "xy"[k])
+    for t in times[mask]:
+        ax.axvline(t, color="r", lw=0.6, alpha=0.6)
+    ax.set_xlabel("time")
+    ax.set_ylabel("ball centre")
+    ax.set_title(
+        f"learned time points (red): {mask.sum()} of {T}, {info.payload_bits} bits", fontsize=9
+    )
+    ax.legend(fontsize=6, ncol=2)
+    fig.tight_layout()
+    return fig
+
+
+register(
+    Experiment(
+        name="compress-rd",
+        config_cls=CompressRDConfig,
+        run=run,
+        build_models=build_models,
+        sizes=SIZES,
+        description="sequence compression: learned vs uniform time points, real bitstreams",
+    )
+)

@@ -1,0 +1,130 @@
+"""The BVH reader: parsing, errors with line numbers, forward kinematics against hand-computed
+positions, and the shared mocap files (skipped when absent)."""
+
+import numpy as np
+import pytest
+
+from ctflow.data.bvh import mocap_root, parse_bvh, read_bvh
+
+SMALL = """HIERARCHY
+ROOT Hips
+{
+\tOFFSET 0.0 0.0 0.0
+\tCHANNELS 6 Xposition Yposition Zposition Zrotation Xrotation Yrotation
+\tJOINT Arm
+\t{
+\t\tOFFSET 1.0 0.0 0.0
+\t\tCHANNELS 3 Zrotation Xrotation Yrotation
+\t\tJOINT Hand
+\t\t{
+    OFFSET 2.0 0.0 0.0
+    CHANNELS 3 Zrotation Xrotation Yrotation
+\t\t\tEnd Site
+\t\t\t{
+\t\t\t\tOFFSET 0.5 0.0 0.0
+\t\t\t}
+\t\t}
+\t}
+}
+MOTION
+Frames: 3
+Frame Time: 0.5
+0 0 0  0 0 0  0 0 0  0 0 0
+1 2 3  90 0 0  0 0 0  0 0 0
+0 0 0  0 0 0  90 0 0  0 90 0
+"""
+
+
+def test_parses_hierarchy_channels_and_motion():
+    bvh = parse_bvh(SMALL)
+    assert [j.name for j in bvh.joints] == ["Hips", "Arm", "Hand"]
+    assert [j.parent for j in bvh.joints] == [-1, 0, 1]
+    assert [j.channel_start for j in bvh.joints] == [0, 6, 9]
+    np.testing.assert_array_equal(bvh.joints[2].end_site, [0.5, 0, 0])
+    assert bvh.motion.shape == (3, 12) and bvh.frame_time == 0.5 and bvh.fps == 2.0
+    np.testing.assert_allclose(bvh.times, [0, 0.5, 1.0])
+
+
+def test_forward_kinematics_matches_hand_computed_positions():
+    pos = parse_bvh(SMALL).positions()
+    # rest pose: a straight chain along x
+    np.testing.assert_allclose(pos[0], [[0, 0, 0], [1, 0, 0], [3, 0, 0]], atol=1e-12)
+    # root moved to (1, 2, 3) and turned 90 degrees about z: x maps to y
+    np.testing.assert_allclose(pos[1], [[1, 2, 3], [1, 3, 3], [1, 5, 3]], atol=1e-12)
+    # the arm turned 90 degrees about z: the hand's offset points along y; the hand's own
+    # rotation (about x) does not move the hand itself
+    np.testing.assert_allclose(pos[2], [[0, 0, 0], [1, 0, 0], [1, 2, 0]], atol=1e-12)
+
+
+def test_root_frame_removes_the_root_translation_and_rotation():
+    pos = parse_bvh(SMALL).positions(root_frame=True)
+    # frame 1 is the rest pose moved and turned as a whole: in the root's frame it is the rest pose
+    np.testing.assert_allclose(pos[1], [[0, 0, 0], [1, 0, 0], [3, 0, 0]], atol=1e-12)
+    np.testing.assert_allclose(pos[2], [[0, 0, 0], [1, 0, 0], [1, 2, 0]], atol=1e-12)
+
+
+def test_rotation_order_follows_the_channel_list():
+    # Zrotation then Xrotation (R = Rz Rx) differs from the reverse order
+    text = SMALL.replace("Frames: 3", "Frames: 1").split("MOTION")[0]
+    zx = text + "MOTION\nFrames: 1\nFrame Time: 1\n0 0 0 90 90 0 0 0 0 0 0 0\n"
+    xz = zx.replace(
+        "CHANNELS 6 Xposition Yposition Zposition Zrotation Xrotation Yrotation",
+        "CHANNELS 6 Xposition Yposition Zposition Xrotation Zrotation Yrotation",
+    )
+    p_zx, p_xz = parse_bvh(zx).positions()[0, 1], parse_bvh(xz).positions()[0, 1]
+    # Rz(90) Rx(90) (1,0,0) = Rz(90) (1,0,0) = (0,1,0)
+    # Rx(90) Rz(90) (1,0,0) = Rx(90) (0,1,0) = (0,0,1)
+    np.testing.assert_allclose(p_zx, [0, 1, 0], atol=1e-12)
+    np.testing.assert_allclose(p_xz, [0, 0, 1], atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda s: s.replace("0 0 0  0 0 0  90 0 0  0 90 0", "0 0 0  0 0 0  90 0 0  0 90"), ":26:"),
+        (lambda s: s.replace("1 2 3  90", "1 2 x  90"), "non-numeric"),
+        (lambda s: s.replace("Frames: 3", "Frames: 4"), "found 3"),
+        (
+            lambda s: s.replace(
+                "CHANNELS 3 Zrotation Xrotation Yrotation\n\t\tJOINT",
+                "CHANNELS 2 Zrotation Xrotation\n\t\tJOINT",
+            ),
+            "CHANNELS",
+        ),
+        (
+            lambda s: s.replace(
+                "    CHANNELS 3 Zrotation Xrotation", "    CHANNELS 3 Zrotation Qrotation"
+            ),
+            "unknown channels",
+        ),
+        (lambda s: s.split("MOTION")[0], "no MOTION"),
+        (lambda s: s.replace("Frame Time: 0.5", "Frame Time: 0"), "Frame Time"),
+    ],
+)
+def test_malformed_files_raise_value_errors_naming_the_problem(edit, message):
+    with pytest.raises(ValueError, match=message):
+        parse_bvh(edit(SMALL))
+
+
+def test_missing_file_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        read_bvh(tmp_path / "nope.bvh")
+
+
+@pytest.mark.parametrize(
+    "name, frames, fps, joints", [("walk_meredith.bvh", 1064, 120, 23), ("freebvh.bvh", 69, 30, 55)]
+)
+def test_shared_mocap_files(name, frames, fps, joints):
+    path = mocap_root() / name
+    if not path.is_file():
+        pytest.skip(f"{path} is not available")
+    bvh = read_bvh(path)
+    assert bvh.motion.shape[0] == frames and len(bvh.joints) == joints
+    assert abs(bvh.fps - fps) < 0.01
+    pos = bvh.positions()
+    assert pos.shape == (frames, joints, 3) and np.isfinite(pos).all()
+    # rigid skeleton: the distance from each joint to its parent never changes
+    for j, joint in enumerate(bvh.joints):
+        if joint.parent >= 0:
+            bone = np.linalg.norm(pos[:, j] - pos[:, joint.parent], axis=-1)
+            np.testing.assert_allclose(bone, np.linalg.norm(joint.offset), rtol=1e-9, atol=1e-9)
