@@ -26,6 +26,7 @@ from ..data.bvh import mocap_root, read_bvh
 from ..data.sequences import bouncing_balls, smooth_control
 from .base import ExperimentConfig, Results, RunContext
 from .compress_rd import fit_shared
+from .config import check_fields
 from .registry import Experiment, register
 
 __all__ = ["CompressFramerateConfig", "run", "build_models"]
@@ -57,16 +58,16 @@ class CompressFramerateConfig(ExperimentConfig):
         unknown = set(self.datasets) - set(DATASETS)
         if unknown or not self.datasets:
             raise ValueError(f"datasets must be among {DATASETS}, got {self.datasets}")
-        for name in ("n_train", "n_test", "latent_dim", "hidden", "batch_size", "factor",
-                     "mocap_latent_dim"):  # fmt: skip
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        check_fields(
+            self,
+            at_least_one="n_train n_test latent_dim hidden batch_size factor mocap_latent_dim",
+            positive="lr tol",
+            non_negative="lam",
+        )
         if self.factor < 2:
             raise ValueError(f"factor must be >= 2 (a higher frame rate), got {self.factor}")
         if self.frames < 4 or self.size < 4:
             raise ValueError("frames and size must be >= 4")
-        if not (self.lr > 0 and self.tol > 0 and self.lam >= 0):
-            raise ValueError("lr and tol must be > 0, lam >= 0")
 
 
 SIZES = {

@@ -41,6 +41,7 @@ from ..compress.train import distill_keeps, evaluate_codec, train_codec, with_ke
 from ..data.bvh import mocap_root, read_bvh
 from ..data.sequences import bouncing_balls, skeleton_motion, smooth_control
 from .base import ExperimentConfig, Results, RunContext
+from .config import check_fields
 from .registry import Experiment, register
 
 __all__ = ["CompressRDConfig", "run", "build_models", "make_dataset", "fit_shared", "DATASETS"]
@@ -75,16 +76,14 @@ class CompressRDConfig(ExperimentConfig):
         unknown = set(self.datasets) - set(DATASETS)
         if unknown or not self.datasets:
             raise ValueError(f"datasets must be among {DATASETS}, got {self.datasets}")
-        for name in ("n_train", "n_test", "latent_dim", "hidden", "batch_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("ae_steps", "keep_steps", "prior_steps"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        check_fields(
+            self,
+            at_least_one="n_train n_test latent_dim hidden batch_size",
+            non_negative="ae_steps keep_steps prior_steps lam",
+            positive="lr",
+        )
         if self.frames < 4 or self.size < 4 or self.size % 2:
             raise ValueError("frames must be >= 4 and size an even number >= 4")
-        if not (self.lr > 0 and self.lam >= 0):
-            raise ValueError("lr must be > 0 and lam >= 0")
         if len(self.tols) < 2 or len(self.strides) < 2 or min(self.tols) <= 0:
             raise ValueError("tols and strides need at least two values (a curve), tols > 0")
         if min(self.strides) < 1 or min(self.knot_tols, default=1) <= 0:
