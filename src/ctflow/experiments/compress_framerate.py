@@ -24,8 +24,8 @@ from ..compress.model import SequenceCodec
 from ..compress.train import distill_keeps, train_codec, with_keep
 from ..data.bvh import mocap_root, read_bvh
 from ..data.sequences import bouncing_balls, smooth_control
-from .base import ExperimentConfig, Results, RunContext
-from .compress_rd import fit_shared
+from .base import Results, RunContext
+from .compress_rd import CodecTrainingConfig, fit_shared
 from .config import check_fields
 from .registry import Experiment, register
 
@@ -35,39 +35,18 @@ DATASETS = ("bouncing-balls", "smooth-control", "mocap")
 
 
 @dataclass
-class CompressFramerateConfig(ExperimentConfig):
+class CompressFramerateConfig(CodecTrainingConfig):
     datasets: tuple[str, ...] = DATASETS
-    n_train: int = 256
     n_test: int = 32
-    frames: int = 48
-    size: int = 16
-    latent_dim: int = 3
-    hidden: int = 64
-    ae_steps: int = 1200
-    keep_steps: int = 300
-    prior_steps: int = 60
-    batch_size: int = 32
-    lr: float = 3e-3
-    lam: float = 1e-3
     tol: float = 2.0
     factor: int = 2
-    mocap_file: str = "walk_meredith.bvh"
     mocap_latent_dim: int = 8
 
     def __post_init__(self):
-        unknown = set(self.datasets) - set(DATASETS)
-        if unknown or not self.datasets:
-            raise ValueError(f"datasets must be among {DATASETS}, got {self.datasets}")
-        check_fields(
-            self,
-            at_least_one="n_train n_test latent_dim hidden batch_size factor mocap_latent_dim",
-            positive="lr tol",
-            non_negative="lam",
-        )
+        self.check_training(DATASETS)
+        check_fields(self, at_least_one="mocap_latent_dim", positive="tol")
         if self.factor < 2:
             raise ValueError(f"factor must be >= 2 (a higher frame rate), got {self.factor}")
-        if self.frames < 4 or self.size < 4:
-            raise ValueError("frames and size must be >= 4")
 
 
 SIZES = {

@@ -44,17 +44,25 @@ from .base import ExperimentConfig, Results, RunContext
 from .config import check_fields
 from .registry import Experiment, register
 
-__all__ = ["CompressRDConfig", "run", "build_models", "make_dataset", "fit_shared", "DATASETS"]
+__all__ = [
+    "CodecTrainingConfig",
+    "CompressRDConfig",
+    "run",
+    "build_models",
+    "make_dataset",
+    "fit_shared",
+    "DATASETS",
+]
 
 DATASETS = ("bouncing-balls", "smooth-control", "skeleton", "mocap")
 VIDEO = ("bouncing-balls", "smooth-control")
 
 
 @dataclass
-class CompressRDConfig(ExperimentConfig):
-    datasets: tuple[str, ...] = DATASETS
+class CodecTrainingConfig(ExperimentConfig):
+    """The data and codec-training fields both compression experiments share."""
+
     n_train: int = 256
-    n_test: int = 64
     frames: int = 48
     size: int = 16
     latent_dim: int = 3
@@ -65,25 +73,36 @@ class CompressRDConfig(ExperimentConfig):
     batch_size: int = 32
     lr: float = 3e-3
     lam: float = 1e-3
-    tols: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0, 16.0)
-    strides: tuple[int, ...] = (1, 2, 3, 4, 6, 8)
-    knot_tols: tuple[float, ...] = (0.01, 0.02, 0.04, 0.08)
-    lossless_bits: tuple[int, ...] = (3, 4, 5, 6, 8)
-    h264_crfs: tuple[int, ...] = (5, 15, 25, 35, 45)
     mocap_file: str = "walk_meredith.bvh"
 
-    def __post_init__(self):
-        unknown = set(self.datasets) - set(DATASETS)
+    def check_training(self, datasets: tuple[str, ...]) -> None:
+        unknown = set(self.datasets) - set(datasets)
         if unknown or not self.datasets:
-            raise ValueError(f"datasets must be among {DATASETS}, got {self.datasets}")
+            raise ValueError(f"datasets must be among {datasets}, got {self.datasets}")
         check_fields(
             self,
             at_least_one="n_train n_test latent_dim hidden batch_size",
             non_negative="ae_steps keep_steps prior_steps lam",
             positive="lr",
         )
-        if self.frames < 4 or self.size < 4 or self.size % 2:
-            raise ValueError("frames must be >= 4 and size an even number >= 4")
+        if self.frames < 4 or self.size < 4:
+            raise ValueError("frames and size must be >= 4")
+
+
+@dataclass
+class CompressRDConfig(CodecTrainingConfig):
+    datasets: tuple[str, ...] = DATASETS
+    n_test: int = 64
+    tols: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0, 16.0)
+    strides: tuple[int, ...] = (1, 2, 3, 4, 6, 8)
+    knot_tols: tuple[float, ...] = (0.01, 0.02, 0.04, 0.08)
+    lossless_bits: tuple[int, ...] = (3, 4, 5, 6, 8)
+    h264_crfs: tuple[int, ...] = (5, 15, 25, 35, 45)
+
+    def __post_init__(self):
+        self.check_training(DATASETS)
+        if self.size % 2:
+            raise ValueError(f"size must be even (H.264 frames), got {self.size}")
         if len(self.tols) < 2 or len(self.strides) < 2 or min(self.tols) <= 0:
             raise ValueError("tols and strides need at least two values (a curve), tols > 0")
         if min(self.strides) < 1 or min(self.knot_tols, default=1) <= 0:
