@@ -1,12 +1,14 @@
-"""Timing shared by the benchmark scripts."""
+"""Timing and reporting shared by the benchmark scripts."""
 
 from __future__ import annotations
 
+import json
 import statistics
 import time
 from collections.abc import Callable
+from pathlib import Path
 
-__all__ = ["interleaved_medians"]
+__all__ = ["interleaved_medians", "write_report"]
 
 
 def interleaved_medians(
@@ -24,3 +26,12 @@ def interleaved_medians(
             fn()
             times[name].append(time.perf_counter() - start)
     return {name: statistics.median(ts) for name, ts in times.items()}
+
+
+def write_report(path: str | Path, payload: dict) -> Path:
+    """Write ``payload`` as indented JSON at ``path`` (creating its folder) and say where."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=2) + "\n")
+    print(f"\nwrote {path}")
+    return path

@@ -20,7 +20,6 @@ Pinned setup, one CPU thread, medians of interleaved repeats:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
@@ -31,7 +30,7 @@ if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().p
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from bench_timing import interleaved_medians  # noqa: E402
+from bench_timing import interleaved_medians, write_report  # noqa: E402
 
 from ctflow.compress import KnotCodec, NeuralCodec, OracleCodec, SequenceCodec, decode, encode  # noqa: E402
 from ctflow.compress.baselines import ffmpeg_available, h264_roundtrip, quantized_lossless  # noqa: E402
@@ -159,10 +158,7 @@ def main():
         "throughput": bench_throughput(model, repeats),
         "length": bench_length(model, (24, 48, 96) if args.quick else (24, 48, 96, 192), repeats),
     }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2))
-    print(f"\nwrote {out}")
+    write_report(args.out, report)
 
 
 if __name__ == "__main__":

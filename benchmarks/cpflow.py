@@ -24,7 +24,6 @@ Pinned configurations, one CPU thread, medians of interleaved repeats (float64 e
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
@@ -34,7 +33,7 @@ if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().p
     sys.path.append(sys.path.pop(0))
 
 import torch  # noqa: E402
-from bench_timing import interleaved_medians  # noqa: E402
+from bench_timing import interleaved_medians, write_report  # noqa: E402
 
 from ctflow.experiments import make_config  # noqa: E402
 from ctflow.experiments.cpflow_common import matched_baseline, parameter_count  # noqa: E402
@@ -201,10 +200,7 @@ def main():
         report["training"] = bench_training(repeats)
     if "vae" in args.parts:
         report["vae_posteriors"] = bench_vae(repeats)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2))
-    print(f"\nwrote {out}")
+    write_report(args.out, report)
 
 
 if __name__ == "__main__":

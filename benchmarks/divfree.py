@@ -24,15 +24,13 @@ the forward-mode derivatives inside the constructions), in float64 and float32, 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
-from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import torch  # noqa: E402
-from bench_timing import interleaved_medians  # noqa: E402
+from bench_timing import interleaved_medians, write_report  # noqa: E402
 
 from ctflow.fields import MatrixField, VectorField  # noqa: E402
 from ctflow.nn import MLP  # noqa: E402
@@ -142,11 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     print("| n | matrix f64 | vector f64 | matrix f32 | vector f32 | plain f64 (mean) |")
     print("|---|---|---|---|---|---|")
     checks = exactness((2, 3, 4, 10))
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     payload = {"torch": torch.__version__, "rows": rows, "exactness": checks}
-    out.write_text(json.dumps(payload, indent=2) + "\n")
-    print(f"\nwrote {out}")
+    write_report(args.out, payload)
     return 0
 
 

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import math
 import os
 import sys
@@ -48,7 +47,7 @@ if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().p
 
 import torch  # noqa: E402
 import torchdiffeq  # noqa: E402
-from bench_timing import interleaved_medians  # noqa: E402
+from bench_timing import interleaved_medians, write_report  # noqa: E402
 
 from ctflow.data import sample_toy  # noqa: E402
 from ctflow.flows import CNF, cfm_loss  # noqa: E402
@@ -396,8 +395,6 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---|---|---|---|---|---|")
     likelihood = bench_likelihood(nets, args.quick)
 
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     result = {
         **versions,
         "quick": args.quick,
@@ -409,8 +406,7 @@ def main(argv: list[str] | None = None) -> int:
         "sampling": sampling,
         "likelihood": likelihood,
     }
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"\nwrote {out}")
+    write_report(args.out, result)
     return 0
 
 

@@ -20,7 +20,6 @@ Also checked: both libraries' hypergrid rewards agree on every state (printed).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
@@ -30,7 +29,7 @@ if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().p
     sys.path.append(sys.path.pop(0))
 
 import torch  # noqa: E402
-from bench_timing import interleaved_medians  # noqa: E402
+from bench_timing import interleaved_medians, write_report  # noqa: E402
 
 from ctflow.gfn import GFlowNetPolicy, HyperGrid, gfn_loss, sample_trajectories  # noqa: E402
 
@@ -188,10 +187,7 @@ def main():
             "\nreward functions agree: max |R_ctflow - R_torchgfn| = "
             f"{payload['reward_max_abs_diff']:.1e}"
         )
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(payload, indent=2))
-    print(f"\nwrote {out}")
+    write_report(args.out, payload)
 
 
 if __name__ == "__main__":

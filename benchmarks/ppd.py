@@ -20,7 +20,6 @@ The ratio columns divide each method's time by PPD's (Hutchinson) at the same di
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
@@ -30,7 +29,7 @@ if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().p
     sys.path.append(sys.path.pop(0))
 
 import torch  # noqa: E402
-from bench_timing import interleaved_medians  # noqa: E402
+from bench_timing import interleaved_medians, write_report  # noqa: E402
 
 from ctflow.flows import RiemannianCNF, TangentField  # noqa: E402
 from ctflow.manifolds import FlatTorus, Sphere  # noqa: E402
@@ -107,10 +106,7 @@ def main():
         print(
             f"| {r['space']} | {r['method']} | {r['ms']:.1f} | {r['ratio_to_ppd_hutchinson']:.2f} |"
         )
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"rows": rows, "batch": BATCH, "torch": torch.__version__}, indent=2))
-    print(f"\nwrote {out}")
+    write_report(args.out, {"rows": rows, "batch": BATCH, "torch": torch.__version__})
 
 
 if __name__ == "__main__":

@@ -24,7 +24,6 @@ transitions for every agent), medians of interleaved repeats of 25 updates:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import warnings
@@ -36,7 +35,7 @@ if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().p
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from bench_timing import interleaved_medians  # noqa: E402
+from bench_timing import interleaved_medians, write_report  # noqa: E402
 
 from ctflow.rl import SAC, SMAC, ReplayBuffer  # noqa: E402
 
@@ -173,11 +172,8 @@ def main():
         f"with a critic Q(s, a): K = 8 {summary['smac_k8_critic_sa_over_sac_time']:.2f}x, "
         f"K = 32 {summary['smac_k32_critic_sa_over_sac_time']:.2f}x"
     )
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     payload = {"torch": torch.__version__, "sb3": sb3_version, "rows": table, "summary": summary}
-    out.write_text(json.dumps(payload, indent=2) + "\n")
-    print(f"\nwrote {out}")
+    write_report(args.out, payload)
 
 
 if __name__ == "__main__":

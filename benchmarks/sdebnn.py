@@ -25,15 +25,13 @@ step count. It does not count the transient working memory of the adjoint's back
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
-from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import torch  # noqa: E402
-from bench_timing import interleaved_medians  # noqa: E402
+from bench_timing import interleaved_medians, write_report  # noqa: E402
 
 from ctflow.bayes import SDEBNN, MeanFieldBNN, ODENet  # noqa: E402
 
@@ -126,8 +124,6 @@ def main(argv: list[str] | None = None) -> int:
             f"{row['examples_per_s']:.0f} | {row['time_ratio_vs_baseline']:.2f} | "
             f"{mb[0]:.2f} | {mb[1]:.2f} |"
         )
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "torch": torch.__version__,
         "threads": 1,
@@ -137,8 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         "baseline": BASELINE,
         "rows": rows,
     }
-    out.write_text(json.dumps(payload, indent=2) + "\n")
-    print(f"\nwrote {out}")
+    write_report(args.out, payload)
     return 0
 
 

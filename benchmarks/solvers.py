@@ -21,7 +21,6 @@ noise hits all of them alike. One CPU thread.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
@@ -35,7 +34,7 @@ if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().p
 
 import torch  # noqa: E402
 import torchdiffeq  # noqa: E402
-from bench_timing import interleaved_medians  # noqa: E402
+from bench_timing import interleaved_medians, write_report  # noqa: E402
 
 from ctflow.nn import TimeMLP  # noqa: E402
 from ctflow.ops import divergence  # noqa: E402
@@ -134,7 +133,14 @@ def _odeint_line(r: dict) -> str:
 
 def peer_divergence(f, t, x):
     """The per-coordinate autograd loop of flow_matching's compute_likelihood (exact mode)."""
-    from flow_matching.utils.utils import gradient
+    try:
+        from flow_matching.utils.utils import gradient
+    except ImportError as err:  # benchmarks/flow_matching.py answers to the name when the
+        # peer is missing, hence a confusing "not a package"
+        raise SystemExit(
+            "the divergence benchmark needs Meta's flow-matching package: run `make bench-deps` "
+            "(or `--only odeint`)"
+        ) from err
 
     with torch.set_grad_enabled(True):
         x.requires_grad_()
@@ -236,15 +242,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     print("|---|---|---|---|---|---|---|---|---|")
     div_rows = [] if args.only == "odeint" else bench_divergence(args.quick)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(
-        json.dumps(
-            {"torch": torch.__version__, "odeint": odeint_rows, "divergence": div_rows}, indent=2
-        )
-        + "\n"
+    write_report(
+        args.out, {"torch": torch.__version__, "odeint": odeint_rows, "divergence": div_rows}
     )
-    print(f"\nwrote {out}")
     return 0
 
 

@@ -24,7 +24,6 @@ machine noise hits all of them alike.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import sys
@@ -38,7 +37,7 @@ if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().p
     sys.path.append(sys.path.pop(0))
 
 import torch  # noqa: E402
-from bench_timing import interleaved_medians  # noqa: E402
+from bench_timing import interleaved_medians, write_report  # noqa: E402
 
 from ctflow.quantum import liouvillian, random_lindbladian, steady_state, vec  # noqa: E402
 
@@ -417,10 +416,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         bptt_rows, bptt_info = bench_bptt(horizons)
 
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(
-        json.dumps(
+        write_report(
+            args.out,
             {
                 "torch": torch.__version__,
                 "qutip": qutip_version,
@@ -428,11 +425,7 @@ def main(argv: list[str] | None = None) -> int:
                 "gradient": gradient_rows,
                 "bptt": {**bptt_info, "rows": bptt_rows},
             },
-            indent=2,
         )
-        + "\n"
-    )
-    print(f"\nwrote {out}")
     return 0
 
 

@@ -20,15 +20,13 @@ Times are medians over repeats with the implementations interleaved within each 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
-from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import torch  # noqa: E402
-from bench_timing import interleaved_medians  # noqa: E402
+from bench_timing import interleaved_medians, write_report  # noqa: E402
 
 from ctflow.experiments.voronoi_common import build_dequantization  # noqa: E402
 from ctflow.flows import FlowMixture, VoronoiMixture  # noqa: E402
@@ -138,15 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     print("| data | Voronoi dims | argmax dims | Voronoi it/s | argmax it/s | Voronoi / argmax |")
     print("|---|---|---|---|---|---|")
     deq = bench_dequantization(repeats)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(
-        json.dumps(
-            {"torch": torch.__version__, "mixture": mixture, "dequantization": deq}, indent=2
-        )
-        + "\n"
-    )
-    print(f"\nwrote {out}")
+    write_report(args.out, {"torch": torch.__version__, "mixture": mixture, "dequantization": deq})
     return 0
 
 
