@@ -122,11 +122,12 @@ def test_quick_run(name, tmp_path):
                 assert -0.05 < value < 1.5, key
                 method_ds = key.rsplit("/", 1)[0]
                 assert m[f"{method_ds}/neg_elbo"] >= m[f"{method_ds}/neg_iwae"] - 0.02, key
-    if name == "voronoi-mixture":  # one component per point: time nearly flat in the cells
-        assert (
-            m["voronoi-mixture-32/8gaussians/eval_ms"]
-            < 3 * m["voronoi-mixture-4/8gaussians/eval_ms"]
-        )
+    if name == "voronoi-mixture":  # the baseline learns; every mixture gives finite NLLs
+        # (the evaluation-time curve is measured in benchmarks/voronoi.py, not asserted here)
+        assert m["coupling/8gaussians/test_nll"] < m["coupling/8gaussians/entropy"] + 0.3
+        for key, value in m.items():
+            if key.endswith("/test_nll"):
+                assert math.isfinite(value), key
     if name == "voronoi-realdiscrete":  # the IWAE bound is at least as tight as the ELBO
         for key, value in m.items():
             if key.endswith("/elbo_bits_per_var"):
@@ -158,8 +159,9 @@ def test_quick_run(name, tmp_path):
             assert m[f"{key}/neg_iwae"] > m[f"{key}/entropy"] - 4 * m[f"{key}/neg_iwae_stderr"]
             assert m[f"{key}/neg_elbo"] >= m[f"{key}/neg_iwae"] - 0.05
         assert m["ratio/checkerboard/neg_iwae_gfn_minus_ddpm"] < 0
-    if name == "ppd-sphere":  # no ODE solve per step: PPD iterations are far cheaper than MLE's
-        assert m["ratio/vmf-mixture/mle_over_ppd_ms_per_iter"] > 5.0
+    if name == "ppd-sphere":  # at the same budget PPD gets closer to the target than MLE
+        # (the time per iteration is reported, and compared in benchmarks/ppd.py, not asserted)
+        assert m["ppd/vmf-mixture/kl"] < m["mle/vmf-mixture/kl"]
         uniform_kl = math.log(4 * math.pi) - m["target/vmf-mixture/entropy"]
         assert m["ppd/vmf-mixture/kl"] < 0.25 * uniform_kl
     if name == "ppd-earth":  # PPD learns every dataset: below the uniform base's NLL

@@ -49,7 +49,6 @@ class CPFlowVAEConfig(ExperimentConfig):
     validation_fraction: float = 0.1
     iwae_samples: int = 1000
     elbo_samples: int = 100
-    initialize: bool = False
     context_gating: bool = True
 
     def __post_init__(self):
@@ -169,9 +168,6 @@ def run(config: CPFlowVAEConfig, ctx: RunContext | None = None) -> Results:
         vae = models[kind].to(device)
         gen = torch.Generator().manual_seed(config.seed * 1000 + index + 7919 * ctx.rank)
         best = {"elbo": -math.inf, "step": -1, "state": None}
-        if config.initialize and hasattr(vae.posterior, "initialize"):
-            with torch.no_grad():
-                vae.posterior.initialize(vae.encode(fit_set[: min(len(fit_set), 512)]))
 
         def loss_fn(step, vae=vae, gen=gen, best=best):
             if step % config.eval_every == 0:

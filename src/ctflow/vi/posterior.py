@@ -78,21 +78,6 @@ class FlowPosterior(zuko.lazy.LazyDistribution):
         # zuko's NormalizingFlow takes the map towards the base; ours goes away from it
         return zuko.distributions.NormalizingFlow(sample_map.inv, base)
 
-    @torch.no_grad()
-    def initialize(self, h: Tensor) -> None:
-        """Data-dependent initialisation at encoder outputs ``h`` (``(N, context)``, N >= 2):
-        every layer with an ``initialize(z, h)`` method (CP-Flow potentials) sees the samples that
-        reach it, so convex layers start with curvature of order one."""
-        if h.dim() != 2 or len(h) < 2 or h.shape[-1] != self.context:
-            raise ValueError(f"h must have shape (N >= 2, {self.context}), got {tuple(h.shape)}")
-        shift, scale = self.head(h).chunk(2, dim=-1)
-        z = zuko.transforms.MonotonicAffineTransform(shift, scale)(torch.randn_like(shift))
-        for layer in self.layers:
-            potential = getattr(layer, "potential", None)
-            if potential is not None:
-                potential.icnn.initialize(z, h)
-            z = layer(h)(z)
-
 
 def gaussian_posterior(latent: int, context: int) -> FlowPosterior:
     """The diagonal Gaussian posterior of a plain VAE."""
