@@ -144,7 +144,7 @@ def test_path_samples_match_the_density_by_quadrature():
         assert abs(float(s.mean()) - exact) < 4 * float(s.std()) / math.sqrt(len(s)), t
 
 
-@pytest.mark.parametrize("manifold", [Sphere(2), FlatTorus(3)])
+@pytest.mark.parametrize("manifold", [Sphere(2), Sphere(3), FlatTorus(3)])
 def test_path_derivatives_match_finite_differences(manifold):
     gen = torch.Generator().manual_seed(0)
     centers = manifold.random_uniform(5, generator=gen, dtype=D64)
@@ -162,6 +162,33 @@ def test_path_derivatives_match_finite_differences(manifold):
     ) / (2 * h)
     torch.testing.assert_close(manifold.inner(x, point.grad_logp, u), fd_x, rtol=1e-6, atol=1e-7)
     assert bool(manifold.check_tangent(x, point.grad_logp, atol=1e-12).all())
+
+
+@pytest.mark.parametrize("dim", [2, 4])
+def test_vmf_closed_form_derivatives_match_autograd(dim):
+    # the closed form (and its floor on far centres) against autograd of log_prob, in float64,
+    # with narrow kernels so most centres are far from most points, and t up to 1
+    M = Sphere(dim)
+    gen = torch.Generator().manual_seed(3)
+    path = KernelMixturePath(
+        M, M.random_uniform(200, generator=gen, dtype=D64), scale_start=1.0, scale_end=0.02
+    )
+    t = torch.tensor([1e-4, 0.3, 0.7, 0.99, 1.0], dtype=D64).repeat(4)
+    x = torch.cat([path.sample_x(t[:10], gen), M.random_uniform(10, generator=gen, dtype=D64)])
+    point = path.derivatives(t, x)
+    t_ = t.clone().requires_grad_(True)
+    x_ = x.clone().requires_grad_(True)
+    logp = path.log_prob(t_, x_)
+    dt, dx = torch.autograd.grad(logp.sum(), (t_, x_))
+    torch.testing.assert_close(point.logp, logp.detach(), rtol=1e-12, atol=1e-10)
+    torch.testing.assert_close(point.grad_logp, M.proju(x, dx), rtol=1e-9, atol=1e-9)
+    inside = t < 1  # autograd's d/dt log(1 - t) is 0 * inf = nan at t = 1
+    torch.testing.assert_close(point.dlogp_dt[inside], dt[inside], rtol=1e-9, atol=1e-9)
+    # at t = 1 the closed form is finite and equals its left limit (on points near the data:
+    # far from every centre p_t jumps from U to the tiny K over (1 - 1e-10, 1])
+    end = ~inside & (torch.arange(len(t)) < 10)
+    near_end = path.derivatives(t[end] - 1e-10, x[end]).dlogp_dt
+    torch.testing.assert_close(point.dlogp_dt[end], near_end, rtol=1e-6, atol=1e-6)
 
 
 def test_path_errors():
