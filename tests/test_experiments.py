@@ -95,8 +95,20 @@ def test_quick_run(name, tmp_path):
         assert m["ncl/taylor-green/div_rms"] < 1e-9 < m["pinn/taylor-green/div_rms"]
     if name == "ncl-hodge":  # the divergence-free network recovers w better than a potential net
         for d in (3, 5):
-            assert m[f"ncl/d{d}/rel_error"] < m[f"potential/d{d}/rel_error"]
-            assert m[f"ncl/d{d}/div_rms"] < 1e-5
+            assert m[f"ncl/d{d}/div_rms"] < 1e-5 and m[f"potential/d{d}/div_rms"] > 1e-3
+            assert m[f"ncl/d{d}/rel_error"] < 0.05  # both start at 1
+        # At d <= 5 which method wins one field depends on which part drew the harder waves
+        # (docs/results/ncl.md), so compare over the field and its mirror (waves swapped).
+        overrides = {"swap_parts": True}
+        _, mirror = run_experiment(
+            name, size="quick", out=tmp_path / "mirror", overrides=overrides, progress=False
+        )
+        for d in (3, 5):
+            pair = {
+                method: m[f"{method}/d{d}/rel_error"] * mirror.metrics[f"{method}/d{d}/rel_error"]
+                for method in ("ncl", "potential")
+            }
+            assert pair["ncl"] < pair["potential"]
     if name == "ncl-ot":  # a minute of training lands near the closed-form W2^2
         for pair in ("gauss-iso", "gauss-aniso"):
             assert abs(m[f"ncl/{pair}/w2sq_transport_rel_error"]) < 0.15
