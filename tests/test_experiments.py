@@ -140,6 +140,16 @@ def test_quick_run(name, tmp_path):
         for key, value in m.items():
             if key.endswith("/test_nll"):
                 assert math.isfinite(value), key
+        # heavy-tailed components: no test point pays for sitting near a cell boundary, so the
+        # mixtures' NLL is not dominated by a few points (Gaussian tails: stderr x2.6 to x6600
+        # the coupling flow's, NLL +0.98 to +271 nats at this size; docs/results/voronoi.md)
+        for ds, slack in (("8gaussians", 1.0), ("breast-cancer", 10.0)):
+            base = f"coupling/{ds}"
+            for key in [k for k in m if k.startswith("voronoi-mixture-") and f"/{ds}/" in k]:
+                if key.endswith("/test_nll"):
+                    assert m[key] < m[f"{base}/test_nll"] + slack, key
+                if key.endswith("/test_nll_stderr"):
+                    assert m[key] < 1.5 * m[f"{base}/test_nll_stderr"], key
     if name == "voronoi-realdiscrete":  # the IWAE bound is at least as tight as the ELBO
         for key, value in m.items():
             if key.endswith("/elbo_bits_per_var"):

@@ -27,7 +27,7 @@ from .matching import (
     score_matching_loss,
 )
 from .voronoi import VoronoiTessellation
-from .voronoi_mixture import FlowMixture, MixtureDistribution, VoronoiMixture
+from .voronoi_mixture import FlowMixture, MixtureDistribution, RadialStudentT, VoronoiMixture
 
 __all__ = [
     "CNF",
@@ -45,6 +45,7 @@ __all__ = [
     "COUPLINGS",
     "VoronoiTessellation",
     "VoronoiMixture",
+    "RadialStudentT",
     "FlowMixture",
     "MixtureDistribution",
     "Dequantization",
