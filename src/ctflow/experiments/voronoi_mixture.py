@@ -84,9 +84,11 @@ class VoronoiMixtureConfig(ExperimentConfig):
             raise ValueError("every number of cells must be >= 1")
         if self.tails not in TAILS:
             raise ValueError(f"tails must be one of {TAILS}, got {self.tails!r}")
-        if not self.df > 0:
-            raise ValueError(f"df must be > 0 (the Student-t's degrees of freedom), got {self.df}")
-        check_fields(self, at_least_one="steps tabular_steps batch_size hidden transforms n_eval")
+        check_fields(
+            self,
+            at_least_one="steps tabular_steps batch_size hidden transforms n_eval",
+            positive="df",
+        )
 
 
 SIZES = {
