@@ -116,6 +116,15 @@ class CNF(nn.Module):
     ) -> tuple[Tensor, Tensor]:
         """Solve ``[x, l]`` with ``dl/dt = sign * div v`` from ``t_from`` to ``t_to``."""
         x = state[0]
+        if x.dim() == 1:  # one unbatched point: odeint refuses the 0-d ``l``, so add a batch axis
+            x_end, l_end = self._integrate(
+                (x.unsqueeze(0), state[1].unsqueeze(0)),
+                None if c is None else c.reshape(1, -1),
+                t_from,
+                t_to,
+                sign,
+            )
+            return x_end.squeeze(0), l_end.squeeze(0)
         probe = PROBES[self.probe](x) if self.divergence == "hutchinson" else None
 
         field = _BoundField(self.field, c)
