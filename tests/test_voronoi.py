@@ -365,3 +365,28 @@ def test_voronoi_mixture_equals_mixture_when_one_cell():
     fm.load_state_dict({k: v for k, v in vm.state_dict().items() if "tessellation" not in k})
     x = torch.randn(10, 2, dtype=D64)
     torch.testing.assert_close(vm().log_prob(x), fm().log_prob(x))
+
+
+def test_plus_law_is_the_papers_cluster10():
+    from ctflow.experiments.voronoi_discrete2d import joint_law
+
+    p = joint_law("plus", 10)
+    assert p.shape == (10, 10) and torch.isclose(p.sum(), torch.tensor(1.0, dtype=p.dtype))
+    # four plus shapes, 20 cells: centres 1/8, arms 1/32, so H = (ln 8 + ln 32) / 2 = 4 ln 2
+    assert int((p > 0).sum()) == 20
+    assert p[2, 2] == p[7, 7] == 1 / 8 and p[1, 2] == p[7, 8] == 1 / 32
+    entropy = -(p[p > 0] * p[p > 0].log()).sum()
+    assert abs(float(entropy) - 4 * math.log(2)) < 1e-12
+    with pytest.raises(ValueError, match="law"):
+        joint_law("rings", 10)
+
+
+def test_discrete2d_config_names_bad_values():
+    from ctflow.experiments.voronoi_discrete2d import VoronoiDiscrete2DConfig
+
+    with pytest.raises(ValueError, match="law"):
+        VoronoiDiscrete2DConfig(law="rings")
+    with pytest.raises(ValueError, match="prior"):
+        VoronoiDiscrete2DConfig(prior="realnvp")
+    with pytest.raises(ValueError, match="num_classes"):
+        VoronoiDiscrete2DConfig(law="plus", num_classes=4)
