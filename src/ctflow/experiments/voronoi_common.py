@@ -10,7 +10,14 @@ from torch import Tensor
 
 from ..flows import Dequantization, make_dequantizer, make_posterior
 
-__all__ = ["build_dequantization", "evaluate_bounds", "iterations_per_second"]
+__all__ = [
+    "PRIORS",
+    "build_dequantization",
+    "evaluate_bounds",
+    "iterations_per_second",
+]
+
+PRIORS = ("nsf", "maf")  # p(z): zuko's autoregressive spline or affine flow
 
 
 def build_dequantization(
@@ -34,8 +41,8 @@ def build_dequantization(
     else:
         deqs = [make_dequantizer(kind, num_classes) for _ in range(num_vars)]
     features = sum(d.dim * getattr(d, "variables", 1) for d in deqs)
-    if prior not in ("nsf", "maf"):
-        raise ValueError(f"unknown prior {prior!r}; choose 'nsf' or 'maf'")
+    if prior not in PRIORS:
+        raise ValueError(f"unknown prior {prior!r}; choose from: {', '.join(PRIORS)}")
     cls = zuko.flows.NSF if prior == "nsf" else zuko.flows.MAF
     prior = cls(features, transforms=prior_transforms, hidden_features=(hidden, hidden))
     posterior = make_posterior(

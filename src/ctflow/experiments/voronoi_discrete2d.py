@@ -24,7 +24,7 @@ from ..train import select_device
 from .base import ExperimentConfig, Results, RunContext
 from .config import check_fields
 from .registry import Experiment, register
-from .voronoi_common import build_dequantization, evaluate_bounds
+from .voronoi_common import PRIORS, build_dequantization, evaluate_bounds
 
 __all__ = [
     "VoronoiDiscrete2DConfig",
@@ -123,14 +123,14 @@ class VoronoiDiscrete2DConfig(ExperimentConfig):
         if bad or not self.orders:
             raise ValueError(f"unknown order {bad[:1]}; choose from: {', '.join(ORDERS)}")
         check_fields(self, at_least_one="steps batch_size hidden iwae_k eval_repeats n_samples")
-        if self.prior not in ("nsf", "maf"):
-            raise ValueError(f"unknown prior {self.prior!r}; choose 'nsf' or 'maf'")
+        if self.prior not in PRIORS:
+            raise ValueError(f"unknown prior {self.prior!r}; choose from: {', '.join(PRIORS)}")
         if self.law not in LAWS:
             raise ValueError(f"unknown law {self.law!r}; choose from: {', '.join(LAWS)}")
-        if self.num_classes < (5 if self.law == "plus" else 2):
+        fewest = 5 if self.law == "plus" else 2
+        if self.num_classes < fewest:
             raise ValueError(
-                f"num_classes must be >= {5 if self.law == 'plus' else 2} for law {self.law!r}, "
-                f"got {self.num_classes}"
+                f"num_classes must be >= {fewest} for law {self.law!r}, got {self.num_classes}"
             )
 
 
