@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from ctflow.manifolds import Sphere
-from ctflow.solvers import ADAPTIVE_METHODS, FIXED_STEP_TABLEAUS, odeint
+from ctflow.solvers import ADAPTIVE_METHODS, FIXED_STEP_TABLEAUS, SolverError, odeint
 
 A = torch.tensor([[-0.5, 1.0], [-1.0, -0.5]], dtype=torch.float64)
 
@@ -284,6 +284,18 @@ def test_type_errors():
 def test_field_with_wrong_output_shape_is_named():
     with pytest.raises(ValueError, match=r"returned shape \(3, 1\) for a state of shape \(3, 2\)"):
         odeint(lambda t, x: x[..., :1], torch.ones(3, 2), [0.0, 1.0], method="euler")
+
+
+def test_runaway_adaptive_solve_raises_solver_error():
+    # x' = x^2 from x(0) = 1 blows up at t = 1: the solve must stop with a clear error
+    x0 = torch.ones(3, dtype=torch.float64)
+    with pytest.raises(SolverError, match=r"dopri5 \(atol=1e-06, rtol=1e-05\) took more steps"):
+        odeint(lambda t, x: x**2, x0, [0.0, 2.0], options={"max_num_steps": 50})
+    with pytest.raises(SolverError, match="field evaluations on \\[0, 2\\]"):
+        odeint(lambda t, x: x**2, x0, [0.0, 2.0])
+    # a stiff but stable field within the cap is solved, not refused
+    xs = odeint(lambda t, x: -50.0 * x, x0, [0.0, 1.0], options={"max_num_steps": 1000})
+    assert xs[-1].abs().max() < 1e-6
 
 
 def test_compiled_steps_match_eager_steps():

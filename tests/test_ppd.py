@@ -438,3 +438,33 @@ def test_ppd_training_reaches_the_target_entropy_on_s2():
         nll = float(-flow().log_prob(x).mean())
         entropy = float(-path.data_log_prob(x).mean())
     assert nll - entropy < 0.05
+
+
+def test_diverged_maximum_likelihood_training_stops_with_a_clear_error():
+    """A field so fast that dopri5 needs thousands of steps stops the run by name, rather than
+    growing the backprop graph until memory runs out."""
+    from ctflow.experiments.base import RunContext
+    from ctflow.experiments.ppd_common import make_field, train
+    from ctflow.solvers import SolverError
+
+    torch.manual_seed(0)
+    M = Sphere(2)
+    field = make_field(M, hidden=8, depth=1)
+    with torch.no_grad():  # a speed of ~1e4 in radians per unit time: a diverged network
+        for p in field.parameters():
+            p.mul_(3e3)
+    data = M.random_uniform(64, generator=torch.Generator().manual_seed(1))
+    with pytest.raises(SolverError, match=r"mle/test: the ODE solve failed: .*max_num_steps"):
+        train(
+            RunContext(),
+            "mle",
+            field,
+            M,
+            tag="mle/test",
+            steps=2,
+            lr=1e-3,
+            batch_size=16,
+            gen=torch.Generator().manual_seed(2),
+            device=torch.device("cpu"),
+            data=data,
+        )

@@ -11,6 +11,7 @@ import ctflow
 from ctflow.checkpoint import Checkpointer, load_checkpoint
 from ctflow.reproduce import aggregate, reproduce
 from ctflow.runs import resume_experiment, run_experiment, sample_run
+from ctflow.solvers import SolverError, odeint
 from ctflow.train import fit
 
 
@@ -130,6 +131,25 @@ def test_nan_guard_names_the_step_and_keeps_a_loadable_checkpoint(tmp_path):
         fit(loss7, seven, **{**OPTS, "ema_decay": None})
     for a, b in zip(seven.state_dict().values(), restored.state_dict().values()):
         assert torch.equal(a, b)
+
+
+def test_runaway_ode_solve_in_the_loss_is_named_and_saved(tmp_path):
+    torch.manual_seed(0)
+    model = make_model()
+    inner = make_loss(model, torch.Generator().manual_seed(2))
+
+    def loss_fn(step):
+        if step == 3:  # a field that blows up at t = 1, as a diverged CNF's does
+            x0 = torch.ones(2)
+            odeint(lambda t, x: x**2, x0, [0.0, 2.0], options={"max_num_steps": 30})
+        return inner(step)
+
+    ckpt = Checkpointer(tmp_path / "c.pt", experiment="test", config={}, every=0)
+    ckpt.track({"m": model})
+    message = r"train: the ODE solve failed: dopri5 .* at step 3.*saved"
+    with pytest.raises(SolverError, match=message):
+        fit(loss_fn, model, checkpointer=ckpt, **{**OPTS, "ema_decay": None})
+    assert load_checkpoint(tmp_path / "c.pt")["extra"]["phases"]["train"]["step"] == 3
 
 
 def test_experiment_resume_equals_uninterrupted_run(tmp_path, monkeypatch):

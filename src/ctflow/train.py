@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 from .checkpoint import Checkpointer
 from .distributed import wrap_ddp
 from .seeding import set_rng_state
+from .solvers import SolverError
 
 __all__ = [
     "SeriesLogger",
@@ -190,6 +191,8 @@ def fit(
     Raises:
         FloatingPointError: when the loss or the gradient norm is NaN or infinite, naming the step.
             The checkpointer first saves the last good state (the update is not applied).
+        SolverError: when an adaptive ODE solve inside the loss gives up (see ``odeint``); named
+            and saved the same way.
     """
     if not isinstance(steps, int) or steps < 0:
         raise ValueError(f"steps must be a non-negative integer, got {steps!r}")
@@ -248,9 +251,16 @@ def fit(
         total=steps,
     )
     for step in bar:
-        out = runner(step)
-        loss, extras = out if isinstance(out, tuple) else (out, {})
-        bad = None if torch.isfinite(loss) else f"the loss became {loss.item()}"
+        solve_error = None
+        try:
+            out = runner(step)
+        except SolverError as error:  # a runaway ODE solve inside the loss: stop like a NaN
+            solve_error = error
+        if solve_error is not None:
+            bad = f"the ODE solve failed: {solve_error}"
+        else:
+            loss, extras = out if isinstance(out, tuple) else (out, {})
+            bad = None if torch.isfinite(loss) else f"the loss became {loss.item()}"
         if bad is None:
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -269,6 +279,8 @@ def fit(
                 )
                 message += f" and the last good state is saved in {checkpointer.path}"
             bar.close()
+            if solve_error is not None:
+                raise SolverError(message) from solve_error
             raise FloatingPointError(message)
         opt.step()
         sched.step()

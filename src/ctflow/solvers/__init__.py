@@ -2,12 +2,13 @@
 
 from .counting import SolveStats
 from .fixed_point import ConvergenceWarning, find_root, fixed_point
-from .odeint import ADAPTIVE_METHODS, FIXED_STEP_METHODS, METHODS, odeint
+from .odeint import ADAPTIVE_METHODS, FIXED_STEP_METHODS, METHODS, SolverError, odeint
 from .sdeint import sdeint
 from .tableaus import FIXED_STEP_TABLEAUS, ButcherTableau
 
 __all__ = [
     "odeint",
+    "SolverError",
     "sdeint",
     "fixed_point",
     "find_root",

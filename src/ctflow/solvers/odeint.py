@@ -18,13 +18,26 @@ from .counting import CountingField, SolveStats
 from .fixed_grid import solve_fixed_grid
 from .tableaus import FIXED_STEP_TABLEAUS
 
-__all__ = ["odeint", "FIXED_STEP_METHODS", "ADAPTIVE_METHODS", "METHODS"]
+__all__ = ["odeint", "SolverError", "FIXED_STEP_METHODS", "ADAPTIVE_METHODS", "METHODS"]
 
 FIXED_STEP_METHODS = tuple(FIXED_STEP_TABLEAUS)
 ADAPTIVE_METHODS = ("dopri5", "dopri8", "bosh3", "fehlberg2", "adaptive_heun")
 METHODS = FIXED_STEP_METHODS + ADAPTIVE_METHODS
 # torchdiffeq's names for our fixed-step methods (its rk4 is the 3/8 rule: same order and NFE).
 _TORCHDIFFEQ_NAME = {"euler": "euler", "midpoint": "midpoint", "heun": "heun2", "rk4": "rk4"}
+# torchdiffeq reports a failed adaptive solve by a bare AssertionError with one of these prefixes.
+_SOLVE_FAILURES = {
+    "max_num_steps exceeded": "took more steps than options['max_num_steps'] allows",
+    "underflow in dt": "shrank its step size to zero",
+    "non-finite values in state": "reached non-finite values in the state",
+}
+
+
+class SolverError(RuntimeError):
+    """An adaptive solve gave up: too many steps, a vanishing step or a non-finite state.
+
+    Usually the field has become stiff or is blowing up (e.g. training diverged).
+    """
 
 
 def odeint(
@@ -62,7 +75,9 @@ def odeint(
             state (the first tensor of a tuple) back onto it after every step; adaptive methods
             project the field onto the tangent space and every output onto the manifold.
         return_stats: also return a :class:`SolveStats` with the number of evaluations.
-        options: extra options passed to torchdiffeq (adaptive methods only).
+        options: extra options passed to torchdiffeq (adaptive methods only), e.g.
+            ``{"max_num_steps": 1000}`` to stop a runaway solve (which, with gradients, holds
+            every step's activations) with a :class:`SolverError` instead of exhausting memory.
         compile: fixed-step methods only: run each step (all stages and the update) as one
             ``torch.compile`` graph. The first call compiles (seconds); later calls with the same
             field and method reuse the graph and skip most per-step Python and dispatch overhead.
@@ -72,6 +87,10 @@ def odeint(
     Returns:
         The solution, shape ``(T, *x0.shape)`` (a tuple of such tensors for a tuple state), and
         the :class:`SolveStats` when ``return_stats`` is set.
+
+    Raises:
+        SolverError: an adaptive solve exceeded ``max_num_steps``, underflowed its step size, or
+            reached a non-finite state; the message gives the method, tolerances and NFE so far.
 
     Example:
         >>> x0 = torch.ones(5, 2)
@@ -120,20 +139,31 @@ def odeint(
             tuple(torch.stack(parts) for parts in zip(*states)) if is_tuple else torch.stack(states)
         )
     else:
-        ys = _solve_torchdiffeq(
-            field,
-            y0,
-            t,
-            method,
-            atol,
-            rtol,
-            step_size,
-            adjoint,
-            adjoint_params,
-            manifold,
-            options,
-            stats,
-        )
+        try:
+            ys = _solve_torchdiffeq(
+                field,
+                y0,
+                t,
+                method,
+                atol,
+                rtol,
+                step_size,
+                adjoint,
+                adjoint_params,
+                manifold,
+                options,
+                stats,
+            )
+        except AssertionError as error:
+            failure = next((v for k, v in _SOLVE_FAILURES.items() if str(error).startswith(k)), "")
+            if not failure:
+                raise
+            raise SolverError(
+                f"{method} (atol={atol:g}, rtol={rtol:g}) {failure} after {stats.nfe} field "
+                f"evaluations on [{float(t[0]):g}, {float(t[-1]):g}]: the field is likely stiff or "
+                "blowing up (a diverged training run?). Lower the learning rate, loosen the "
+                "tolerances, or use a fixed-step method."
+            ) from error
     field.forward_done = True
     return (ys, stats) if return_stats else ys
 
