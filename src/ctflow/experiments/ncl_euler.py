@@ -253,7 +253,7 @@ def run(config: NCLEulerConfig, ctx: RunContext | None = None) -> Results:
             )
             prefix = f"{method}/{problem}"
             results.metrics[f"{prefix}/train_seconds"] = trained.seconds
-            results.metrics[f"{prefix}/train_steps"] = steps
+            results.metrics[f"{prefix}/train_steps"] = float(steps)
             results.metrics[f"{prefix}/final_train_loss"] = trained.final_loss
             metrics, curve = _evaluate(model, config, device)
             results.metrics.update({f"{prefix}/{k}": v for k, v in metrics.items()})
