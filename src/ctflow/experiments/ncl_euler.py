@@ -60,8 +60,8 @@ class NCLEulerConfig(ExperimentConfig):
     viscosity: float = 0.1
     t_end: float = 1.0
     steps: int = 1000
-    # The PINN's steps; None = ``steps``. An NCL step costs ~3.5x a PINN step (third
-    # derivatives of the stream function), so equal compute is pinn_steps ~ 3.5 * steps.
+    # The PINN's steps; None = ``steps``. An NCL step costs ~2.85x a PINN step on one CPU core
+    # (third derivatives of the stream function), so equal compute is pinn_steps ~ 2.85 * steps.
     pinn_steps: int | None = None
     batch_size: int = 192
     lr: float = 3e-3
