@@ -91,6 +91,13 @@ class CodecTrainingConfig(ExperimentConfig):
 
 @dataclass
 class CompressRDConfig(CodecTrainingConfig):
+    # A larger, longer-trained frame autoencoder than compress-framerate's: its own error caps
+    # what time placement can gain (docs/results/compression.md), and the keep network needs
+    # the longer distillation to follow its greedy teacher.
+    latent_dim: int = 6
+    hidden: int = 96
+    ae_steps: int = 3000
+    keep_steps: int = 1000
     datasets: tuple[str, ...] = DATASETS
     n_test: int = 64
     tols: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0, 16.0)
