@@ -8,6 +8,8 @@ import pytest
 import torch
 from scipy import special
 
+from ctflow.experiments.base import RunContext
+from ctflow.experiments.ppd_common import make_field, train
 from ctflow.flows import RiemannianCNF, TangentField
 from ctflow.manifolds import Euclidean, FlatTorus, Sphere
 from ctflow.ops import divergence, rademacher_like
@@ -25,7 +27,7 @@ from ctflow.ppd import (
     wrapped_normal_log_prob,
     wrapped_normal_sample,
 )
-from ctflow.solvers import odeint
+from ctflow.solvers import SolverError, odeint
 
 D64 = torch.float64
 
@@ -443,14 +445,10 @@ def test_ppd_training_reaches_the_target_entropy_on_s2():
 def test_diverged_maximum_likelihood_training_stops_with_a_clear_error():
     """A field so fast that dopri5 needs thousands of steps stops the run by name, rather than
     growing the backprop graph until memory runs out."""
-    from ctflow.experiments.base import RunContext
-    from ctflow.experiments.ppd_common import make_field, train
-    from ctflow.solvers import SolverError
-
     torch.manual_seed(0)
     M = Sphere(2)
     field = make_field(M, hidden=8, depth=1)
-    with torch.no_grad():  # a speed of ~1e4 in radians per unit time: a diverged network
+    with torch.no_grad():  # weights 3000x too large, as after a diverged update
         for p in field.parameters():
             p.mul_(3e3)
     data = M.random_uniform(64, generator=torch.Generator().manual_seed(1))
