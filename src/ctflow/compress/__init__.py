@@ -4,18 +4,21 @@
   OU prior over the kept latents, a decoder at any query time; trained on ``D + lam * R``.
 - :func:`encode` / :func:`decode`: real range-coded bitstreams (``constriction``) with a
   versioned header and a CRC32 checksum; :class:`NeuralCodec` wraps a trained model for them.
+- :class:`RDOracleCodec`, :func:`rd_latent_masks`: rate-distortion optimal time points on a
+  model's latents (dynamic programming), the keep network's teacher.
 - :class:`KnotCodec`: the non-neural adaptive (greedy) and uniform knot coders.
 - :mod:`ctflow.compress.baselines`: zlib / lzma on quantised frames, H.264 through ffmpeg.
 - :func:`bd_rate`: Bjontegaard-style rate difference between rate-distortion curves.
 """
 
 from .bitstream import QMAX, VERSION, StreamInfo, decode, decode_latents, encode, read_header
-from .codec import NeuralCodec, OracleCodec, state_hash
+from .codec import NeuralCodec, OracleCodec, RDOracleCodec, state_hash
 from .interp import interpolate_kept, interpolate_without_self, kept_neighbours
 from .knots import KnotCodec, greedy_knots
 from .model import SequenceCodec, force_ends, uniform_mask
 from .prior import bernoulli_bits, bin_bits, ou_params, ou_params_numpy
 from .rd import bd_rate, psnr
+from .rdknots import keep_bits_table, optimal_knots, rd_latent_masks, segment_costs
 
 __all__ = [
     "QMAX",
@@ -23,6 +26,7 @@ __all__ = [
     "KnotCodec",
     "NeuralCodec",
     "OracleCodec",
+    "RDOracleCodec",
     "SequenceCodec",
     "StreamInfo",
     "bd_rate",
@@ -35,11 +39,15 @@ __all__ = [
     "greedy_knots",
     "interpolate_kept",
     "interpolate_without_self",
+    "keep_bits_table",
     "kept_neighbours",
     "ou_params",
+    "optimal_knots",
     "ou_params_numpy",
     "psnr",
+    "rd_latent_masks",
     "read_header",
+    "segment_costs",
     "state_hash",
     "uniform_mask",
 ]

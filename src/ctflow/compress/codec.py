@@ -14,7 +14,7 @@ import torch
 
 from .model import SequenceCodec, uniform_mask
 
-__all__ = ["NeuralCodec", "OracleCodec", "state_hash"]
+__all__ = ["NeuralCodec", "OracleCodec", "RDOracleCodec", "state_hash"]
 
 
 def state_hash(module: torch.nn.Module, *extra) -> str:
@@ -101,3 +101,33 @@ class OracleCodec(NeuralCodec):
         t = np.asarray(times, dtype=np.float64)
         mask = np.stack([greedy_knots(q[n], y[n], t, self.tol) for n in range(len(y))])
         return q.astype(np.int64), mask
+
+
+class RDOracleCodec(NeuralCodec):
+    """A trained model's frame autoencoder with rate-distortion optimal time points.
+
+    The time points minimise ``distortion + lam * bits`` per sequence exactly (dynamic
+    programming over the decoded frames, :func:`~ctflow.compress.rdknots.rd_latent_masks`),
+    under the model's prior and hazard: an encoder-side search with no network deciding, the
+    selection the keep network can be distilled from. Keep decisions are coded with the model's
+    hazard.
+
+    Args:
+        lam: normalised squared error per bit (see :func:`~ctflow.compress.rdknots.segment_costs`).
+        peak: the data range the distortion is normalised by.
+    """
+
+    def __init__(self, model: SequenceCodec, lam: float, peak: float = 1.0):
+        super().__init__(model)
+        self.keep_coded = True
+        self.lam, self.peak = float(lam), float(peak)
+        self._id = state_hash(model, "rd-oracle", self.lam, self.peak, model.latent_scale)
+
+    @torch.no_grad()
+    def quantize(self, x: np.ndarray, times: np.ndarray):
+        from .rdknots import rd_latent_masks
+
+        xt = torch.as_tensor(np.asarray(x), dtype=self.model.frame_mean.dtype)
+        q = torch.round(self.model.latents(xt)).to(torch.int64).numpy()
+        mask = rd_latent_masks(self.model, xt, times, self.lam, peak=self.peak).numpy()
+        return q, mask

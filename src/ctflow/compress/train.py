@@ -133,16 +133,24 @@ def distill_keeps(
     model: SequenceCodec,
     x: torch.Tensor,
     times: torch.Tensor,
-    tol: float,
+    tol: float | None,
     *,
+    target: torch.Tensor | None = None,
     steps: int,
     batch_size: int = 32,
     lr: float = 3e-3,
     generator: torch.Generator | None = None,
     fit=None,
     tag: str = "distill",
+    pos_weight: float | None = 2.0,
 ) -> torch.Tensor:
-    """Train the keep network to predict the greedy oracle's decisions, then fit the hazard.
+    """Train the keep network to predict an oracle's decisions, then fit the hazard.
+
+    The targets are greedy knots at latent tolerance ``tol`` (bins), or the given ``target``
+    masks ``(N, T)`` (e.g. :func:`~ctflow.compress.rdknots.rd_latent_masks`); give one of them.
+
+    ``pos_weight`` weighs kept points in the cross-entropy; None balances the classes (the
+    ratio of skipped to kept interior points of the targets).
 
     Returns:
         the model's own (deterministic) keep masks on ``x`` afterwards, ``(N, T)``.
@@ -154,7 +162,17 @@ def distill_keeps(
             return _fit(loss_fn, model, progress=False, **kw)
 
     gen = generator or torch.Generator().manual_seed(0)
-    target = greedy_latent_masks(model, x, times, tol)
+    if (tol is None) == (target is None):
+        raise ValueError("give exactly one of tol (greedy targets) and target (masks)")
+    if target is None:
+        target = greedy_latent_masks(model, x, times, tol)
+    elif tuple(target.shape) != tuple(x.shape[:2]):
+        raise ValueError(f"target masks must be {tuple(x.shape[:2])}, got {tuple(target.shape)}")
+    if pos_weight is None:
+        inner = target[:, 1:-1].float()
+        weight = float((1 - inner.mean()) / inner.mean().clamp_min(1e-6))
+    else:
+        weight = float(pos_weight)
     with torch.no_grad():
         y = model.latents(x)
     for p in model.parameters():
@@ -165,7 +183,7 @@ def distill_keeps(
 
     def loss_fn(step):
         idx = torch.randint(N, (min(batch_size, N),), generator=gen)
-        return model.imitation_loss(y[idx], target[idx])
+        return model.imitation_loss(y[idx], target[idx], weight)
 
     try:
         fit(loss_fn, model, tag=tag, steps=steps, lr=lr, generators=[gen])
