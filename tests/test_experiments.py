@@ -198,6 +198,11 @@ def test_quick_run(name, tmp_path):
             assert m[f"learned/{ds}/payload_vs_model_max_rel_dev"] < 0.01
         # adaptive knots need fewer bits than uniform ones at matched PSNR on bouncing balls
         assert m["knots/bouncing-balls/bd_rate_vs_knots-uniform"] < 0.0
+        # rate-distortion optimal time points gain where complexity varies in time, and gain
+        # clearly more there than on the smooth control
+        rd_balls = m["rd-oracle/bouncing-balls/bd_rate_vs_uniform"]
+        assert rd_balls < -10.0
+        assert rd_balls < m["rd-oracle/smooth-control/bd_rate_vs_uniform"] - 10.0
     if name == "compress-framerate":  # decoding between the coded times stays close to truth
         m_new = m["all-points/bouncing-balls/psnr_new_frames"]
         assert m_new > m["all-points/bouncing-balls/psnr_grid_frames"] - 3.0
