@@ -154,7 +154,7 @@ SIZES = {
     ),
     "quick": dict(
         datasets=("bouncing-balls", "smooth-control"), n_train=128, n_test=32, ae_steps=600,
-        keep_steps=150, prior_steps=40, tols=(1.0, 2.0, 4.0, 8.0),
+        keep_steps=150, n_distill=128, prior_steps=40, tols=(1.0, 2.0, 4.0, 8.0),
         rd_lams=(1e-5, 3e-5, 1e-4, 3e-4, 1e-3), strides=(1, 2, 3, 4, 6),
         knot_tols=(0.02, 0.05), lossless_bits=(4, 6), h264_crfs=(20, 35),
     ),
