@@ -174,16 +174,13 @@ class SequenceCodec(nn.Module):
         z = interpolate_kept(values.to(self.frame_mean.dtype), mask, times, query)
         return self.decode_frames(z.to(self.frame_mean.dtype))
 
-    def imitation_loss(
-        self, y: torch.Tensor, target: torch.Tensor, pos_weight: float = 2.0
-    ) -> torch.Tensor:
+    def imitation_loss(self, y: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Cross-entropy of the keep logits against target decisions ``(N, T)`` (interior points).
 
-        Used to distil an oracle's decisions (e.g. greedy knots) into the keep network;
-        ``pos_weight`` weighs the kept points' terms (a missed point costs more than a spare).
+        Used to distil an oracle's decisions (e.g. greedy knots) into the keep network.
         """
         logits = self.keep_logits(y)[:, 1:-1]
-        weight = torch.tensor(pos_weight, dtype=logits.dtype)
+        weight = torch.tensor(2.0, dtype=logits.dtype)  # a missed knot costs more than a spare one
         return nn.functional.binary_cross_entropy_with_logits(
             logits, target[:, 1:-1].to(logits), pos_weight=weight
         )

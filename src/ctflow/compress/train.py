@@ -142,15 +142,11 @@ def distill_keeps(
     generator: torch.Generator | None = None,
     fit=None,
     tag: str = "distill",
-    pos_weight: float | None = 2.0,
 ) -> torch.Tensor:
     """Train the keep network to predict an oracle's decisions, then fit the hazard.
 
     The targets are greedy knots at latent tolerance ``tol`` (bins), or the given ``target``
     masks ``(N, T)`` (e.g. :func:`~ctflow.compress.rdknots.rd_latent_masks`); give one of them.
-
-    ``pos_weight`` weighs kept points in the cross-entropy; None balances the classes (the
-    ratio of skipped to kept interior points of the targets).
 
     Returns:
         the model's own (deterministic) keep masks on ``x`` afterwards, ``(N, T)``.
@@ -168,11 +164,6 @@ def distill_keeps(
         target = greedy_latent_masks(model, x, times, tol)
     elif tuple(target.shape) != tuple(x.shape[:2]):
         raise ValueError(f"target masks must be {tuple(x.shape[:2])}, got {tuple(target.shape)}")
-    if pos_weight is None:
-        inner = target[:, 1:-1].float()
-        weight = float((1 - inner.mean()) / inner.mean().clamp_min(1e-6))
-    else:
-        weight = float(pos_weight)
     with torch.no_grad():
         y = model.latents(x)
     for p in model.parameters():
@@ -183,7 +174,7 @@ def distill_keeps(
 
     def loss_fn(step):
         idx = torch.randint(N, (min(batch_size, N),), generator=gen)
-        return model.imitation_loss(y[idx], target[idx], weight)
+        return model.imitation_loss(y[idx], target[idx])
 
     try:
         fit(loss_fn, model, tag=tag, steps=steps, lr=lr, generators=[gen])
