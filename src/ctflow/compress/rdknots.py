@@ -136,7 +136,10 @@ def rd_latent_masks(
     :func:`segment_costs`; ``lam`` is in normalised squared error per bit).
 
     Args:
-        costs: precomputed :func:`segment_costs` of ``x`` (they do not depend on ``lam``).
+        x: frames ``(N, T, frame_dim)``; unused when ``costs`` are given.
+        peak: the data range (see :func:`segment_costs`).
+        costs: precomputed :func:`segment_costs` of ``x`` under the model's current prior
+            (they do not depend on ``lam``).
         refit_hazard: rounds of refitting the model's hazard to the masks found and solving
             again (the hazard changes the keep bits; 0 leaves the model untouched).
     """
