@@ -210,8 +210,22 @@ def load(run_dir: str | os.PathLike, map_location: str = "cpu") -> dict[str, nn.
     """The trained models of a run directory, rebuilt by the experiment's ``build_models``.
 
     Example:
-        >>> models = ctflow.load("runs/cnf-2d-quick")
-        >>> x = models["checkerboard"]().sample((1000,))
+        A tiny run trained here; pass the directory of any finished run the same way.
+
+        >>> import tempfile
+        >>> import torch
+        >>> import ctflow
+        >>> from ctflow.runs import run_experiment
+        >>> run_dir, _ = run_experiment(
+        ...     "cnf-2d", size="smoke", out=tempfile.mkdtemp(), progress=False,
+        ...     overrides={"datasets": ("checkerboard",), "steps": 2},
+        ... )
+        >>> models = ctflow.load(run_dir)
+        >>> sorted(models)
+        ['checkerboard']
+        >>> _ = torch.manual_seed(0)
+        >>> models["checkerboard"]().sample((1000,)).shape
+        torch.Size([1000, 2])
     """
     run_dir = Path(run_dir)
     if not run_dir.is_dir():

@@ -140,9 +140,20 @@ def load_earth(name: str, root: str | os.PathLike | None = None) -> Tensor:
         ``(N, 3)`` float64 unit vectors.
 
     Example:
-        >>> x = load_earth("volcano")  # doctest: +SKIP
+        Two events at (0, 0) and (0, 90) degrees, written into each of the four files:
+
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> import torch
+        >>> from ctflow.data import EARTH_DATASETS, load_earth
+        >>> root = Path(tempfile.mkdtemp())
+        >>> for file in EARTH_DATASETS.values():
+        ...     _ = (root / file).write_text("# demo\\nlatitude,longitude\\n0,0\\n0,90\\n")
+        >>> x = load_earth("volcano", root=root)
         >>> x.shape
-        torch.Size([827, 3])
+        torch.Size([2, 3])
+        >>> torch.allclose(x, torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], dtype=x.dtype))
+        True
     """
     if name not in EARTH_DATASETS:
         raise ValueError(

@@ -62,8 +62,17 @@ class MatrixField(nn.Module):
         ``forward(y)``: ``(*batch, n) -> (*batch, n)``; ``(*batch, 1 + n)`` in when time-dependent.
 
     Example:
-        >>> field = MatrixField(3).double()
-        >>> u = field(torch.randn(5, 3, dtype=torch.float64))  # (5, 3), div u = 0 exactly
+        >>> import torch
+        >>> from ctflow.fields import MatrixField
+        >>> from ctflow.ops import divergence
+        >>> _ = torch.manual_seed(0)
+        >>> field = MatrixField(3, hidden=(16,)).double()
+        >>> y = torch.randn(4, 3, dtype=torch.float64)
+        >>> field(y).shape
+        torch.Size([4, 3])
+        >>> _, div = divergence(lambda t, y: field(y), torch.tensor(0.0), y)
+        >>> torch.allclose(div, torch.zeros(4, dtype=torch.float64))  # div u = 0 exactly
+        True
 
         With n = 2 this is the stream-function field ``u = (d_y a, -d_x a)``.
 

@@ -46,6 +46,7 @@ class Manifold(abc.ABC):
         ambient_dim: size of the last axis of a point tensor.
 
     Example:
+        >>> import torch
         >>> from ctflow.manifolds import Sphere
         >>> M = Sphere(2)
         >>> x = M.projx(torch.tensor([3.0, 0.0, 4.0]))
@@ -88,6 +89,8 @@ class Manifold(abc.ABC):
             Points on the manifold, shape ``(*batch, ambient_dim)``.
 
         Example:
+            >>> import torch
+            >>> from ctflow.manifolds import Sphere
             >>> Sphere(2).projx(torch.tensor([0.0, 0.0, 2.0]))
             tensor([0., 0., 1.])
         """
@@ -105,6 +108,8 @@ class Manifold(abc.ABC):
             Tangent vectors at ``x``, shape ``(*batch, ambient_dim)``.
 
         Example:
+            >>> import torch
+            >>> from ctflow.manifolds import Sphere
             >>> Sphere(2).proju(torch.tensor([0.0, 0.0, 1.0]), torch.tensor([1.0, 2.0, 3.0]))
             tensor([1., 2., 0.])
         """
@@ -122,6 +127,8 @@ class Manifold(abc.ABC):
             Points on the manifold, shape ``(*batch, ambient_dim)``.
 
         Example:
+            >>> import torch
+            >>> from ctflow.manifolds import FlatTorus
             >>> FlatTorus(1).expmap(torch.tensor([6.0]), torch.tensor([1.0]))  # wraps past 2 pi
             tensor([0.7168])
         """
@@ -139,6 +146,8 @@ class Manifold(abc.ABC):
             Tangent vectors at ``x``, shape ``(*batch, ambient_dim)``, of norm ``dist(x, y)``.
 
         Example:
+            >>> import torch
+            >>> from ctflow.manifolds import Euclidean
             >>> Euclidean(2).logmap(torch.zeros(2), torch.tensor([1.0, 2.0]))
             tensor([1., 2.])
         """
@@ -156,6 +165,8 @@ class Manifold(abc.ABC):
             Distances, shape ``(*batch,)``.
 
         Example:
+            >>> import torch
+            >>> from ctflow.manifolds import Sphere
             >>> Sphere(2).dist(torch.tensor([1.0, 0, 0]), torch.tensor([0.0, 1, 0]))
             tensor(1.5708)
         """
@@ -174,6 +185,8 @@ class Manifold(abc.ABC):
             Inner products, shape ``(*batch,)``.
 
         Example:
+            >>> import torch
+            >>> from ctflow.manifolds import Euclidean
             >>> Euclidean(2).inner(torch.zeros(2), torch.ones(2), torch.ones(2))
             tensor(2.)
         """
@@ -191,6 +204,8 @@ class Manifold(abc.ABC):
             Norms, shape ``(*batch,)``.
 
         Example:
+            >>> import torch
+            >>> from ctflow.manifolds import Euclidean
             >>> Euclidean(2).norm(torch.zeros(2), torch.tensor([3.0, 4.0]))
             tensor(5.)
         """
@@ -218,6 +233,8 @@ class Manifold(abc.ABC):
             Points on the manifold, shape ``(*size, ambient_dim)``.
 
         Example:
+            >>> import torch
+            >>> from ctflow.manifolds import Sphere
             >>> Sphere(2).random_uniform(5).shape
             torch.Size([5, 3])
         """
@@ -239,6 +256,8 @@ class Manifold(abc.ABC):
             The constant ``-log(volume)``, shape ``(*batch,)``, dtype and device of ``x``.
 
         Example:
+            >>> import torch
+            >>> from ctflow.manifolds import FlatTorus
             >>> FlatTorus(1).uniform_logprob(torch.zeros(1))
             tensor(-1.8379)
         """
@@ -255,6 +274,7 @@ class Manifold(abc.ABC):
             ValueError: if the manifold is not compact.
 
         Example:
+            >>> from ctflow.manifolds import Sphere
             >>> round(Sphere(2).log_volume(), 3)  # log(4 pi)
             2.531
         """
@@ -271,6 +291,8 @@ class Manifold(abc.ABC):
             Bool tensor, shape ``(*batch,)``.
 
         Example:
+            >>> import torch
+            >>> from ctflow.manifolds import Sphere
             >>> Sphere(1).check_point(torch.tensor([[1.0, 0.0], [1.0, 1.0]]))
             tensor([ True, False])
         """
@@ -289,6 +311,8 @@ class Manifold(abc.ABC):
             Bool tensor, shape ``(*batch,)``.
 
         Example:
+            >>> import torch
+            >>> from ctflow.manifolds import Sphere
             >>> Sphere(2).check_tangent(torch.tensor([0.0, 0, 1]), torch.tensor([1.0, 0, 0]))
             tensor(True)
         """

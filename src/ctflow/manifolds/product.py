@@ -21,6 +21,7 @@ class Product(Manifold):
         *manifolds: the factors, at least one.
 
     Example:
+        >>> from ctflow.manifolds import FlatTorus, Product, Sphere
         >>> M = Product(Sphere(2), FlatTorus(1))
         >>> (M.dim, M.ambient_dim)
         (3, 4)
@@ -48,6 +49,8 @@ class Product(Manifold):
             A tuple of views, the ``i``-th of shape ``(*batch, manifolds[i].ambient_dim)``.
 
         Example:
+            >>> import torch
+            >>> from ctflow.manifolds import FlatTorus, Product, Sphere
             >>> [p.shape[-1] for p in Product(Sphere(2), FlatTorus(1)).split(torch.zeros(4))]
             [3, 1]
         """
@@ -115,6 +118,7 @@ class Product(Manifold):
             The log-volume as a Python float.
 
         Example:
+            >>> from ctflow.manifolds import FlatTorus, Product
             >>> round(Product(FlatTorus(1), FlatTorus(1)).log_volume(), 4)  # 2 log(2 pi)
             3.6758
         """

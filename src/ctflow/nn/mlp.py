@@ -35,6 +35,8 @@ class MLP(nn.Sequential):
         act: activation between layers (a name from ``ACTIVATIONS``).
 
     Example:
+        >>> import torch
+        >>> from ctflow.nn import MLP
         >>> MLP(2, 2, hidden=(64, 64))(torch.randn(10, 2)).shape
         torch.Size([10, 2])
     """

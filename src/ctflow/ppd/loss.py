@@ -109,7 +109,11 @@ def ppd_loss(
         The scalar loss (and the residuals).
 
     Example:
+        >>> import torch
         >>> from ctflow.flows import TangentField
+        >>> from ctflow.manifolds import Sphere
+        >>> from ctflow.ppd import KernelMixturePath, ppd_loss
+        >>> _ = torch.manual_seed(0)
         >>> M = Sphere(2)
         >>> path = KernelMixturePath(M, M.random_uniform(20), scale_end=0.3)
         >>> ppd_loss(TangentField(M, hidden=(16,)), path, 8).shape

@@ -117,9 +117,19 @@ class ActorCritic(nn.Module):
         config: an :class:`AgentConfig`.
 
     Example:
-        >>> agent = SMAC(3, 1, particles=8)
-        >>> a = agent.act(torch.zeros(5, 3))             # (5, 1), in [-1, 1]
-        >>> losses = agent.update(batch)                 # one gradient step of everything
+        >>> import torch
+        >>> from ctflow.rl import SMAC
+        >>> _ = torch.manual_seed(0)
+        >>> agent = SMAC(3, 1, particles=8, hidden=(32, 32))
+        >>> a = agent.act(torch.zeros(5, 3))
+        >>> a.shape, bool(a.abs().max() <= 1)
+        (torch.Size([5, 1]), True)
+        >>> batch = dict(obs=torch.randn(16, 3), action=torch.rand(16, 1) * 2 - 1,
+        ...              reward=torch.randn(16), next_obs=torch.randn(16, 3),
+        ...              terminated=torch.zeros(16))
+        >>> losses = agent.update(batch)  # one gradient step of everything
+        >>> sorted(losses)
+        ['actor_loss', 'alpha', 'critic_loss', 'entropy']
     """
 
     def __init__(self, obs_dim: int, act_dim: int, config: AgentConfig | None = None):

@@ -17,9 +17,16 @@ class ReplayBuffer:
         dtype: storage dtype.
 
     Example:
+        >>> import torch
+        >>> from ctflow.rl import ReplayBuffer
         >>> buf = ReplayBuffer(3, 1, capacity=1000)
-        >>> buf.add(obs, action, reward, next_obs, terminated)
-        >>> batch = buf.sample(256, generator)   # dict of (256, ...) tensors
+        >>> buf.add([0.0, 0.1, 0.2], [0.5], 1.0, [0.1, 0.2, 0.3], False)
+        >>> buf.add([0.1, 0.2, 0.3], [-0.5], 0.0, [0.2, 0.3, 0.4], True)
+        >>> len(buf)
+        2
+        >>> batch = buf.sample(256, torch.Generator().manual_seed(0))  # with replacement
+        >>> batch["obs"].shape, batch["action"].shape, batch["reward"].shape
+        (torch.Size([256, 3]), torch.Size([256, 1]), torch.Size([256]))
     """
 
     FIELDS = ("obs", "action", "reward", "next_obs", "terminated")

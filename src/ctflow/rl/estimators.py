@@ -34,9 +34,11 @@ def marginal_log_prob(log_probs: Tensor, dim: int = -1) -> Tensor:
         The estimate, with ``dim`` removed.
 
     Example:
+        >>> import torch
+        >>> from ctflow.rl import marginal_log_prob
         >>> lp = torch.tensor([[-1.0, -3.0, -2.0]])
-        >>> marginal_log_prob(lp)  # log mean exp over 3 particles
-        tensor([-1.5924])
+        >>> marginal_log_prob(lp)  # log((e^-1 + e^-3 + e^-2) / 3), over 3 particles
+        tensor([-1.6910])
     """
     count = log_probs.shape[dim]
     if count < 1:
