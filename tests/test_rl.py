@@ -262,3 +262,19 @@ def test_training_resumes_exactly(observe, tmp_path):
     assert log.eval_returns == full.eval_returns and log.episode_returns == full.episode_returns
     for (name, p), q in zip(agent.state_dict().items(), resumed.state_dict().values()):
         assert torch.equal(p, q), name
+
+
+def test_random_policy_returns_are_reproducible_and_use_the_whole_action_range():
+    pytest.importorskip("gymnasium")
+    from ctflow.rl import make_env, random_policy_returns
+
+    env = make_env("Pendulum-v1")
+    a = random_policy_returns(env, 3, seed=7)
+    b = random_policy_returns(env, 3, seed=7)
+    c = random_policy_returns(env, 3, seed=8)
+    assert a == b and a != c and len(a) == 3
+    # Pendulum pays at most 16.27 per step over its 200 steps; random torques are far from 0
+    assert all(-16.3 * 200 < r < -100 for r in a)
+    global_state = torch.get_rng_state()
+    random_policy_returns(env, 1)
+    assert torch.equal(torch.get_rng_state(), global_state)

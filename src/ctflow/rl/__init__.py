@@ -12,7 +12,7 @@ import importlib
 from .agent import SAC, SMAC, ActorCritic, AgentConfig
 from .buffer import ReplayBuffer
 from .estimators import AGGREGATIONS, aggregate_particles, marginal_log_prob
-from .loop import TrainConfig, TrainLog, evaluate, train_agent
+from .loop import TrainConfig, TrainLog, evaluate, random_policy_returns, train_agent
 from .networks import InjectMLP, MLPEncoder, RecurrentEncoder, squashed_log_prob, tanh_log_det
 
 _ENV_NAMES = (
@@ -38,6 +38,7 @@ __all__ = [
     "TrainLog",
     "aggregate_particles",
     "evaluate",
+    "random_policy_returns",
     "marginal_log_prob",
     "squashed_log_prob",
     "tanh_log_det",

@@ -17,7 +17,7 @@ from ..seeding import set_rng_state
 from .agent import ActorCritic
 from .buffer import ReplayBuffer
 
-__all__ = ["TrainConfig", "TrainLog", "train_agent", "evaluate"]
+__all__ = ["TrainConfig", "TrainLog", "train_agent", "evaluate", "random_policy_returns"]
 
 
 @dataclass
@@ -84,6 +84,28 @@ def evaluate(agent: ActorCritic, env, episodes: int, seed: int = 10_000) -> floa
             total += float(reward)
             done = terminated or truncated
     return total / max(episodes, 1)
+
+
+def random_policy_returns(env, episodes: int, seed: int = 10_000) -> list[float]:
+    """Returns of a uniformly random policy over ``episodes`` episodes seeded ``seed + i``.
+
+    The reference every learned policy must beat. Actions come from the environment's action
+    space, seeded with ``seed``, so the returns are reproducible and draw no global randomness.
+
+    Returns:
+        One return per episode.
+    """
+    env.action_space.seed(seed)
+    returns = []
+    for i in range(episodes):
+        env.reset(seed=seed + i)
+        total, done = 0.0, False
+        while not done:
+            _, reward, terminated, truncated, _ = env.step(env.action_space.sample())
+            total += float(reward)
+            done = terminated or truncated
+        returns.append(total)
+    return returns
 
 
 def train_agent(
