@@ -88,7 +88,7 @@ SIZES = {
         n_trajectories=16,
     ),
     "quick": dict(
-        datasets=("checkerboard",), steps=1000, batch_size=512, hidden=128, depth=3, n_eval=1024
+        datasets=("checkerboard",), steps=3000, batch_size=512, hidden=128, depth=3, n_eval=1024
     ),
 }
 

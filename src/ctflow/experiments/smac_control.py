@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..rl import ActorCritic, AgentConfig, TrainConfig, train_agent
+from ..rl import ActorCritic, AgentConfig, TrainConfig, random_policy_returns, train_agent
 from .base import ExperimentConfig, Results, RunContext
 from .config import check_fields
 from .registry import Experiment, register
@@ -56,6 +56,7 @@ class SMACControlConfig(ExperimentConfig):
     lr: float = 1e-3
     eval_every: int = 1000
     eval_episodes: int = 3
+    random_episodes: int = 20
     checkpoint_every: int = 1000
 
     def __post_init__(self):
@@ -66,7 +67,13 @@ class SMACControlConfig(ExperimentConfig):
         if not self.methods or bad:
             raise ValueError(f"unknown methods {bad}; choose from: {', '.join(METHODS)}")
         check_fields(self, at_least_one="steps mujoco_steps batch_size head latent_dim history")
-        for name in ("particles", "start_steps", "eval_episodes", "checkpoint_every"):
+        for name in (
+            "particles",
+            "start_steps",
+            "eval_episodes",
+            "random_episodes",
+            "checkpoint_every",
+        ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if not self.hidden or any(h < 1 for h in self.hidden):
@@ -87,9 +94,11 @@ SIZES = {
         particles=4,
         eval_every=50,
         eval_episodes=1,
+        random_episodes=2,
         checkpoint_every=0,
     ),
-    "quick": dict(tasks=("pendulum",), steps=1500, eval_every=500),
+    # Pendulum at its full budget (SAC and SMAC only): 1500 steps learned nothing yet
+    "quick": dict(tasks=("pendulum",), methods=("sac", "smac"), steps=5000, eval_every=1000),
 }
 
 
@@ -148,6 +157,15 @@ def run(config: SMACControlConfig, ctx: RunContext | None = None) -> Results:
             eval_episodes=config.eval_episodes,
             checkpoint_every=config.checkpoint_every,
         )
+        if config.random_episodes:
+            # the floor every learned policy must clear: uniformly random actions
+            env, _ = _make(config, task)
+            returns = torch.tensor(random_policy_returns(env, config.random_episodes))
+            env.close()
+            results.metrics[f"random/{task}/return"] = float(returns.mean())
+            results.metrics[f"random/{task}/return_std"] = (
+                float(returns.std(correction=1)) if len(returns) > 1 else 0.0
+            )
         for method in config.methods:
             key = f"{method}/{task}"
             env, eval_env = _make(config, task)
@@ -179,7 +197,9 @@ def run(config: SMACControlConfig, ctx: RunContext | None = None) -> Results:
     results.figures["smac_control_curves"] = _figure(curves)
     results.notes.append(
         "final_return: mean return of the deterministic policy over eval_episodes fixed-seed "
-        "episodes at the end of training; last2_return averages the last two evaluations."
+        "episodes at the end of training; last2_return averages the last two evaluations; "
+        "random/<task>/return is a uniformly random policy's mean return over random_episodes "
+        "episodes (return_std: their standard deviation)."
     )
     return results
 

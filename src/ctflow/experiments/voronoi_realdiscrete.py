@@ -105,7 +105,7 @@ SIZES = {
         iwae_k=2,
         n_test=32,
     ),
-    "quick": dict(steps=100, iwae_k=20, n_test=200),
+    "quick": dict(steps=200, iwae_k=20, n_test=200),
 }
 
 
