@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.ctflow-installed
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: run test test-slow lint bench bench-deps wheel-check clean
+.PHONY: run test verify negative-controls test-slow lint bench bench-deps wheel-check clean
 
 # torch 2.13.0 first (a CPU wheel on disk), then the package, so pip keeps that torch.
 $(STAMP): pyproject.toml
@@ -19,11 +19,28 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/ctflow run flow-matching-2d --quick --out runs/flow-matching-2d-quick-$$(date +%Y%m%d-%H%M%S)
 
+# the default suite, every docstring example and the claims tier, over both cores (one torch
+# thread per worker: OMP_NUM_THREADS above, and conftest.py)
+XDIST := -n 2 --dist worksteal
+
 test: $(STAMP)
-	$(BIN)/python -m pytest -q --durations=15
+	$(BIN)/python -m pytest -q $(XDIST) -m "not slow" --durations=15
+
+# the claims tier alone: each experiment's quick run asserts its docs/results verdict
+verify: $(STAMP)
+	$(BIN)/python -m pytest -q $(XDIST) -m claims --durations=30
 
 test-slow: $(STAMP)
-	$(BIN)/python -m pytest -q -m slow --durations=15
+	$(BIN)/python -m pytest -q $(XDIST) -m "slow and not negative" --durations=15
+
+# the claims tier and its negative controls (each claim must fail with its method broken), then
+# the tables of docs/results/claims.md (about 13 minutes on 2 cores)
+negative-controls: $(STAMP)
+	mkdir -p runs
+	rm -f runs/claims.jsonl
+	CTFLOW_CLAIMS_LOG=runs/claims.jsonl $(BIN)/python -m pytest -q $(XDIST) -m "claims or negative"
+	$(BIN)/python scripts/claims_table.py runs/claims.jsonl > runs/claims-tables.md
+	@echo "tables for docs/results/claims.md: runs/claims-tables.md"
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
