@@ -337,3 +337,83 @@ def test_cli_compress_decompress_roundtrip(tmp_path, capsys):
     bad.write_bytes((tmp_path / "s.ctfc").read_bytes()[:-3])
     assert compress_main(["decompress", str(bad), str(tmp_path / "x.npy")]) == 2
     assert "truncated" in capsys.readouterr().err
+
+
+def test_values_far_from_zero_are_coded_exactly_not_clipped(tmp_path):
+    # data near 1013 that vary by 1: 1e6 steps from zero at the CLI's default step (range/1000)
+    rng = np.random.default_rng(1)
+    x = 1013 + rng.random((30, 2))
+    np.save(tmp_path / "in.npy", x)
+    assert compress_main(["compress", str(tmp_path / "in.npy"), str(tmp_path / "s.ctfc")]) == 0
+    assert compress_main(["decompress", str(tmp_path / "s.ctfc"), str(tmp_path / "o.npy")]) == 0
+    out = np.load(tmp_path / "o.npy")
+    step = (x.max() - x.min()) / 1000  # the default step; the default tolerance is one step
+    assert np.sqrt(((out - x) ** 2).mean(-1)).max() <= step + step / 2
+    # through the Python API: the offset is in the header, the latents decode exactly
+    codec = KnotCodec.fit(x[None], np.arange(30.0), step=1e-3, uniform=True)
+    stream, info = encode(codec, x[None])
+    assert read_header(stream)["offset"] != [0, 0]
+    q, mask, _, _ = decode_latents(codec, stream)
+    np.testing.assert_array_equal(q, info.q)
+    assert np.abs(decode(codec, stream)[0] - x).max() <= 0.5e-3 + 1e-9
+
+
+def test_a_step_too_fine_for_the_data_is_refused_naming_a_step_that_fits(tmp_path, capsys):
+    x = np.random.default_rng(2).random((20, 3))
+    codec = KnotCodec(3, step=1e-6, uniform=True)
+    with pytest.raises(ValueError, match=r"coordinate \d span \d+ quantisation steps.*at least"):
+        encode(codec, x[None])
+    np.save(tmp_path / "in.npy", x)
+    out = tmp_path / "s.ctfc"
+    assert compress_main(["compress", str(tmp_path / "in.npy"), str(out), "--step", "1e-6"]) == 2
+    assert "would fit" in capsys.readouterr().err and not out.exists()
+
+
+BAD_CLI = [
+    # (arguments, a word of the one-line message)
+    (["compress", "{missing}", "{out}"], "no input file"),
+    (["compress", "{text}", "{out}"], "not a readable .npy"),
+    (["compress", "{nan}", "{out}"], "NaN or infinite"),
+    (["compress", "{empty}", "{out}"], "empty"),
+    (["compress", "{good}", "{dir}"], "is a directory"),
+    (["compress", "{good}", "{out}", "--step", "-1"], "step"),
+    (["compress", "{good}", "{out}", "--step", "nan"], "step"),
+    (["compress", "{good}", "{out}", "--tol", "-1"], "tol"),
+    (["compress", "{good}", "{out}", "--uniform", "-3"], "--uniform"),
+    (["compress", "{good}", "{out}", "--fps", "0"], "--fps"),
+    (["decompress", "{missing}", "{out}"], "no input file"),
+    (["decompress", "{text}", "{out}"], "not a ctflow compressed stream"),
+    (["decompress", "{stream}", "{dir}"], "is a directory"),
+    (["decompress", "{stream}", "{out}", "--fps", "inf"], "--fps"),
+    (["decompress", "{stream}", "{out}", "--fps", "-2"], "--fps"),
+    (["decompress", "{stream}", "{out}", "--fps", "1e12"], "at most"),
+]
+
+
+@pytest.mark.parametrize("argv,message", BAD_CLI, ids=[" ".join(a) for a, _ in BAD_CLI])
+def test_cli_bad_inputs_exit_2_with_one_line_and_write_nothing(argv, message, tmp_path, capsys):
+    good = np.random.default_rng(0).random((10, 2))
+    np.save(tmp_path / "good.npy", good)
+    np.save(tmp_path / "nan.npy", np.where(good > 0.9, np.nan, good))
+    np.save(tmp_path / "empty.npy", np.zeros((0, 2)))
+    (tmp_path / "text.npy").write_text("latitude,longitude\n1,2\n")
+    (tmp_path / "dir").mkdir()
+    assert compress_main(["compress", str(tmp_path / "good.npy"), str(tmp_path / "s.ctfc")]) == 0
+    capsys.readouterr()
+    paths = {
+        "missing": tmp_path / "nope.npy",
+        "text": tmp_path / "text.npy",
+        "nan": tmp_path / "nan.npy",
+        "empty": tmp_path / "empty.npy",
+        "good": tmp_path / "good.npy",
+        "stream": tmp_path / "s.ctfc",
+        "dir": tmp_path / "dir",
+        "out": tmp_path / "out.bin",
+    }
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    code = compress_main([a.format(**{k: str(v) for k, v in paths.items()}) for a in argv])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("ctflow: error: ") and err.count("\n") == 1 and message in err, err
+    assert "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before  # nothing written or removed

@@ -44,7 +44,7 @@ __all__ = [
 
 MAGIC = b"CTFC"
 VERSION = 1
-QMAX = 32767  # symbols are clipped to [-QMAX, QMAX]
+QMAX = 32767  # coded symbols lie in [-QMAX, QMAX]; a per-coordinate offset shifts them there
 _MAX_ELEMENTS = 50_000_000  # refuse headers that ask for absurd allocations
 
 
@@ -63,7 +63,7 @@ class StreamInfo:
     """What :func:`encode` also returns, for inspection and tests.
 
     Attributes:
-        q: ``(N, T, d)`` int32 quantised latents (zeros where not kept).
+        q: ``(N, T, d)`` int64 quantised latents (zeros where not kept).
         mask: ``(N, T)`` bool keep decisions.
         header_bytes, payload_bits, total_bytes: sizes of the stream's parts.
         model_bits: the ideal code length of the payload's symbols under the entropy model.
@@ -132,6 +132,13 @@ def _value_params(q_prev, has_prev, dt, theta, sigma, table):
 
 
 # ---- header ------------------------------------------------------------------------------------
+def _header_int(value: Any, name: str, low: int, high: int = _MAX_ELEMENTS) -> int:
+    """An integer header field in ``[low, high]`` (JSON ints only: bools and floats refused)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError(f"corrupted bitstream: header field {name} is {value!r}")
+    return value
+
+
 def _times_record(times: np.ndarray) -> dict[str, Any]:
     T = len(times)
     if T >= 2:
@@ -190,7 +197,7 @@ def read_header(data: bytes) -> dict[str, Any]:
         raise ValueError("corrupted bitstream: checksum mismatch")
     try:
         header = json.loads(data[9:pos].decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
         raise ValueError(f"corrupted bitstream: unreadable header ({err})") from None
     if not isinstance(header, dict):
         raise ValueError("corrupted bitstream: the header is not a JSON object")
@@ -243,6 +250,31 @@ def ideal_bits(info: StreamInfo, symbols_values: np.ndarray, keep_symbols: np.nd
     return bits
 
 
+def _symbol_offset(q: np.ndarray, mask: np.ndarray, step: float | None) -> np.ndarray:
+    """Per-coordinate integer offsets ``(d,)`` that bring the kept symbols into ``[-QMAX, QMAX]``.
+
+    Zero where they already fit (every stream whose values stay within 32767 steps of 0). Data
+    that span more than ``2 QMAX`` steps in some coordinate cannot be coded at this step: refuse
+    rather than clip, naming the coarsest step that would fit.
+    """
+    kept = q[mask]  # (K, d)
+    d = q.shape[-1]
+    if kept.size == 0 or np.abs(kept).max() <= QMAX:
+        return np.zeros(d, dtype=np.int64)
+    lo, hi = kept.min(0), kept.max(0)
+    span = hi - lo
+    if span.max() > 2 * QMAX:
+        j = int(span.argmax())
+        unit = f"{step:g} per step" if step else "latent bins"
+        need = f"; a step of at least {step * span[j] / (2 * QMAX):.3g} would fit" if step else ""
+        raise ValueError(
+            f"values in coordinate {j} span {int(span[j])} quantisation steps ({unit}), more "
+            f"than the {2 * QMAX} a stream can code{need}"
+        )
+    fits = (lo >= -QMAX) & (hi <= QMAX)
+    return np.where(fits, 0, (lo + hi) // 2).astype(np.int64)
+
+
 def encode(
     codec, x: np.ndarray, times: np.ndarray | None = None, extra: dict | None = None
 ) -> tuple[bytes, StreamInfo]:
@@ -272,8 +304,9 @@ def encode(
     if times.shape != (T,) or (T > 1 and not np.all(np.diff(times) > 0)):
         raise ValueError(f"times must be an increasing array of {T} values")
     q, mask = codec.quantize(x.reshape(N, T, -1), times)
-    q = np.clip(q, -QMAX, QMAX).astype(np.int32)
-    q = np.where(mask[..., None], q, 0).astype(np.int32)
+    q = np.where(mask[..., None], np.asarray(q, dtype=np.int64), 0)
+    offset = _symbol_offset(q, mask, getattr(codec, "step", None))
+    symbols = (q - offset).astype(np.int32)  # the coded symbols lie in [-QMAX, QMAX]
     d = q.shape[-1]
     theta, sigma = codec.prior_params()
     enc = constriction.stream.queue.RangeEncoder()
@@ -293,9 +326,9 @@ def encode(
     has_prev = pk >= 0
     dt = np.where(has_prev, times[ii] - times[np.maximum(pk, 0)], 0.0)
     table = _gap_table(dt[has_prev], theta, sigma)
-    q_prev = q[nn_, np.maximum(pk, 0)]
+    q_prev = symbols[nn_, np.maximum(pk, 0)]
     means, stds = _value_params(q_prev, has_prev, dt, theta, sigma, table)
-    values = q[nn_, ii].reshape(-1)
+    values = symbols[nn_, ii].reshape(-1)
     means, stds = means.reshape(-1), stds.reshape(-1)
     if len(values):
         family = constriction.stream.model.QuantizedGaussian(-QMAX, QMAX)
@@ -310,6 +343,8 @@ def encode(
         "keep_coded": bool(codec.keep_coded),
         "grid": _times_record(times),
     }
+    if np.any(offset):  # only streams that need it carry it, so older streams read unchanged
+        header["offset"] = [int(v) for v in offset]
     if extra is not None:
         header["extra"] = extra
     stream = _pack(header, words)
@@ -333,23 +368,29 @@ def decode_latents(codec, data: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarr
     constriction = _constriction()
     header = read_header(data)
     try:
-        model_id = str(header["model_id"])
-        frame_shape = tuple(int(s) for s in header["frame_shape"])
-        N, d = int(header["n"]), int(header["latent_dim"])
-        keep_coded = bool(header["keep_coded"])
-        qmax = int(header["qmax"])
+        model_id = header["model_id"]
+        frame_shape = tuple(_header_int(s, "frame_shape", 1) for s in header["frame_shape"])
+        N = _header_int(header["n"], "n", 1)
+        d = _header_int(header["latent_dim"], "latent_dim", 0)
+        keep_coded = header["keep_coded"]
+        qmax = _header_int(header["qmax"], "qmax", 0)
         times = _times_from_record(header["grid"])
-    except (KeyError, TypeError, ValueError, OverflowError) as err:
+        offset = [_header_int(v, "offset", -(2**52), 2**52) for v in header.get("offset", [0] * d)]
+    except (KeyError, TypeError, ValueError, OverflowError, AttributeError) as err:
         if isinstance(err, ValueError) and str(err).startswith("corrupted"):
             raise
         raise ValueError(f"corrupted bitstream: incomplete header ({err!r})") from None
+    if not isinstance(model_id, str) or not isinstance(keep_coded, bool):
+        raise ValueError("corrupted bitstream: the header's model_id or keep_coded has a bad type")
+    if len(offset) != d:
+        raise ValueError(f"corrupted bitstream: {len(offset)} offsets for {d} coordinates")
     if model_id != codec.model_id():
         raise ValueError(
             f"this stream was written by codec {model_id}, not by this one ({codec.model_id()}); "
             "decode it with the model that encoded it"
         )
     T = len(times)
-    if int(np.prod(frame_shape)) != codec.frame_dim or d != codec.latent_dim or qmax != QMAX:
+    if math.prod(frame_shape) != codec.frame_dim or d != codec.latent_dim or qmax != QMAX:
         raise ValueError("corrupted bitstream: the header's shapes do not match the codec")
     if N < 1 or N * T * max(d, 1) > _MAX_ELEMENTS:
         raise ValueError(f"corrupted bitstream: implausible size N={N}, T={T}, d={d}")
@@ -388,8 +429,12 @@ def decode_latents(codec, data: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarr
             means, stds = _value_params(q[ns, np.maximum(pk, 0)], has_prev, dt, theta, sigma, table)
             vals = np.asarray(dec.decode(family, means.reshape(-1), stds.reshape(-1)))
             q[ns, i] = vals.reshape(len(ns), d)
-    except (ValueError, RuntimeError, OverflowError, AssertionError) as err:
-        raise ValueError(f"corrupted bitstream: the payload does not decode ({err})") from None
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as err:  # noqa: BLE001 - constriction panics are BaseExceptions
+        raise ValueError(f"corrupted bitstream: the payload does not decode ({err!r})") from None
+    q = q.astype(np.int64)
+    q[mask] += np.asarray(offset, dtype=np.int64)
     return q, mask, times, header
 
 
@@ -406,5 +451,10 @@ def decode(codec, data: bytes, times: np.ndarray | None = None) -> np.ndarray:
     query = grid if times is None else np.asarray(times, dtype=np.float64)
     if query.ndim != 1 or not np.all(np.isfinite(query)):
         raise ValueError("query times must be a finite 1-D array")
+    if q.shape[0] * len(query) * codec.frame_dim > _MAX_ELEMENTS:
+        raise ValueError(
+            f"decoding {q.shape[0]} sequences at {len(query)} times of {codec.frame_dim} values "
+            f"exceeds {_MAX_ELEMENTS} values; ask for fewer times"
+        )
     frames = codec.reconstruct(q, mask, grid, query)
     return frames.reshape(q.shape[0], len(query), *header["frame_shape"])

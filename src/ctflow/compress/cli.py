@@ -10,12 +10,15 @@ run (pass the same model to ``decompress``).
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["add_subcommands", "main", "COMMANDS"]
+__all__ = ["add_subcommands", "main", "COMMANDS", "MAX_OUTPUT_FRAMES"]
+
+MAX_OUTPUT_FRAMES = 10_000_000  # per sequence: refuse a frame rate that would fill the disk
 
 
 def add_subcommands(sub) -> None:
@@ -51,23 +54,40 @@ def _load_frames(path: Path):
     if not path.is_file():
         raise FileNotFoundError(f"no input file {path}")
     times = None
-    if path.suffix == ".npz":
-        with np.load(path, allow_pickle=False) as z:
-            keys = [k for k in z.files if k != "times"]
-            key = "frames" if "frames" in z.files else (keys[0] if len(keys) == 1 else None)
-            if key is None:
-                raise ValueError(f"{path}: name the array 'frames' (found {z.files})")
-            x = z[key]
-            times = z["times"] if "times" in z.files else None
-    else:
-        x = np.load(path, allow_pickle=False)
+    try:
+        if path.suffix == ".npz":
+            with np.load(path, allow_pickle=False) as z:
+                keys = [k for k in z.files if k != "times"]
+                key = "frames" if "frames" in z.files else (keys[0] if len(keys) == 1 else None)
+                if key is None:
+                    raise ValueError(f"{path}: name the array 'frames' (found {z.files})")
+                x = z[key]
+                times = z["times"] if "times" in z.files else None
+        else:
+            x = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as err:
+        if str(err).startswith(str(path)):
+            raise
+        raise ValueError(f"{path} is not a readable .npy or .npz array file ({err})") from None
     x = np.asarray(x)
     if x.dtype.kind not in "fiu":
         raise ValueError(f"{path}: frames must be numeric, got dtype {x.dtype}")
     single = x.ndim == 2
     if x.ndim < 2:
         raise ValueError(f"{path}: expected (T, D) or (N, T, *frame_shape), got shape {x.shape}")
+    if x.size == 0:
+        raise ValueError(f"{path}: the array is empty (shape {x.shape})")
+    bad = ~np.isfinite(x)
+    if bad.any():
+        first = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(f"{path}: {int(bad.sum())} NaN or infinite values (the first at {first})")
     return (x[None] if single else x).astype(np.float64), times, single
+
+
+def _check_output(path: str) -> None:
+    """Refuse an output that is a directory before any work (nothing is written)."""
+    if Path(path).is_dir():
+        raise ValueError(f"the output {path} is a directory; give a file name")
 
 
 def _neural(args):
@@ -86,11 +106,16 @@ def _compress(args) -> int:
     from .bitstream import encode
     from .knots import KnotCodec
 
+    _check_output(args.output)
+    if args.uniform < 0:
+        raise ValueError(
+            f"--uniform takes a stride >= 1 (or 0 for adaptive knots), got {args.uniform}"
+        )
     x, times, single = _load_frames(Path(args.input))
     N, T = x.shape[:2]
     if times is None:
-        if not args.fps > 0:
-            raise ValueError(f"--fps must be > 0, got {args.fps}")
+        if not (math.isfinite(args.fps) and args.fps > 0):
+            raise ValueError(f"--fps must be a positive number, got {args.fps}")
         times = np.arange(T, dtype=np.float64) / args.fps
     extra = {"single": single}
     if args.model:
@@ -117,6 +142,7 @@ def _decompress(args) -> int:
     from .bitstream import decode, read_header
     from .knots import KnotCodec
 
+    _check_output(args.output)
     path = Path(args.input)
     if not path.is_file():
         raise FileNotFoundError(f"no input file {path}")
@@ -132,11 +158,17 @@ def _decompress(args) -> int:
         raise ValueError("this stream needs its neural model: pass --model RUN_DIR --key NAME")
     query = None
     if args.fps is not None:
-        if not args.fps > 0:
-            raise ValueError(f"--fps must be > 0, got {args.fps}")
+        if not (math.isfinite(args.fps) and args.fps > 0):
+            raise ValueError(f"--fps must be a positive number, got {args.fps}")
         from .bitstream import _times_from_record
 
         grid = _times_from_record(header["grid"])
+        frames_wanted = (grid[-1] - grid[0]) * args.fps + 1
+        if frames_wanted > MAX_OUTPUT_FRAMES:
+            raise ValueError(
+                f"--fps {args.fps:g} asks for {frames_wanted:.3g} frames per sequence over "
+                f"{grid[-1] - grid[0]:g} time units; at most {MAX_OUTPUT_FRAMES} are written"
+            )
         count = int(np.floor((grid[-1] - grid[0]) * args.fps + 1e-9)) + 1
         query = grid[0] + np.arange(count) / args.fps
     frames = decode(codec, data, query)

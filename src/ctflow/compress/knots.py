@@ -81,11 +81,22 @@ class KnotCodec:
             raise ValueError(f"stride must be a positive integer, got {stride!r}")
         self.frame_dim = self.latent_dim = frame_dim
         self.step, self.tol, self.uniform, self.stride = float(step), float(tol), uniform, stride
-        self.theta = np.broadcast_to(np.asarray(theta, np.float64), (frame_dim,)).copy()
-        self.sigma = np.broadcast_to(np.asarray(sigma, np.float64), (frame_dim,)).copy()
-        self.hazard = np.clip(np.asarray(hazard, np.float64).reshape(-1), 1e-4, 1 - 1e-4)
-        if np.any(self.theta <= 0) or np.any(self.sigma <= 0):
-            raise ValueError("theta and sigma must be positive")
+        try:
+            self.theta = np.broadcast_to(np.asarray(theta, np.float64), (frame_dim,)).copy()
+            self.sigma = np.broadcast_to(np.asarray(sigma, np.float64), (frame_dim,)).copy()
+            hazard = np.asarray(hazard, np.float64).reshape(-1)
+        except (TypeError, ValueError) as err:
+            raise ValueError(
+                f"theta and sigma must be numbers or {frame_dim} numbers, and hazard a list of "
+                f"probabilities ({err})"
+            ) from None
+        if not (np.all(np.isfinite(self.theta)) and np.all(self.theta > 0)):
+            raise ValueError(f"theta must be finite and positive, got {self.theta}")
+        if not (np.all(np.isfinite(self.sigma)) and np.all(self.sigma > 0)):
+            raise ValueError(f"sigma must be finite and positive, got {self.sigma}")
+        if hazard.size == 0 or not np.all((hazard >= 0) & (hazard <= 1)):
+            raise ValueError(f"hazard must be a non-empty list of probabilities, got {hazard}")
+        self.hazard = np.clip(hazard, 1e-4, 1 - 1e-4)
         self.keep_coded = not uniform
 
     # ---- the spec travels in the stream header so a decoder can rebuild the codec -------------
@@ -117,8 +128,10 @@ class KnotCodec:
                 bool(spec["uniform"]),
                 int(spec["stride"]),
             )
-        except (KeyError, TypeError, AttributeError) as err:
+        except (KeyError, TypeError, AttributeError, OverflowError) as err:
             raise ValueError(f"invalid knot codec spec in the stream header ({err!r})") from None
+        except ValueError as err:
+            raise ValueError(f"invalid knot codec spec in the stream header: {err}") from None
 
     def model_id(self) -> str:
         import hashlib
@@ -139,7 +152,13 @@ class KnotCodec:
 
     def quantize(self, x: np.ndarray, times: np.ndarray):
         x = np.asarray(x, dtype=np.float64)
-        q = np.round(x / self.step).astype(np.int64)
+        bins = np.round(x / self.step)
+        if bins.size and np.abs(bins).max() > 2.0**52:  # beyond exact integers in float64
+            raise ValueError(
+                f"values up to {np.abs(x).max():.3g} are {np.abs(bins).max():.3g} steps of "
+                f"{self.step:g}: too many to code; use a larger step"
+            )
+        q = bins.astype(np.int64)
         if self.uniform:
             return q, self.fixed_mask(*x.shape[:2])
         values = q * self.step
@@ -157,7 +176,7 @@ class KnotCodec:
             torch.as_tensor(times, dtype=torch.float64),
             torch.as_tensor(np.asarray(query, np.float64)),
         )
-        return z.numpy().astype(np.float32)
+        return z.numpy()  # float64: large values keep their quantisation step
 
     @classmethod
     def fit(
