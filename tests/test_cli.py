@@ -36,6 +36,9 @@ def test_list_names_every_experiment(capsys):
             ["run", "cnf-2d", "--smoke", "--set", "datasets=checkerboard,nope"],
             "unknown toy dataset 'nope'",
         ),
+        (["run", "cnf-2d", "--smoke", "--set", "seed=5"], "set seed with --seed"),
+        (["run", "cnf-2d", "--smoke", "--set", "device=cpu"], "set device with --device"),
+        (["run", "--resume", "no/such/run"], "has no run.json"),
     ],
 )
 def test_bad_input_gets_a_one_line_error(capsys, tmp_path, argv, message):
@@ -88,3 +91,11 @@ def test_sample_and_reproduce_commands(capsys, tmp_path):
     assert code == 2 and "distinct" in err
     code, _, err = run_cli(capsys, "run", "--resume", str(tmp_path / "missing"))
     assert code == 2 and "run.json" in err
+
+
+def test_out_that_is_a_file_is_refused_and_kept(capsys, tmp_path):
+    target = tmp_path / "notes.txt"
+    target.write_text("my notes")
+    code, _, err = run_cli(capsys, "run", "cnf-2d", "--smoke", "--out", str(target))
+    assert code == 2 and "is a file" in err and err.count("\n") == 1
+    assert target.read_text() == "my notes"

@@ -293,3 +293,97 @@ def test_sample_writes_npy_and_figure(tmp_path):
         sample_run(run_dir, 5, model="x")
     with pytest.raises(ValueError, match="-n must be a positive"):
         sample_run(run_dir, 0)
+
+
+def _interrupted_run(tmp_path, monkeypatch, name="cut", overrides=None):
+    """A cnf-2d smoke run killed at step 6 of its only phase (checkpoint at step 4)."""
+    import ctflow.experiments.cnf_2d as cnf_2d
+
+    cfg = {"steps": "12", "datasets": "8gaussians", **(overrides or {})}
+    calls = {"n": 0}
+    real = cnf_2d.sample_toy
+
+    def flaky(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 7:
+            raise Interrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(cnf_2d, "sample_toy", flaky)
+    with pytest.raises(Interrupt):
+        run_experiment(
+            "cnf-2d", size="smoke", out=tmp_path / name, overrides=cfg, progress=False,
+            checkpoint_every=4,
+        )  # fmt: skip
+    monkeypatch.setattr(cnf_2d, "sample_toy", real)
+    return tmp_path / name
+
+
+def test_resume_refuses_a_checkpoint_of_another_experiment_or_config(tmp_path, monkeypatch):
+    run = _interrupted_run(tmp_path, monkeypatch)
+    other = _interrupted_run(tmp_path, monkeypatch, "other", {"hidden": "8"})
+    ckpt = run / "checkpoint.pt"
+    ckpt.write_bytes((other / "checkpoint.pt").read_bytes())
+    before = ckpt.read_bytes()
+    with pytest.raises(ValueError, match=r"another config of cnf-2d \(fields hidden differ"):
+        resume_experiment(run, progress=False)
+    payload = load_checkpoint(ckpt)
+    payload["experiment"] = "flow-matching-2d"
+    torch.save(payload, ckpt)
+    before = ckpt.read_bytes()
+    with pytest.raises(ValueError, match="written by experiment 'flow-matching-2d'"):
+        resume_experiment(run, progress=False)
+    assert ckpt.read_bytes() == before  # refused before anything was overwritten
+
+
+@pytest.mark.parametrize("content", [b"", b"PK\x03\x04 damaged", b"not a checkpoint"])
+def test_a_damaged_checkpoint_is_a_clear_error(tmp_path, monkeypatch, content):
+    run = _interrupted_run(tmp_path, monkeypatch)
+    (run / "checkpoint.pt").write_bytes(content)
+    with pytest.raises(ValueError, match="not a readable ctflow checkpoint") as err:
+        resume_experiment(run, progress=False)
+    assert "weights_only" not in str(err.value)
+
+
+def test_a_damaged_run_json_names_the_file(tmp_path, monkeypatch):
+    run = _interrupted_run(tmp_path, monkeypatch)
+    (run / "run.json").write_text("")
+    with pytest.raises(ValueError, match="run.json is damaged"):
+        resume_experiment(run, progress=False)
+
+
+def test_resume_survives_a_torn_last_log_line_and_logs_each_step_once(tmp_path, monkeypatch):
+    full, _ = run_experiment(
+        "cnf-2d", size="smoke", out=tmp_path / "full", progress=False, checkpoint_every=4,
+        overrides={"steps": "12", "datasets": "8gaussians"},
+    )  # fmt: skip
+    run = _interrupted_run(tmp_path, monkeypatch)
+    with open(run / "series.jsonl", "a") as f:
+        f.write('{"tag": "cnf/8gaussians", "st')  # killed mid-write
+    resume_experiment(run, progress=False, checkpoint_every=4)
+
+    def steps(d):
+        rows = [json.loads(line) for line in (d / "series.jsonl").read_text().splitlines()]
+        return [(r["tag"], r["step"]) for r in rows]
+
+    assert steps(run) == steps(full)
+
+
+def test_a_run_killed_before_its_first_checkpoint_resumes_without_repeated_rows(
+    tmp_path, monkeypatch
+):
+    run = _interrupted_run(tmp_path, monkeypatch)
+    (run / "checkpoint.pt").unlink()  # as if killed before step 4
+    resume_experiment(run, progress=False, checkpoint_every=4)
+    rows = [json.loads(line) for line in (run / "series.jsonl").read_text().splitlines()]
+    keys = [(r["tag"], r["step"]) for r in rows]
+    assert len(keys) == len(set(keys))
+
+
+def test_stale_temporary_checkpoints_are_removed(tmp_path):
+    from ctflow.checkpoint import save_checkpoint
+
+    stale = tmp_path / ".c.pt.abc123.tmp"
+    stale.write_bytes(b"half a checkpoint")
+    save_checkpoint(tmp_path / "c.pt", experiment="x", config={}, models={})
+    assert not stale.exists() and load_checkpoint(tmp_path / "c.pt")["experiment"] == "x"

@@ -47,11 +47,17 @@ def save_checkpoint(
     }
     if extra:
         payload["extra"] = extra
+    # temporary files of a process killed mid-write are left behind: remove them first
+    for stale in path.parent.glob(f".{path.name}.*.tmp"):
+        stale.unlink(missing_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
             torch.save(payload, fh)
+            fh.flush()
+            os.fsync(fh.fileno())  # the bytes are on disk before the rename makes them current
         os.replace(tmp, path)
+        _fsync_dir(path.parent)  # and the rename itself survives a power cut
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -59,12 +65,33 @@ def save_checkpoint(
     return path
 
 
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms that cannot open a directory
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)
+
+
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
     """Read a checkpoint written by :func:`save_checkpoint` (tensors and plain types only)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
-    payload = torch.load(path, map_location=map_location, weights_only=True)
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:  # noqa: BLE001 - torch raises many types for a damaged file
+        # torch's own message advises weights_only=False, i.e. running pickled code: not shown
+        reason = "the file is empty" if path.stat().st_size == 0 else type(err).__name__
+        raise ValueError(
+            f"{path} is not a readable ctflow checkpoint ({reason}); it may be truncated or "
+            "damaged: restore a copy, or move it away to start the run over"
+        ) from None
     version = payload.get("format_version") if isinstance(payload, dict) else None
     if version != FORMAT_VERSION:
         raise ValueError(

@@ -57,8 +57,16 @@ def run_experiment(
     Returns:
         The run directory and the experiment's :class:`Results`.
     """
+    clash = sorted({"seed", "device"} & set(overrides or {}))
+    if clash:  # they have their own arguments, which would silently win
+        raise ValueError(
+            f"set {' and '.join(clash)} with --{' and --'.join(clash)} (in Python: "
+            f"{', '.join(f'{k}=' for k in clash)}), not with --set"
+        )
     config = make_config(name, size, {**(overrides or {}), "seed": seed, "device": device})
     run_dir = Path(out) if out is not None else Path("runs") / f"{name}-{size}-seed{seed}"
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ValueError(f"--out {run_dir} is a file; a run needs a directory")
     init_distributed(select_device(config.device))  # a bad device fails before any file is written
     if run_dir.exists() and any(run_dir.iterdir()):
         raise FileExistsError(
@@ -81,18 +89,42 @@ def resume_experiment(
     info_path = run_dir / "run.json"
     if not info_path.is_file():
         raise FileNotFoundError(f"{run_dir} has no run.json: is it a ctflow run directory?")
-    info = json.loads(info_path.read_text())
-    experiment = get_experiment(info["experiment"])
-    config = config_from_dict(experiment.config_cls, info["config"])
+    try:
+        info = json.loads(info_path.read_text())
+        name, size, config_dict = info["experiment"], info["size"], info["config"]
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as err:
+        raise ValueError(
+            f"{info_path} is damaged ({type(err).__name__}: {err}); it records what to resume"
+        ) from None
+    experiment = get_experiment(name)
+    config = config_from_dict(experiment.config_cls, config_dict)
     init_distributed(select_device(config.device))
     ckpt_path = run_dir / "checkpoint.pt"
     payload = load_checkpoint(ckpt_path) if ckpt_path.is_file() else None
-    if payload is not None and is_main_process():
-        _truncate_series(run_dir / "series.jsonl", payload.get("extra", {}).get("phases", {}))
+    if payload is not None:
+        _check_belongs(ckpt_path, payload, name, config_to_dict(config))
+    if is_main_process():
+        phases = payload.get("extra", {}).get("phases", {}) if payload is not None else {}
+        # no checkpoint: the run starts over, so its log does too
+        _truncate_series(run_dir / "series.jsonl", phases)
     barrier()
-    return _execute(
-        run_dir, info["experiment"], info["size"], config, payload, progress, checkpoint_every
-    )
+    return _execute(run_dir, name, size, config, payload, progress, checkpoint_every)
+
+
+def _check_belongs(path: Path, payload: dict, name: str, config: dict) -> None:
+    """Refuse a checkpoint of another experiment or config before anything is overwritten."""
+    if payload.get("experiment") != name:
+        raise ValueError(
+            f"{path} was written by experiment {payload.get('experiment')!r}, not by this run's "
+            f"{name!r}; it does not belong to this run directory"
+        )
+    saved = payload.get("config") or {}
+    differ = sorted(k for k in set(saved) | set(config) if saved.get(k) != config.get(k))
+    if differ:
+        raise ValueError(
+            f"{path} was written with another config of {name} (fields {', '.join(differ)} "
+            "differ from run.json); it does not belong to this run directory"
+        )
 
 
 def _execute(
@@ -134,8 +166,14 @@ def _truncate_series(path: Path, phases: dict[str, dict]) -> None:
     if not path.is_file():
         return
     keep = []
-    for line in path.read_text().splitlines():
-        row = json.loads(line)
+    lines = path.read_text().splitlines()
+    for number, line in enumerate(lines, 1):
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            if number == len(lines):  # the last line, torn by a kill mid-write
+                break
+            raise ValueError(f"{path}, line {number}: not a JSON record ({line[:60]!r})") from None
         phase = phases.get(row.get("tag"))
         if phase is not None and (phase["done"] or row.get("step", 0) < phase["step"]):
             keep.append(line)
