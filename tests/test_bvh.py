@@ -99,6 +99,11 @@ def test_rotation_order_follows_the_channel_list():
         ),
         (lambda s: s.split("MOTION")[0], "no MOTION"),
         (lambda s: s.replace("Frame Time: 0.5", "Frame Time: 0"), "Frame Time"),
+        (lambda s: s.replace("Frame Time: 0.5", "Frame Time: inf"), "finite positive time"),
+        (lambda s: s.replace("Frames: 3", "Frames: 2"), "header says 2 frames, found 3"),
+        (lambda s: s.replace("Frames: 3", "Frames: 99999999999"), "found 3"),
+        (lambda s: s.replace("OFFSET 1.0 0.0 0.0", "OFFSET 1.0 nan 0.0"), "must be finite"),
+        (lambda s: s.replace("OFFSET 1.0 0.0 0.0", "OFFSET 1.0 0.0 0.0 7.0"), "needs 3 numbers"),
     ],
 )
 def test_malformed_files_raise_value_errors_naming_the_problem(edit, message):

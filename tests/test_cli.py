@@ -37,6 +37,8 @@ def test_list_names_every_experiment(capsys):
             "unknown toy dataset 'nope'",
         ),
         (["run", "cnf-2d", "--smoke", "--set", "seed=5"], "set seed with --seed"),
+        (["run", "cpflow-2d", "--smoke", "--set", "grid_limit=inf"], "grid_limit must be finite"),
+        (["run", "cnf-2d", "--smoke", "--set", "lr=inf"], "lr must be finite"),
         (["run", "cnf-2d", "--smoke", "--set", "device=cpu"], "set device with --device"),
         (["run", "--resume", "no/such/run"], "has no run.json"),
     ],

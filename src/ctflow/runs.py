@@ -68,7 +68,7 @@ def run_experiment(
     if run_dir.exists() and not run_dir.is_dir():
         raise ValueError(f"--out {run_dir} is a file; a run needs a directory")
     init_distributed(select_device(config.device))  # a bad device fails before any file is written
-    if run_dir.exists() and any(run_dir.iterdir()):
+    if run_dir.exists() and any(p.name != ".run.json.tmp" for p in run_dir.iterdir()):
         raise FileExistsError(
             f"run directory {run_dir} is not empty; pass another --out, remove it, "
             f"or continue it with --resume {run_dir}"
@@ -77,7 +77,10 @@ def run_experiment(
     if is_main_process():
         run_dir.mkdir(parents=True, exist_ok=True)
         info = {"experiment": name, "size": size, "seed": seed, "config": config_to_dict(config)}
-        (run_dir / "run.json").write_text(json.dumps(info, indent=2) + "\n")
+        # atomically: a run killed while writing it is either not started or resumable
+        tmp = run_dir / ".run.json.tmp"
+        tmp.write_text(json.dumps(info, indent=2) + "\n")
+        os.replace(tmp, run_dir / "run.json")
     return _execute(run_dir, name, size, config, None, progress, checkpoint_every)
 
 

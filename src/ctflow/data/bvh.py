@@ -8,6 +8,7 @@ one line of channel values per frame. Rotations are in degrees and compose in th
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -139,11 +140,13 @@ def parse_bvh(text: str, source: str = "<string>") -> BVH:
                 raise err("unbalanced '}'", i - 1)
         elif key == "OFFSET":
             try:
-                offset = np.array([float(v) for v in tokens[1:4]])
+                offset = np.array([float(v) for v in tokens[1:]])
             except ValueError:
                 raise err(f"bad OFFSET values {tokens[1:]}", i - 1) from None
             if len(offset) != 3:
-                raise err("OFFSET needs 3 numbers", i - 1)
+                raise err(f"OFFSET needs 3 numbers, got {len(offset)}", i - 1)
+            if not np.all(np.isfinite(offset)):
+                raise err(f"OFFSET values must be finite, got {tokens[1:]}", i - 1)
             if in_end:
                 joints[stack[-1]].end_site = offset
             elif stack:
@@ -191,8 +194,15 @@ def parse_bvh(text: str, source: str = "<string>") -> BVH:
         frame_time = float(header["Frame Time"])
     except (KeyError, ValueError):
         raise ValueError(f"{source}: missing or bad 'Frames:' / 'Frame Time:'") from None
-    if frames < 0 or not frame_time > 0:
-        raise ValueError(f"{source}: bad Frames {frames} or Frame Time {frame_time}")
+    if frames < 0 or not (math.isfinite(frame_time) and frame_time > 0):
+        raise ValueError(
+            f"{source}: bad Frames {frames} or Frame Time {frame_time} (need a count >= 0 and a "
+            "finite positive time)"
+        )
+    # a count can only be as large as the rows the file holds (one non-empty line each)
+    rows_left = sum(1 for line in lines[i:] if line.strip())
+    if frames > rows_left:
+        raise ValueError(f"{source}: header says {frames} frames, found {rows_left}")
     motion = np.empty((frames, n_channels))
     row = 0
     while i < len(lines) and row < frames:
@@ -207,8 +217,9 @@ def parse_bvh(text: str, source: str = "<string>") -> BVH:
         except ValueError:
             raise err("non-numeric value in a motion row", i - 1) from None
         row += 1
-    if row != frames:
-        raise ValueError(f"{source}: header says {frames} frames, found {row}")
+    extra = sum(1 for line in lines[i:] if line.strip())
+    if row != frames or extra:
+        raise ValueError(f"{source}: header says {frames} frames, found {row + extra}")
     if not np.all(np.isfinite(motion)):
         raise ValueError(f"{source}: motion contains non-finite values")
     return BVH(joints, motion, frame_time)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from typing import Any
@@ -41,6 +42,8 @@ def check_fields(
             value = getattr(config, name)
             if not ok(value):  # also false for NaN
                 raise ValueError(f"{name} {requirement}, got {value}")
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"{name} must be finite, got {value}")
 
 
 def check_choices(config: Any, name: str, allowed: tuple[str, ...], what: str = "") -> None:

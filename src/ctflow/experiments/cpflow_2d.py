@@ -41,7 +41,9 @@ class CPFlow2DConfig(ExperimentConfig):
                 f"choose from: {', '.join(TOY_DATASETS)}"
             )
         check_fields(
-            self, at_least_one="steps batch_size blocks hidden depth n_test grid", positive="lr"
+            self,
+            at_least_one="steps batch_size blocks hidden depth n_test grid",
+            positive="lr grid_limit",
         )
 
 

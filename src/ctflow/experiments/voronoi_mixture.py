@@ -87,7 +87,7 @@ class VoronoiMixtureConfig(ExperimentConfig):
         check_fields(
             self,
             at_least_one="steps tabular_steps batch_size hidden transforms n_eval",
-            positive="df",
+            positive="df grid_limit",
         )
 
 
