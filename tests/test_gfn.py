@@ -505,3 +505,17 @@ def test_mle_gfn_consistency_trains_the_backward_policy_to_the_posterior():
         gap_after = float((exact - model.log_ratio(x, 64).mean(0)).mean())
     assert gap_before > 0.5
     assert 0 <= gap_after < 0.01
+
+
+def test_hypergrid_refuses_actions_that_leave_the_grid():
+    env = HyperGrid(ndim=2, height=3)
+    top = torch.tensor([[2, 0]])
+    with pytest.raises(ValueError, match="leaves the grid"):
+        env.step(top, torch.tensor([0]))
+    with pytest.raises(ValueError, match="leaves the grid"):
+        env.backward_step(torch.tensor([[0, 1]]), torch.tensor([0]))
+    with pytest.raises(ValueError, match="actions in 0..1"):
+        env.step(top, torch.tensor([2]))  # the exit action is not a step
+    with pytest.raises(TypeError, match="integer actions"):
+        env.step(top, torch.tensor([0.0]))
+    assert env.step(top, torch.tensor([1])).tolist() == [[2, 1]]

@@ -291,7 +291,7 @@ def test_sample_writes_npy_and_figure(tmp_path):
     assert paths[1].suffix == ".png" and paths[1].stat().st_size > 1000
     with pytest.raises(ValueError, match="no model 'x'.*choose one of: 8gaussians"):
         sample_run(run_dir, 5, model="x")
-    with pytest.raises(ValueError, match="-n must be a positive"):
+    with pytest.raises(ValueError, match="-n must be an integer from 1 to"):
         sample_run(run_dir, 0)
 
 

@@ -192,7 +192,8 @@ def main(argv: list[str] | None = None) -> int:
             return code
         parser.print_help()
         return 2
-    except (ValueError, TypeError, FileNotFoundError, FileExistsError, FloatingPointError) as err:
+    except (ValueError, TypeError, OSError, FloatingPointError) as err:
+        # OSError: a path that is a file where a folder is needed, permissions, a full disk
         print(f"ctflow: error: {err}", file=sys.stderr)
         return 2
     finally:

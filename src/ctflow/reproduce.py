@@ -81,6 +81,8 @@ def reproduce(
     for name in names:
         get_experiment(name)  # unknown names fail before any work
     root = Path(out)
+    if root.exists() and not root.is_dir():
+        raise ValueError(f"--out {root} is a file; reproduce writes a folder of run directories")
     summary = {}
     for name in names:
         payloads = [_seed_run(name, size, seed, device, root, progress) for seed in seeds]

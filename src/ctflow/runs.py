@@ -29,6 +29,8 @@ from .train import SeriesLogger, select_device
 
 __all__ = ["run_experiment", "resume_experiment", "load", "config_from_dict", "write_results"]
 
+MAX_SAMPLES = 10_000_000  # per model: more would not fit in memory on a laptop
+
 
 def run_experiment(
     name: str,
@@ -57,6 +59,8 @@ def run_experiment(
     Returns:
         The run directory and the experiment's :class:`Results`.
     """
+    if not isinstance(checkpoint_every, int) or checkpoint_every < 0:
+        raise ValueError(f"checkpoint interval must be >= 0 steps, got {checkpoint_every}")
     clash = sorted({"seed", "device"} & set(overrides or {}))
     if clash:  # they have their own arguments, which would silently win
         raise ValueError(
@@ -88,6 +92,8 @@ def resume_experiment(
     run_dir: str | os.PathLike, *, progress: bool = True, checkpoint_every: int = 200
 ) -> tuple[Path, Results]:
     """Continue an interrupted run from its checkpoint; the result equals an uninterrupted run."""
+    if not isinstance(checkpoint_every, int) or checkpoint_every < 0:
+        raise ValueError(f"checkpoint interval must be >= 0 steps, got {checkpoint_every}")
     run_dir = Path(run_dir)
     info_path = run_dir / "run.json"
     if not info_path.is_file():
@@ -309,14 +315,16 @@ def sample_run(
 
     from .plotting import scatter_figure
 
-    if not isinstance(n, int) or n < 1:
-        raise ValueError(f"-n must be a positive integer, got {n!r}")
+    if not isinstance(n, int) or not 1 <= n <= MAX_SAMPLES:
+        raise ValueError(f"-n must be an integer from 1 to {MAX_SAMPLES}, got {n!r}")
+    out_dir = Path(out) if out is not None else Path(run_dir) / "samples"
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"--out {out_dir} is a file; samples go into a folder")
     models = load(run_dir)
     if model is not None:
         if model not in models:
             raise ValueError(f"no model {model!r} in {run_dir}; choose one of: {', '.join(models)}")
         models = {model: models[model]}
-    out_dir = Path(out) if out is not None else Path(run_dir) / "samples"
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for key, module in models.items():

@@ -110,10 +110,10 @@ class DiscreteEnv(ABC):
         safe = torch.where(mask, b_actions, torch.zeros_like(b_actions))
         flat = rep.reshape(batch * self.n_backward, *states.shape[1:])
         flat_actions = safe.reshape(-1)
-        parents = self.backward_step(flat, flat_actions)
-        parents = torch.where(mask.reshape(-1, *([1] * (states.dim() - 1))), parents, flat).reshape(
-            rep.shape
-        )
+        legal = mask.reshape(-1)
+        parents = flat.clone()  # placeholders: the state itself
+        parents[legal] = self.backward_step(flat[legal], flat_actions[legal])
+        parents = parents.reshape(rep.shape)
         return parents, self.forward_action(safe), mask
 
 

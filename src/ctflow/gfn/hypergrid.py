@@ -81,10 +81,28 @@ class HyperGrid(DiscreteEnv):
         return states > 0
 
     def step(self, states: Tensor, actions: Tensor) -> Tensor:
-        return states + self._unit(states.device)[actions]
+        self._check_actions(actions, self.ndim, "step")
+        new = states + self._unit(states.device)[actions]
+        if bool((new >= self.height).any()):
+            raise ValueError(f"an action leaves the grid (height {self.height}); see forward_mask")
+        return new
 
     def backward_step(self, states: Tensor, actions: Tensor) -> Tensor:
-        return states - self._unit(states.device)[actions]
+        self._check_actions(actions, self.ndim, "backward_step")
+        new = states - self._unit(states.device)[actions]
+        if bool((new < 0).any()):
+            raise ValueError("a backward action leaves the grid (below 0); see backward_mask")
+        return new
+
+    @staticmethod
+    def _check_actions(actions: Tensor, count: int, name: str) -> None:
+        if actions.dtype.is_floating_point or actions.dtype == torch.bool:
+            raise TypeError(f"{name} takes integer actions, got {actions.dtype}")
+        if actions.numel() and not (0 <= int(actions.min()) and int(actions.max()) < count):
+            raise ValueError(
+                f"{name} takes actions in 0..{count - 1} (the exit action is not a step), got "
+                f"{int(actions.min())}..{int(actions.max())}"
+            )
 
     def _unit(self, device: torch.device) -> Tensor:
         key = ("unit", device)

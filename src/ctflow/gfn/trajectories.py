@@ -75,7 +75,6 @@ def sample_trajectories(
     active = torch.ones(n, dtype=torch.bool, device=device)
     lengths = torch.zeros(n, dtype=torch.long, device=device)
     all_states, actions = [states], []
-    view = (-1,) + (1,) * (states.dim() - 1)
     with torch.no_grad():
         for _ in range(env.max_length):
             if not bool(active.any()):
@@ -93,8 +92,8 @@ def sample_trajectories(
             action = torch.where(fmask.gather(1, action.unsqueeze(1)).squeeze(1), action, exit_)
             action = torch.where(active, action, torch.full_like(action, exit_))
             moving = active & (action != exit_)
-            nxt = env.step(states, action.clamp(max=exit_ - 1))
-            states = torch.where(moving.view(view), nxt, states)
+            states = states.clone()
+            states[moving] = env.step(states[moving], action[moving])  # exited rows stay put
             lengths = lengths + active.long()
             all_states.append(states)
             actions.append(action)
