@@ -280,3 +280,12 @@ def test_calibration_errors() -> None:
         expected_calibration_error(torch.tensor([[0.5, 0.5], [0.5, 0.5]]), torch.tensor([0]))
     with pytest.raises(ValueError, match="n_bins"):
         expected_calibration_error(torch.tensor([[0.5, 0.5], [0.5, 0.5]]), labels, n_bins=0)
+
+
+def test_mmd_refuses_non_finite_samples():
+    from ctflow.metrics import mmd
+
+    x = torch.randn(8, 2)
+    x[3, 1] = float("nan")
+    with pytest.raises(ValueError, match="x contains NaN or inf"):
+        mmd(x, torch.randn(8, 2))

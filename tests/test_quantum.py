@@ -325,3 +325,10 @@ def test_liouvillian_second_derivatives():
     H = torch.randn(2, 2, dtype=torch.complex128, generator=g).requires_grad_()
     c = torch.randn(1, 2, 2, dtype=torch.complex128, generator=g).requires_grad_()
     assert torch.autograd.gradgradcheck(lambda h, c: liouvillian((h + h.mH) / 2, c), (H, c))
+
+
+def test_steady_state_refuses_a_non_finite_liouvillian():
+    L = torch.zeros(4, 4, dtype=torch.complex128)
+    L[1, 2] = float("nan")
+    with pytest.raises(ValueError, match="L contains NaN or inf"):
+        steady_state(L)

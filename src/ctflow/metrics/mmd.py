@@ -23,6 +23,8 @@ def _check_sample(value: Tensor, name: str) -> None:
             f"{name} must have shape (n, d) with n >= 2 (the unbiased estimator needs two "
             f"samples), got {tuple(value.shape)}"
         )
+    if not bool(torch.isfinite(value).all()):
+        raise ValueError(f"{name} contains NaN or inf values")
 
 
 def _check_bandwidths(bandwidths: float | Sequence[float]) -> tuple[float, ...]:

@@ -37,6 +37,8 @@ def _check_L(L: Tensor) -> tuple[Tensor, int]:
     n = int(round(size**0.5))
     if n * n != size or n == 0:
         raise ValueError(f"L must be n^2 x n^2 for some n >= 1, got {size} x {size}")
+    if not bool(torch.isfinite(L).all()):
+        raise ValueError("L contains NaN or inf entries")
     return L.to(torch.complex128), n
 
 
