@@ -101,3 +101,22 @@ def test_out_that_is_a_file_is_refused_and_kept(capsys, tmp_path):
     code, _, err = run_cli(capsys, "run", "cnf-2d", "--smoke", "--out", str(target))
     assert code == 2 and "is a file" in err and err.count("\n") == 1
     assert target.read_text() == "my notes"
+
+
+def test_show_prints_every_key_with_its_sizes(capsys):
+    code, out, _ = run_cli(capsys, "show", "cnf-2d")
+    assert code == 0
+    lines = {line.split()[0]: line for line in out.splitlines() if line.strip()}
+    assert "steps" in lines and "3000" in lines["steps"] and "12" in lines["steps"]
+    import dataclasses
+
+    from ctflow.experiments import get_experiment
+
+    assert all(f.name in lines for f in dataclasses.fields(get_experiment("cnf-2d").config_cls))
+
+
+def test_a_mistyped_set_key_suggests_the_nearest(capsys, tmp_path):
+    code, _, err = run_cli(
+        capsys, "run", "cnf-2d", "--smoke", "--set", "step=3", "--out", str(tmp_path / "r")
+    )
+    assert code == 2 and "did you mean 'steps'?" in err

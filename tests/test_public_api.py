@@ -68,3 +68,19 @@ def test_readme_quickstart_runs():
     namespace: dict = {}
     exec(compile(code, "README.md", "exec"), namespace)
     assert namespace["x"].shape == (1000, 2)
+
+
+def test_import_ctflow_exposes_every_subpackage_lazily():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, ctflow\n"
+        "assert 'ctflow.rl' not in sys.modules and 'ctflow.quantum' not in sys.modules\n"
+        "assert ctflow.quantum.steady_state and ctflow.gfn.HyperGrid and ctflow.compress.encode\n"
+        "assert set(ctflow.SUBPACKAGES) <= set(dir(ctflow))\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+    import ctflow
+
+    assert (Path(ctflow.__file__).parent / "py.typed").exists()

@@ -387,3 +387,13 @@ def test_stale_temporary_checkpoints_are_removed(tmp_path):
     stale.write_bytes(b"half a checkpoint")
     save_checkpoint(tmp_path / "c.pt", experiment="x", config={}, models={})
     assert not stale.exists() and load_checkpoint(tmp_path / "c.pt")["experiment"] == "x"
+
+
+def test_progress_without_a_terminal_is_plain_lines(capsys):
+    model = torch.nn.Linear(2, 1)
+    x = torch.randn(16, 2)
+    fit(lambda step: model(x).pow(2).mean(), model, steps=20, lr=1e-2, progress=True, tag="demo")
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("demo: step")]
+    assert len(lines) == 11 and lines[-1].startswith("demo: step 20/20")  # first, then each tenth
+    assert "\r" not in err

@@ -1,7 +1,9 @@
 """ctflow: continuous-time generative models and differentiable dynamics in PyTorch.
 
 Subpackages: ``solvers`` (odeint, sdeint, fixed points), ``ops`` (divergences), ``manifolds``,
-``nn``, ``flows`` (densities), ``data``, ``metrics``, ``experiments``.
+``nn``, ``paths``, ``flows`` (densities); and, imported on first use (``ctflow.quantum`` etc.),
+one per method and tool: ``bayes``, ``compress``, ``data``, ``experiments``, ``fields``, ``gfn``,
+``metrics``, ``ppd``, ``quantum``, ``rl``, ``vi``.
 """
 
 from __future__ import annotations
@@ -29,10 +31,25 @@ __all__ = [
 ]
 
 
+# every method's subpackage, imported on first use so that `import ctflow` stays fast
+SUBPACKAGES = (
+    "bayes", "compress", "data", "experiments", "fields", "gfn", "metrics", "ppd", "quantum",
+    "rl", "vi",
+)  # fmt: skip
+
+
 def __getattr__(name: str) -> Any:
     # `load` pulls in the experiments (and matplotlib); import it only when asked for.
     if name == "load":
         from .runs import load
 
         return load
+    if name in SUBPACKAGES:
+        import importlib
+
+        return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'ctflow' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(SUBPACKAGES) | {"load"})

@@ -36,6 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.add_parser("list", help="list the registered experiments")
+    show = sub.add_parser("show", help="an experiment's config keys, defaults and sizes")
+    show.add_argument("name", help="experiment name (see `ctflow list`)")
 
     run = sub.add_parser("run", help="run one experiment for one seed (or resume one)")
     run.add_argument("name", nargs="?", help="experiment name (see `ctflow list`)")
@@ -101,6 +103,44 @@ def _print_metrics(metrics: dict[str, float]) -> None:
     print(f"{'metric':{width}s}  value")
     for key, value in metrics.items():
         print(f"{key:{width}s}  {value:.6g}")
+
+
+def _field_notes(config_cls: type) -> dict[str, str]:
+    """The trailing ``# comment`` of each field in the config's source, as its one-line help."""
+    import inspect
+    import re
+
+    try:
+        source = inspect.getsource(config_cls)
+    except (OSError, TypeError):  # pragma: no cover - no source (e.g. a frozen install)
+        return {}
+    notes = {}
+    for match in re.finditer(r"^\s+(\w+)\s*:[^#\n]*#\s*(.+)$", source, flags=re.M):
+        notes[match.group(1)] = match.group(2).strip()
+    return notes
+
+
+def _cmd_show(args) -> int:
+    import dataclasses
+
+    from .experiments import get_experiment, make_config
+
+    exp = get_experiment(args.name)
+    print(f"{exp.name}: {exp.description}\n")
+    sizes = {size: make_config(exp.name, size) for size in ("full", "quick", "smoke")}
+    notes = _field_notes(exp.config_cls)
+    rows = [("key", "type", "full (default)", "quick", "smoke", "help")]
+    for f in dataclasses.fields(exp.config_cls):
+        kind = getattr(f.type, "__name__", None) or str(f.type)
+        values = [repr(getattr(sizes[size], f.name)) for size in ("full", "quick", "smoke")]
+        values[1:] = [v if v != values[0] else "=" for v in values[1:]]
+        rows.append((f.name, kind, *values, notes.get(f.name, "")))
+    widths = [min(max(len(r[i]) for r in rows), 28) for i in range(5)]
+    for row in rows:
+        cells = [row[i][: widths[i]].ljust(widths[i]) for i in range(5)]
+        print("  ".join(cells + [row[5]]).rstrip())
+    print("\n'=': same as the full size. Override any key with --set KEY=VALUE.")
+    return 0
 
 
 def _cmd_list() -> int:
@@ -186,6 +226,8 @@ def main(argv: list[str] | None = None) -> int:
             torch.set_num_threads(args.threads)
         if args.command == "list":
             return _cmd_list()
+        if args.command == "show":
+            return _cmd_show(args)
         if args.command in COMMANDS:
             code = COMMANDS[args.command](args)
             finished = True

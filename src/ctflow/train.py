@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -241,10 +242,12 @@ def fit(
     runner = wrap_ddp(_LossModule(model, loss_fn), device or torch.device("cpu"))
     start = time.perf_counter()
     model.train()
+    # a bar needs a terminal; in a log file, a plain line at every tenth of the steps instead
+    plain = progress and not sys.stderr.isatty()
     bar = tqdm(
         range(start_step, steps),
         desc=tag,
-        disable=not progress,
+        disable=not progress or plain,
         leave=False,
         dynamic_ncols=True,
         initial=start_step,
@@ -288,6 +291,8 @@ def fit(
             ema.update_parameters(model)
         value = loss.item()
         losses.append(value)
+        if plain and ((step + 1) * 10 // steps > step * 10 // steps or step == start_step):
+            print(f"{tag}: step {step + 1}/{steps}, loss {value:.4g}", file=sys.stderr, flush=True)
         if step % log_every == 0 or step == steps - 1:
             bar.set_postfix(loss=f"{value:.4f}")
             if logger is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
 import types
 import typing
@@ -74,7 +75,9 @@ def apply_overrides(config: Any, overrides: dict[str, Any]) -> Any:
     changes = {}
     for key, value in overrides.items():
         if key not in names:
-            raise ValueError(f"unknown config key {key!r}; valid keys: {', '.join(names)}")
+            near = difflib.get_close_matches(key, names, n=1)
+            hint = f"did you mean {near[0]!r}? " if near else ""
+            raise ValueError(f"unknown config key {key!r}; {hint}valid keys: {', '.join(names)}")
         changes[key] = parse_value(value, hints[key], key) if isinstance(value, str) else value
     return dataclasses.replace(config, **changes)
 
