@@ -25,7 +25,7 @@ def test_list_names_every_experiment(capsys):
         ),
         (
             ["run", "cnf-2d", "--smoke", "--set", "stepz=3"],
-            "unknown config key 'stepz'; valid keys: seed",
+            "unknown config key 'stepz'; did you mean 'steps'? valid keys: seed",
         ),
         (["run", "cnf-2d", "--smoke", "--set", "steps=many"], "steps expects int, got 'many'"),
         (["run", "cnf-2d", "--smoke", "--set", "steps"], "--set expects KEY=VALUE"),
