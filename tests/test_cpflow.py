@@ -201,3 +201,12 @@ def test_bad_input_is_named():
         CPFlow(2, blocks=0)
     with pytest.raises(ValueError, match="unknown options"):
         CPFlow(2).set_options(tolerance=1)
+
+
+def test_log_prob_refuses_non_finite_points_and_wrong_sizes():
+    flow = CPFlow(2, hidden=(8,))
+    with pytest.raises(ValueError, match="NaN or inf"):
+        flow().log_prob(torch.tensor([[float("nan"), 1.0]]))
+    with pytest.raises(ValueError, match=r"shape \(\.\.\., 2\)"):
+        flow().log_prob(torch.randn(3, 3))
+    assert flow().log_prob(torch.randn(3, 2)).shape == (3,)

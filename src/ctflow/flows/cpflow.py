@@ -328,6 +328,23 @@ class _ActNorm(zuko.flows.UnconditionalTransform):
         )
 
 
+class _CheckedFlow(zuko.distributions.NormalizingFlow):
+    """A normalizing flow whose ``log_prob`` checks its points first."""
+
+    def __init__(self, transform, base, features: int):
+        super().__init__(transform, base)
+        self._features = features
+
+    def log_prob(self, x: Tensor) -> Tensor:
+        if not isinstance(x, Tensor):
+            raise TypeError(f"x must be a tensor, got {type(x).__name__}")
+        if x.dim() < 1 or x.shape[-1] != self._features:
+            raise ValueError(f"x must have shape (..., {self._features}), got {tuple(x.shape)}")
+        if x.device.type == "cpu" and not bool(torch.isfinite(x).all()):
+            raise ValueError("x contains NaN or inf values")
+        return super().log_prob(x)
+
+
 class CPFlow(zuko.flows.Flow):
     """A stack ``ActNorm, [CP-Flow block, ActNorm] x blocks`` onto a standard normal base.
 
@@ -392,6 +409,12 @@ class CPFlow(zuko.flows.Flow):
         )
         super().__init__(layers, base)
         self.features = features
+
+    def forward(self, c: Tensor | None = None) -> zuko.distributions.NormalizingFlow:
+        """The density ``p(x | c)``; its ``log_prob`` refuses points of the wrong size or with
+        NaN/inf entries (checked on the CPU, where it costs no host sync)."""
+        dist = super().forward(c)
+        return _CheckedFlow(dist.transform, dist.base, self.features)
 
     def set_options(self, **options) -> None:
         """Change log-det or inverse settings of every block (e.g. ``logdet="exact"`` to
