@@ -1,12 +1,9 @@
 import os
 
-os.environ.setdefault("OMP_NUM_THREADS", "1")
+import pytest
+import torch
 
-import pytest  # noqa: E402
-import torch  # noqa: E402
-
-# Two threads ran 14x slower under load on the 2-core CI machines.
-torch.set_num_threads(1)
+# (one torch thread per process is set by the root conftest.py, for tests and doctests alike)
 
 
 @pytest.fixture(autouse=True)

@@ -59,8 +59,7 @@ def run_experiment(
     Returns:
         The run directory and the experiment's :class:`Results`.
     """
-    if not isinstance(checkpoint_every, int) or checkpoint_every < 0:
-        raise ValueError(f"checkpoint interval must be >= 0 steps, got {checkpoint_every}")
+    _check_interval(checkpoint_every)
     clash = sorted({"seed", "device"} & set(overrides or {}))
     if clash:  # they have their own arguments, which would silently win
         raise ValueError(
@@ -92,8 +91,7 @@ def resume_experiment(
     run_dir: str | os.PathLike, *, progress: bool = True, checkpoint_every: int = 200
 ) -> tuple[Path, Results]:
     """Continue an interrupted run from its checkpoint; the result equals an uninterrupted run."""
-    if not isinstance(checkpoint_every, int) or checkpoint_every < 0:
-        raise ValueError(f"checkpoint interval must be >= 0 steps, got {checkpoint_every}")
+    _check_interval(checkpoint_every)
     run_dir = Path(run_dir)
     info_path = run_dir / "run.json"
     if not info_path.is_file():
@@ -118,6 +116,12 @@ def resume_experiment(
         _truncate_series(run_dir / "series.jsonl", phases)
     barrier()
     return _execute(run_dir, name, size, config, payload, progress, checkpoint_every)
+
+
+def _check_interval(checkpoint_every: int) -> None:
+    """The Checkpointer checks it too, but only after run.json and the log are written."""
+    if not isinstance(checkpoint_every, int) or checkpoint_every < 0:
+        raise ValueError(f"checkpoint interval must be >= 0 steps, got {checkpoint_every}")
 
 
 def _check_belongs(path: Path, payload: dict, name: str, config: dict) -> None:

@@ -159,9 +159,10 @@ def run(config: SMACControlConfig, ctx: RunContext | None = None) -> Results:
         )
         if config.random_episodes:
             # the floor every learned policy must clear: uniformly random actions
-            env, _ = _make(config, task)
+            env, spare = _make(config, task)
             returns = torch.tensor(random_policy_returns(env, config.random_episodes))
             env.close()
+            spare.close()
             results.metrics[f"random/{task}/return"] = float(returns.mean())
             results.metrics[f"random/{task}/return_std"] = (
                 float(returns.std(correction=1)) if len(returns) > 1 else 0.0
