@@ -132,7 +132,7 @@ def test_bad_parameters_are_named(bad, match):
 
 
 def test_bad_constants_are_named():
-    with pytest.raises(ValueError, match="temperatures"):
+    with pytest.raises(ValueError, match="t_cold"):
         HeatTransferVSystem(t_cold=0.0)
     with pytest.raises(ValueError, match="bath"):
         DEVICE.bath_operators(params(), "warm")

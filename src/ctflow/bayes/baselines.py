@@ -43,6 +43,7 @@ class ODENet(TrunkNet):
         predictive: bool = False,
     ) -> tuple[Tensor, Tensor]:
         steps = self.steps if steps is None else self._check_steps(steps)
+        self._check_input(x)
         h1 = _solve_trunk(self.field, self.encoder(x), self.w, steps)
         return self.head(h1), h1.new_zeros(())
 
@@ -100,6 +101,7 @@ class MeanFieldBNN(TrunkNet):
         predictive: bool = False,
     ) -> tuple[Tensor, Tensor]:
         steps = self.steps if steps is None else self._check_steps(steps)
+        self._check_input(x)
         h0 = self.encoder(x)
         eps = torch.randn(
             (*h0.shape[:-1], self.field.n_weights),

@@ -29,6 +29,7 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call
 
+from .._validate import check_finite
 from ..solvers import sdeint
 
 __all__ = ["ESTIMATORS", "GirsanovSolution", "girsanov_sdeint"]
@@ -184,6 +185,9 @@ def girsanov_sdeint(
     if estimator == "stl" and not isinstance(posterior_drift, nn.Module):
         raise TypeError("estimator='stl' needs posterior_drift to be an nn.Module (to detach it)")
     sigma = float(sigma)
+    check_finite(w0, "w0")
+    if h0 is not None:
+        check_finite(h0, "h0")
     packing = _Packing(h0, w0)
 
     def drift(t: Tensor, z: Tensor) -> Tensor:

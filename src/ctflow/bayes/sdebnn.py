@@ -101,6 +101,7 @@ class SDEBNN(TrunkNet):
         predictive: bool = False,
     ) -> tuple[Tensor, Tensor]:
         steps = self.steps if steps is None else self._check_steps(steps)
+        self._check_input(x)
         h0 = self.encoder(x)
         shared = self.shared_path and not predictive
         w0 = self.w0 if shared else self.w0.expand(*h0.shape[:-1], -1)

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.distributions import Categorical, Distribution, Independent, MixtureSameFamily, Normal
 
+from .._validate import check_finite
 from .weight_field import WeightedMLPField
 
 __all__ = ["LIKELIHOODS", "TrunkNet"]
@@ -59,6 +60,13 @@ class TrunkNet(nn.Module):
         self.head = nn.Linear(state, out_features)
         if likelihood == "gaussian":
             self.log_noise = nn.Parameter(torch.tensor(math.log(0.1)))
+
+    def _check_input(self, x: Tensor) -> None:
+        features = self.encoder.in_features
+        if not isinstance(x, Tensor) or x.dim() == 0 or x.shape[-1] != features:
+            shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+            raise ValueError(f"x must have shape (*batch, {features}), got {shape}")
+        check_finite(x, "x")
 
     @staticmethod
     def _check_steps(steps: int) -> int:

@@ -14,6 +14,8 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from .._validate import check_finite, finite_check_applies
+
 __all__ = [
     "EARTH_DATASETS",
     "earth_root",
@@ -115,7 +117,22 @@ def read_latlon_csv(path: str | os.PathLike) -> Tensor:
 
 
 def latlon_to_xyz(latlon: Tensor) -> Tensor:
-    """Degrees ``(lat, lon)`` -> unit vectors ``(cos lat cos lon, cos lat sin lon, sin lat)``."""
+    """Degrees ``(lat, lon)`` -> unit vectors ``(cos lat cos lon, cos lat sin lon, sin lat)``.
+
+    Args:
+        latlon: ``(*batch, 2)`` degrees, latitude in ``[-90, 90]``, longitude finite.
+
+    Returns:
+        ``(*batch, 3)`` unit vectors.
+
+    Example:
+        >>> latlon_to_xyz(torch.tensor([[0.0, 0.0]]))
+        tensor([[1., 0., 0.]])
+    """
+    _check_points(latlon, 2, "latlon")
+    if finite_check_applies(latlon) and bool((latlon[..., 0].abs() > 90).any()):
+        worst = float(latlon[..., 0].abs().max())
+        raise ValueError(f"latlon: latitudes must lie in [-90, 90] degrees, got |lat| = {worst}")
     lat, lon = torch.deg2rad(latlon[..., 0]), torch.deg2rad(latlon[..., 1])
     return torch.stack(
         [torch.cos(lat) * torch.cos(lon), torch.cos(lat) * torch.sin(lon), torch.sin(lat)], -1
@@ -123,10 +140,36 @@ def latlon_to_xyz(latlon: Tensor) -> Tensor:
 
 
 def xyz_to_latlon(x: Tensor) -> Tensor:
-    """Unit vectors -> degrees ``(lat, lon)``, longitude in ``(-180, 180]``."""
-    lat = torch.asin(x[..., 2].clamp(-1, 1))
+    """Non-zero points of ``R^3`` (unit vectors, typically) -> degrees ``(lat, lon)``.
+
+    Longitude is in ``(-180, 180]``. A point off the sphere gives the latitude and longitude of
+    its direction.
+
+    Args:
+        x: ``(*batch, 3)``, non-zero.
+
+    Returns:
+        ``(*batch, 2)`` degrees.
+
+    Example:
+        >>> xyz_to_latlon(torch.tensor([[0.0, 0.0, 2.0]]))
+        tensor([[90.,  0.]])
+    """
+    _check_points(x, 3, "x")
+    horizontal = torch.hypot(x[..., 0], x[..., 1])
+    if finite_check_applies(x) and bool(((horizontal == 0) & (x[..., 2] == 0)).any()):
+        raise ValueError("x: the zero vector has no latitude or longitude")
+    lat = torch.atan2(x[..., 2], horizontal)
     lon = torch.atan2(x[..., 1], x[..., 0])
     return torch.rad2deg(torch.stack([lat, lon], -1))
+
+
+def _check_points(x: object, size: int, name: str) -> None:
+    if not isinstance(x, Tensor) or not x.is_floating_point():
+        raise TypeError(f"{name} must be a floating-point tensor of shape (..., {size})")
+    if x.dim() == 0 or x.shape[-1] != size:
+        raise ValueError(f"{name} must have shape (..., {size}), got {tuple(x.shape)}")
+    check_finite(x, name)
 
 
 def load_earth(name: str, root: str | os.PathLike | None = None) -> Tensor:

@@ -16,6 +16,8 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
+from .._validate import check_finite
+
 __all__ = [
     "TOY_DATASETS",
     "has_log_prob",
@@ -307,6 +309,7 @@ def toy_log_prob(name: str, x: Tensor) -> Tensor:
         raise TypeError(f"x must be a floating-point tensor, got dtype {x.dtype}")
     if x.dim() == 0 or x.shape[-1] != 2:
         raise ValueError(f"x must have shape (..., 2), got {tuple(x.shape)}")
+    check_finite(x, "x")
     return log_prob(x)
 
 

@@ -7,6 +7,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
+from .._validate import check_finite
 from ._checks import batched
 
 __all__ = [
@@ -77,6 +78,7 @@ def value_jacobian_hessian(
 
 def divergence_of(fn: Callable[[Tensor], Tensor], y: Tensor) -> Tensor:
     """The divergence (Jacobian trace) of a per-point function ``(n,) -> (n,)`` at ``y``."""
+    check_finite(y, "y")
     _, jac = value_and_jacobian(fn, y)
     return torch.diagonal(jac, dim1=-2, dim2=-1).sum(-1)
 

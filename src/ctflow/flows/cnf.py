@@ -12,6 +12,7 @@ import torch
 from torch import Size, Tensor, nn
 from torch.distributions import Distribution, constraints
 
+from .._validate import check_positive, check_sample_shape
 from ..ops import DIVERGENCE_METHODS, PROBES, divergence
 from ..solvers import METHODS, odeint
 
@@ -73,6 +74,9 @@ class CNF(nn.Module):
             raise ValueError(f"unknown probe {probe!r}; choose one of: {', '.join(PROBES)}")
         if not t1 > t0:
             raise ValueError(f"need t0 < t1, got t0={t0}, t1={t1}")
+        atol, rtol = check_positive(atol, "atol"), check_positive(rtol, "rtol")
+        if step_size is not None:
+            step_size = check_positive(step_size, "step_size")
         self.field, self.features = field, features
         self.t0, self.t1 = float(t0), float(t1)
         self.solver = dict(method=method, atol=atol, rtol=rtol, step_size=step_size)
@@ -208,6 +212,6 @@ class CNFDistribution(Distribution):
         return self.flow._integrate((x0, logp0), self.c, self.flow.t0, self.flow.t1, -1.0)
 
     def _base_sample(self, sample_shape: Sequence[int]) -> Tensor:
-        shape = Size(sample_shape) + self.batch_shape + self.event_shape
+        shape = check_sample_shape(sample_shape) + self.batch_shape + self.event_shape
         loc = self.flow.base_loc
         return torch.randn(shape, dtype=loc.dtype, device=loc.device)

@@ -11,11 +11,13 @@ of the batch shape ``x_t.shape[:-event_dims]`` (as :class:`ctflow.nn.TimeMLP` ac
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
 
+from .._validate import check_finite, check_in_range, finite_check_applies
 from ..paths import AffineGaussianPath, ot_coupling
 
 __all__ = [
@@ -87,9 +89,9 @@ def cfm_loss(
             x0.reshape(-1, *event), x1.reshape(-1, *event), method=coupling, generator=generator
         )
         x0 = paired.reshape(x1.shape)
-    sample = path.sample(x0, x1, t)
+    sample = path._sample(x0, x1, t)
     v = _call(model, t, sample.x_t, context, "model")
-    return (v - sample.dx_t).square().mean()
+    return _traced((v - sample.dx_t).square().mean(), x1=x1, x0=x0, context=context)
 
 
 def score_matching_loss(
@@ -124,10 +126,11 @@ def score_matching_loss(
         torch.Size([])
     """
     x0, t = _draw(model, path, x1, x0, t, generator, event_dims)
-    sample = path.sample(x0, x1, t)
+    sample = path._sample(x0, x1, t)
     score = _call(model, t, sample.x_t, context, "model")
     sigma = path.sigma(t).reshape(*t.shape, *([1] * event_dims))
-    return (sigma * score + x0 / path.source_scale).square().mean()
+    loss = (sigma * score + x0 / path.source_scale).square().mean()
+    return _traced(loss, x1=x1, x0=x0, context=context)
 
 
 def eps_loss(
@@ -161,9 +164,9 @@ def eps_loss(
         torch.Size([])
     """
     x0, t = _draw(model, path, x1, x0, t, generator, event_dims)
-    sample = path.sample(x0, x1, t)
+    sample = path._sample(x0, x1, t)
     eps = _call(model, t, sample.x_t, context, "model")
-    return (eps - x0 / path.source_scale).square().mean()
+    return _traced((eps - x0 / path.source_scale).square().mean(), x1=x1, x0=x0, context=context)
 
 
 class _VelocityFromPredictor(nn.Module):
@@ -345,7 +348,21 @@ def _draw(
                 f"t must be 0-d or of the batch shape {tuple(batch)}, got {tuple(t.shape)}"
             )
         t = t.expand(batch)
+        check_in_range(t, 0.0, 1.0, "t")
     return x0, t
+
+
+def _traced(loss: Tensor, **inputs: Tensor | None) -> Tensor:
+    """``loss``; when it is not finite (on the CPU), a non-finite input is named in a ValueError.
+
+    One read of a 0-d tensor per step instead of a scan of every input: a model that diverges on
+    finite inputs still returns its NaN loss, for the trainer's guard to report.
+    """
+    if finite_check_applies(loss) and not math.isfinite(loss.item()):
+        for name, value in inputs.items():
+            if value is not None:
+                check_finite(value, name)
+    return loss
 
 
 def _call(model: Model, t: Tensor, x: Tensor, context: Tensor | None, name: str) -> Tensor:

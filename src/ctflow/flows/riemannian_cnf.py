@@ -18,6 +18,7 @@ import torch
 from torch import Size, Tensor, nn
 from torch.distributions import Distribution, constraints
 
+from .._validate import check_positive, check_sample_shape
 from ..manifolds import Euclidean, FlatTorus, Manifold, Product, Sphere
 from ..nn import MLP
 from ..ops import DIVERGENCE_METHODS, PROBES, divergence
@@ -173,6 +174,9 @@ class RiemannianCNF(nn.Module):
             raise ValueError(f"unknown probe {probe!r}; choose one of: {', '.join(PROBES)}")
         if not t1 > t0:
             raise ValueError(f"need t0 < t1, got t0={t0}, t1={t1}")
+        atol, rtol = check_positive(atol, "atol"), check_positive(rtol, "rtol")
+        if step_size is not None:
+            step_size = check_positive(step_size, "step_size")
         self.field, self.manifold = field, manifold
         self.t0, self.t1 = float(t0), float(t1)
         self.solver = dict(method=method, atol=atol, rtol=rtol, step_size=step_size)
@@ -260,5 +264,5 @@ class RiemannianCNFDistribution(Distribution):
     def _base_sample(self, sample_shape: Sequence[int]) -> Tensor:
         anchor = self.flow._anchor
         return self.flow.manifold.random_uniform(
-            tuple(Size(sample_shape)), dtype=anchor.dtype, device=anchor.device
+            tuple(check_sample_shape(sample_shape)), dtype=anchor.dtype, device=anchor.device
         )

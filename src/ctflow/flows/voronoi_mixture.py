@@ -38,6 +38,7 @@ import torch.nn.functional as F
 from torch import Size, Tensor, nn
 from torch.distributions import Distribution, constraints
 
+from .._validate import check_finite, check_sample_shape
 from .voronoi import VoronoiTessellation
 
 __all__ = ["VoronoiMixture", "FlowMixture", "MixtureDistribution", "RadialStudentT", "TAILS"]
@@ -294,6 +295,7 @@ class MixtureDistribution(Distribution):
         D = self.model.features
         if not torch.is_tensor(x) or x.ndim < 1 or x.shape[-1] != D:
             raise ValueError(f"expected points of shape (..., {D}), got {tuple(x.shape)}")
+        check_finite(x, "x")
         shape = torch.broadcast_shapes(x.shape[:-1], self.batch_shape)
         flat = x.expand(*shape, D).reshape(-1, D)
         c = None
@@ -304,8 +306,11 @@ class MixtureDistribution(Distribution):
     def rsample_and_log_prob(
         self, sample_shape: Size | tuple[int, ...] = ()
     ) -> tuple[Tensor, Tensor]:
-        shape = Size(sample_shape) + self.batch_shape
+        shape = check_sample_shape(sample_shape) + self.batch_shape
         n = math.prod(shape)
+        if n == 0:  # multinomial refuses to draw nothing
+            x = self.model.logits.new_zeros(*shape, self.model.features)
+            return x, x.sum(-1)
         logits = self.model.logits.detach()
         k = torch.multinomial(logits.softmax(-1).expand(1, -1), n, replacement=True)[0]
         c = None

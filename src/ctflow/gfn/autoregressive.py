@@ -67,6 +67,18 @@ class AutoregressiveGFN(MarkovChainGFN):
         self.n_transitions = length - 1
         self.net = MLP(length * (vocab + 1), vocab, tuple(hidden), "silu")
 
+    def check_data(self, x: Tensor) -> None:
+        """``x`` must be ``(*batch, length)`` integer tokens in ``1..vocab`` (0 pads prefixes)."""
+        if not isinstance(x, Tensor) or x.is_floating_point() or x.dtype == torch.bool:
+            raise TypeError(f"x must be an integer tensor of tokens, got {getattr(x, 'dtype', x)}")
+        if x.dim() == 0 or x.shape[-1] != self.length:
+            raise ValueError(f"x must have shape (..., {self.length}), got {tuple(x.shape)}")
+        if x.numel() and not (1 <= int(x.min()) and int(x.max()) <= self.vocab):
+            raise ValueError(
+                f"x holds tokens in [{int(x.min())}, {int(x.max())}]; this model's tokens are "
+                f"1..{self.vocab}"
+            )
+
     def logits(self, prefix: Tensor) -> Tensor:
         hot = nn.functional.one_hot(prefix, self.vocab + 1).to(self.net[0].weight.dtype)
         return self.net(hot.flatten(-2))

@@ -20,6 +20,8 @@ import math
 import torch
 from torch import Tensor, nn
 
+from .._validate import check_finite
+
 __all__ = ["MarkovChainGFN", "mle_gfn_loss"]
 
 
@@ -48,8 +50,19 @@ class MarkovChainGFN(nn.Module):
         return 1
 
     @torch.no_grad()
+    def check_data(self, x: Tensor) -> None:
+        """Raise ``ValueError``/``TypeError`` if ``x`` is not a batch of this chain's data.
+
+        The default refuses non-tensors and NaN or infinite values; chains over a discrete space
+        override it to check the symbols.
+        """
+        if not isinstance(x, Tensor):
+            raise TypeError(f"x must be a tensor, got {type(x).__name__}")
+        check_finite(x, "x")
+
     def sample_backward(self, x: Tensor, k: int | None = None) -> list[Tensor]:
         """``tau ~ P_B(. | x)``; with ``k``, ``k`` paths per ``x`` (a leading ``k`` dimension)."""
+        self.check_data(x)
         s = x if k is None else x.expand(k, *x.shape)
         path = [s]
         for i in range(self.n_transitions, 0, -1):

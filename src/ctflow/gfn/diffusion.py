@@ -15,14 +15,33 @@ import torch
 from torch import Tensor, nn
 from torch.distributions import Independent, Normal
 
+from .._validate import check_positive
 from .chain import MarkovChainGFN
 
 __all__ = ["DiffusionGFN", "linear_betas"]
 
 
 def linear_betas(steps: int, beta_min: float = 1e-4, beta_max: float = 0.02) -> Tensor:
-    """DDPM's linear schedule rescaled to ``steps`` (so ``sum beta`` matches 1000 steps)."""
+    """DDPM's linear schedule rescaled to ``steps`` (so ``sum beta`` matches 1000 steps).
+
+    Args:
+        steps: ``T >= 1``.
+        beta_min, beta_max: the 1000-step schedule's ends, ``0 < beta_min <= beta_max < 1``.
+
+    Returns:
+        ``(T,)`` float64 betas; the rescaled top end is capped at 0.999.
+    """
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps must be an int >= 1, got {steps!r}")
+    beta_min, beta_max = check_positive(beta_min, "beta_min"), check_positive(beta_max, "beta_max")
+    if not beta_min <= beta_max < 1:
+        raise ValueError(f"need 0 < beta_min <= beta_max < 1, got {beta_min} and {beta_max}")
     scale = 1000 / steps
+    if beta_min * scale >= 1:
+        raise ValueError(
+            f"beta_min={beta_min} rescaled to {steps} steps is {beta_min * scale:g} >= 1; "
+            "use more steps or a smaller beta_min"
+        )
     return torch.linspace(
         beta_min * scale, min(beta_max * scale, 0.999), steps, dtype=torch.float64
     )

@@ -1,8 +1,9 @@
 """The abstract :class:`Manifold` interface shared by solvers and Riemannian flows.
 
 Points are ambient tensors of shape ``(*batch, ambient_dim)`` with any number of batch dimensions
-(including none). Public methods validate their inputs and then call a private ``_method`` that
-subclasses implement, so every manifold reports shape and dtype mistakes the same way.
+(including none). Public methods validate their inputs (shape, dtype and, for CPU tensors,
+finiteness) and then call a private ``_method`` that subclasses implement, so every manifold
+reports mistakes the same way. Solvers call the private methods on states they have checked.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from collections.abc import Sequence
 
 import torch
 from torch import Tensor
+
+from ctflow._validate import check_finite
 
 __all__ = ["Manifold"]
 
@@ -77,6 +80,9 @@ class Manifold(abc.ABC):
     def _check_all(self, method: str, **tensors: Tensor) -> None:
         for name, value in tensors.items():
             self._check_shape(value, name, method)
+            # check_point reports non-finite points as off the manifold instead
+            if method != "check_point":
+                check_finite(value, f"{self!r}.{method}: {name}")
 
     # ----------------------------------------------------------------- public interface
     def projx(self, x: Tensor) -> Tensor:

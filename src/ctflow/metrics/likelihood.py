@@ -90,6 +90,8 @@ def bits_per_dim(log_prob: Tensor, dim: int, bin_width: float = 1.0) -> Tensor:
         raise TypeError(f"bin_width must be a number, got {type(bin_width).__name__}")
     if not (math.isfinite(bin_width) and bin_width > 0):
         raise ValueError(f"bin_width must be a finite positive number, got {bin_width}")
+    if bool(torch.isnan(log_prob).any()):  # -inf is a valid log-likelihood; NaN is not
+        raise ValueError("log_prob contains NaN; a NaN log-likelihood usually means divergence")
     return (-log_prob - dim * math.log(bin_width)) / (dim * math.log(2.0))
 
 

@@ -13,6 +13,8 @@ import torch
 from scipy.optimize import linear_sum_assignment
 from torch import Tensor
 
+from ctflow._validate import check_finite
+
 __all__ = ["ot_coupling", "sinkhorn_plan", "COUPLING_METHODS"]
 
 COUPLING_METHODS = ("exact", "sinkhorn")
@@ -116,6 +118,7 @@ def ot_coupling(
             raise ValueError(
                 f"{name} must have shape (n, *event) with n >= 1, got {tuple(value.shape)}"
             )
+        check_finite(value, name)
     if x0.shape[1:] != x1.shape[1:]:
         raise ValueError(
             f"x0 and x1 must share the event shape, got {tuple(x0.shape)} and {tuple(x1.shape)}"

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from ctflow._validate import check_finite, check_in_range
+
 __all__ = ["PathSample", "AffineGaussianPath", "CondOTPath", "VPPath", "VEPath", "PATHS"]
 
 TimeLike = Tensor | float
@@ -110,8 +112,11 @@ class AffineGaussianPath:
             >>> s.x_t.shape, s.dx_t.shape
             (torch.Size([4, 3]), torch.Size([4, 3]))
         """
-        _check_pair(x0, "x0", x1, "x1")
-        t = _as_time(t, like=x1)
+        return self._sample(x0, x1, _check_sample_inputs(x0, x1, t))
+
+    def _sample(self, x0: Tensor, x1: Tensor, t: Tensor) -> PathSample:
+        """:meth:`sample` on inputs already checked (losses check once, not on every step);
+        ``t`` is a tensor in ``x1``'s dtype. Subclasses with a cheaper formula override this."""
         a, s, da, ds = self._coefficients(t, x1)
         eps = x0 / self.source_scale if self.source_scale != 1.0 else x0
         return PathSample(x_t=a * x1 + s * eps, dx_t=da * x1 + ds * eps, t=t, x0=x0, x1=x1)
@@ -302,11 +307,9 @@ class CondOTPath(AffineGaussianPath):
             raise ValueError(f"sigma_min must lie in [0, 1), got {value}")
         object.__setattr__(self, "sigma_min", value)
 
-    def sample(self, x0: Tensor, x1: Tensor, t: TimeLike) -> PathSample:
+    def _sample(self, x0: Tensor, x1: Tensor, t: Tensor) -> PathSample:
         # the general formula costs four coefficient tensors; this path needs three ops:
         # dx_t = x1 - (1 - sigma_min) x0 and x_t = x0 + t dx_t
-        _check_pair(x0, "x0", x1, "x1")
-        t = _as_time(t, like=x1)
         dx_t = x1 - x0 if self.sigma_min == 0.0 else x1 - (1.0 - self.sigma_min) * x0
         x_t = torch.addcmul(x0, _broadcast_time(t, x1), dx_t)
         return PathSample(x_t=x_t, dx_t=dx_t, t=t, x0=x0, x1=x1)
@@ -480,6 +483,16 @@ def _check_pair(x: Tensor, x_name: str, y: Tensor, y_name: str) -> None:
         )
     if x.dtype != y.dtype:
         raise TypeError(f"{x_name} and {y_name} must share a dtype, got {x.dtype} and {y.dtype}")
+
+
+def _check_sample_inputs(x0: Tensor, x1: Tensor, t: object) -> Tensor:
+    """Validate the arguments of ``sample`` and return ``t`` as a tensor in ``x1``'s dtype."""
+    _check_pair(x0, "x0", x1, "x1")
+    check_finite(x0, "x0")
+    check_finite(x1, "x1")
+    t = _as_time(t, like=x1)
+    check_in_range(t, 0.0, 1.0, "t")
+    return t
 
 
 def _as_time(t: object, like: Tensor | None = None) -> Tensor:

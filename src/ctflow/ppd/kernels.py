@@ -13,6 +13,8 @@ import torch
 from scipy import special
 from torch import Tensor
 
+from ctflow._validate import check_finite, finite_check_applies
+
 __all__ = [
     "vmf_log_normalizer",
     "vmf_log_prob",
@@ -23,6 +25,17 @@ __all__ = [
 ]
 
 _LOG_2PI = math.log(2 * math.pi)
+
+
+def _check_kernel_args(name: str, scale: Tensor, **points: Tensor) -> None:
+    """Refuse non-finite points and a scale (``kappa`` or ``sigma``) that is not positive."""
+    for what, x in points.items():
+        check_finite(x, what)
+    if finite_check_applies(scale) and not bool((torch.isfinite(scale) & (scale > 0)).all()):
+        raise ValueError(
+            f"{name} must be finite and > 0, "
+            f"got values in [{float(scale.min())}, {float(scale.max())}]"
+        )
 
 
 class _LogBesselI(torch.autograd.Function):
@@ -94,6 +107,12 @@ def vmf_log_prob(x: Tensor, mu: Tensor, kappa: Tensor | float) -> Tensor:
         torch.Size([1, 1])
     """
     kappa = torch.as_tensor(kappa, dtype=x.dtype, device=x.device)
+    _check_kernel_args("kappa", kappa, x=x, mu=mu)
+    return _vmf_log_prob(x, mu, kappa)
+
+
+def _vmf_log_prob(x: Tensor, mu: Tensor, kappa: Tensor | float) -> Tensor:
+    kappa = torch.as_tensor(kappa, dtype=x.dtype, device=x.device)
     if kappa.dim() > 0 and kappa.shape[-1] != 1:
         kappa = kappa.unsqueeze(-1)
     dim = x.shape[-1] - 1
@@ -124,6 +143,14 @@ def vmf_sample(
     Returns:
         Samples, shape ``(n, dim + 1)``.
     """
+    kappa = torch.as_tensor(kappa, dtype=mu.dtype, device=mu.device).expand(len(mu))
+    _check_kernel_args("kappa", kappa, mu=mu)
+    return _vmf_sample(mu, kappa, generator)
+
+
+def _vmf_sample(
+    mu: Tensor, kappa: Tensor | float, generator: torch.Generator | None = None
+) -> Tensor:
     n, p = mu.shape
     kappa = torch.as_tensor(kappa, dtype=mu.dtype, device=mu.device).expand(n)
     opts = dict(generator=generator, dtype=mu.dtype, device=mu.device)
@@ -185,6 +212,14 @@ def wrapped_normal_log_prob(
         Log-densities for every centre, shape ``(*batch, N)``.
     """
     sigma = torch.as_tensor(sigma, dtype=x.dtype, device=x.device)
+    _check_kernel_args("sigma", sigma, x=x, mu=mu)
+    return _wrapped_normal_log_prob(x, mu, sigma, wraps)
+
+
+def _wrapped_normal_log_prob(
+    x: Tensor, mu: Tensor, sigma: Tensor | float, wraps: int | None = None
+) -> Tensor:
+    sigma = torch.as_tensor(sigma, dtype=x.dtype, device=x.device)
     if sigma.dim() > 0 and sigma.shape[-1] != 1:
         sigma = sigma.unsqueeze(-1)
     if wraps is None:
@@ -203,6 +238,14 @@ def wrapped_normal_sample(
     mu: Tensor, sigma: Tensor | float, generator: torch.Generator | None = None
 ) -> Tensor:
     """One wrapped-normal sample per row of ``mu`` (shape ``(n, d)``), wrapped to ``[0, 2 pi)``."""
+    sigma = torch.as_tensor(sigma, dtype=mu.dtype, device=mu.device)
+    _check_kernel_args("sigma", sigma, mu=mu)
+    return _wrapped_normal_sample(mu, sigma, generator)
+
+
+def _wrapped_normal_sample(
+    mu: Tensor, sigma: Tensor | float, generator: torch.Generator | None = None
+) -> Tensor:
     sigma = torch.as_tensor(sigma, dtype=mu.dtype, device=mu.device)
     if sigma.dim() == 1:
         sigma = sigma.unsqueeze(-1)

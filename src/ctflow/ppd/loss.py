@@ -76,8 +76,20 @@ def path_residual(
     probe: Tensor | None = None,
 ) -> Tensor:
     """``r_t(x)`` at a :class:`PathPoint` (the target's derivatives already computed)."""
+    manifold._check_all("path_residual", x_t=point.x_t, grad_logp=point.grad_logp)
+    return _residual(field, point, manifold, method, probe)
+
+
+def _residual(
+    field: Callable[[Tensor, Tensor], Tensor],
+    point: PathPoint,
+    manifold: Manifold,
+    method: str,
+    probe: Tensor | None,
+) -> Tensor:
+    # unchecked: ppd_loss calls it on a point its path drew
     v, div = divergence(field, point.t, point.x_t, method=method, probe=probe)
-    return point.dlogp_dt + div + manifold.inner(point.x_t, point.grad_logp, v)
+    return point.dlogp_dt + div + manifold._inner(point.x_t, point.grad_logp, v)
 
 
 def ppd_loss(
@@ -139,6 +151,6 @@ def ppd_loss(
     e = None
     if divergence_method == "hutchinson":
         e = PROBES[probe](point.x_t, generator=generator)
-    r = path_residual(field, point, path.manifold, method=divergence_method, probe=e)
+    r = _residual(field, point, path.manifold, divergence_method, e)
     loss = r.abs().mean() if power == 1 else r.pow(2).mean()
     return (loss, r.detach()) if return_residual else loss

@@ -15,13 +15,14 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from .._validate import check_finite
 from ..manifolds import FlatTorus, Manifold, Sphere
 from .kernels import (
+    _vmf_log_prob,
+    _vmf_sample,
+    _wrapped_normal_log_prob,
+    _wrapped_normal_sample,
     vmf_log_normalizer,
-    vmf_log_prob,
-    vmf_sample,
-    wrapped_normal_log_prob,
-    wrapped_normal_sample,
 )
 
 __all__ = ["KernelMixturePath", "PathPoint"]
@@ -89,6 +90,11 @@ class KernelMixturePath:
                 f"centers must have shape (N >= 1, {manifold.ambient_dim}), "
                 f"got {tuple(centers.shape)}"
             )
+        check_finite(centers, "centers")
+        if not bool(manifold.check_point(centers).all()):
+            raise ValueError(
+                f"centers must lie on {manifold!r} (project them with manifold.projx first)"
+            )
         for name, value in (("scale_start", scale_start), ("scale_end", scale_end)):
             if not (isinstance(value, (int, float)) and value > 0 and math.isfinite(value)):
                 raise ValueError(f"{name} must be a positive number, got {value!r}")
@@ -97,8 +103,11 @@ class KernelMixturePath:
         if weights is None:
             log_w = torch.full((len(centers),), -math.log(len(centers)), dtype=centers.dtype)
         else:
-            if weights.shape != (len(centers),) or bool((weights < 0).any()):
-                raise ValueError(f"weights must be nonnegative of shape ({len(centers)},)")
+            ok = weights.shape == (len(centers),) and bool(torch.isfinite(weights).all())
+            if not ok or bool((weights < 0).any()) or not bool(weights.sum() > 0):
+                raise ValueError(
+                    f"weights must be finite, nonnegative, not all zero, of shape ({len(centers)},)"
+                )
             log_w = torch.log(weights / weights.sum()).to(centers.dtype)
         self.log_weights = log_w.to(centers.device)
 
@@ -114,11 +123,24 @@ class KernelMixturePath:
 
     def kernel_log_prob(self, x: Tensor, scale: Tensor | float) -> Tensor:
         """``log sum_i w_i k_s(x, y_i)``, shape ``x.shape[:-1]``; ``scale`` broadcasts to it."""
+        self._check_points(x)
+        return self._kernel_log_prob(x, scale)
+
+    def _check_points(self, x: Tensor) -> None:
+        # the public methods check the user's points once; the training step calls the private
+        # ones on points it drew itself
+        d = self.manifold.ambient_dim
+        if not isinstance(x, Tensor) or x.dim() == 0 or x.shape[-1] != d:
+            shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+            raise ValueError(f"x must have shape (..., {d}), got {shape}")
+        check_finite(x, "x")
+
+    def _kernel_log_prob(self, x: Tensor, scale: Tensor | float) -> Tensor:
         scale = torch.as_tensor(scale, dtype=x.dtype, device=x.device)
         if self.kernel == "vmf":
-            pair = vmf_log_prob(x, self.centers, 1 / scale**2)
+            pair = _vmf_log_prob(x, self.centers, 1 / scale**2)
         else:
-            pair = wrapped_normal_log_prob(x, self.centers, scale)
+            pair = _wrapped_normal_log_prob(x, self.centers, scale)
         return torch.logsumexp(pair + self.log_weights, dim=-1)
 
     def log_prob(self, t: Tensor | float, x: Tensor) -> Tensor:
@@ -127,15 +149,20 @@ class KernelMixturePath:
         Returns:
             Log-densities w.r.t. the Riemannian volume, shape ``x.shape[:-1]``.
         """
+        self._check_points(x)
+        return self._log_prob(t, x)
+
+    def _log_prob(self, t: Tensor | float, x: Tensor) -> Tensor:
         t = torch.as_tensor(t, dtype=x.dtype, device=x.device).expand(x.shape[:-1])
-        log_u = self.manifold.uniform_logprob(x)
+        log_u = x.new_full(x.shape[:-1], -self.manifold.log_volume())
         # (1 - t) U + t K; log(1 - t) = -inf at t = 1 is fine inside logaddexp
-        log_k = self.kernel_log_prob(x, self.scale(t).unsqueeze(-1))
+        log_k = self._kernel_log_prob(x, self.scale(t).unsqueeze(-1))
         return torch.logaddexp(torch.log1p(-t) + log_u, torch.log(t) + log_k)
 
     def data_log_prob(self, x: Tensor) -> Tensor:
         """``log p_1(x)``, the path's end (the kernel mixture at width ``s1``)."""
-        return self.kernel_log_prob(x, self.scale_end)
+        self._check_points(x)
+        return self._kernel_log_prob(x, self.scale_end)
 
     def derivatives(self, t: Tensor, x: Tensor) -> PathPoint:
         """``log p_t``, ``d/dt log p_t`` and the Riemannian gradient at ``(t, x)``.
@@ -147,14 +174,18 @@ class KernelMixturePath:
             t: times, shape ``(n,)``, in ``(0, 1]``.
             x: points, shape ``(n, ambient_dim)``.
         """
+        self._check_points(x)
+        return self._derivatives(t, x)
+
+    def _derivatives(self, t: Tensor, x: Tensor) -> PathPoint:
         if self.kernel == "vmf":
             return self._vmf_derivatives(t.detach(), x.detach())
         with torch.enable_grad():
             t_ = t.detach().requires_grad_(True)
             x_ = x.detach().requires_grad_(True)
-            logp = self.log_prob(t_, x_)
+            logp = self._log_prob(t_, x_)
             dt, dx = torch.autograd.grad(logp.sum(), (t_, x_))
-        grad = self.manifold.proju(x, dx)
+        grad = self.manifold._proju(x, dx)
         return PathPoint(t=t, x_t=x, logp=logp.detach(), dlogp_dt=dt, grad_logp=grad)
 
     def _vmf_derivatives(self, t: Tensor, x: Tensor) -> PathPoint:
@@ -182,13 +213,13 @@ class KernelMixturePath:
             -2 * kappa * math.log(self.scale_end / self.scale_start)
         )
         # mix with the uniform law: log p = logaddexp(log(1 - t) + log U, log t + log K)
-        log_u = self.manifold.uniform_logprob(x)
+        log_u = x.new_full(x.shape[:-1], -self.manifold.log_volume())
         log_k_part = torch.log(t) + log_k
         logp = torch.logaddexp(torch.log1p(-t) + log_u, log_k_part)
         share = torch.exp(log_k_part - logp)  # the kernel part's share of p_t(x)
         # d/dt p_t = K - U + t dK/dt, so d/dt log p_t = share (1/t + dlogK/dt) - U / p_t
         dlogp_dt = share * (1 / t + dlogk_dt) - torch.exp(log_u - logp)
-        grad = self.manifold.proju(x, (share * kappa).unsqueeze(-1) * m)
+        grad = self.manifold._proju(x, (share * kappa).unsqueeze(-1) * m)
         return PathPoint(t=t, x_t=x, logp=logp, dlogp_dt=dlogp_dt, grad_logp=grad)
 
     def sample_x(self, t: Tensor, generator: torch.Generator | None = None) -> Tensor:
@@ -200,11 +231,11 @@ class KernelMixturePath:
         idx = torch.multinomial(self.log_weights.exp(), n, replacement=True, generator=generator)
         scale = self.scale(t.to(self.centers.dtype))
         if self.kernel == "vmf":
-            near = vmf_sample(self.centers[idx], 1 / scale**2, generator)
+            near = _vmf_sample(self.centers[idx], 1 / scale**2, generator)
         else:
-            near = wrapped_normal_sample(self.centers[idx], scale, generator)
+            near = _wrapped_normal_sample(self.centers[idx], scale, generator)
         return torch.where(choose_kernel.unsqueeze(-1), near, uniform)
 
     def sample(self, t: Tensor, generator: torch.Generator | None = None) -> PathPoint:
         """``x_t ~ p_t`` for each ``t`` (shape ``(n,)``) with the target's derivatives there."""
-        return self.derivatives(t, self.sample_x(t, generator))
+        return self._derivatives(t, self.sample_x(t, generator))

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from .._validate import check_positive
 from .liouvillian import liouvillian, vec
 from .steady_state import steady_state
 
@@ -65,9 +66,8 @@ class HeatTransferVSystem:
     t_cold: float = 0.5
 
     def __post_init__(self):
-        if not (self.e1 > 0 and self.e2 > 0 and self.gamma > 0):
-            raise ValueError("e1, e2 and gamma must be positive")
-        _bose(self.frequency, self.t_hot), _bose(self.frequency, self.t_cold)
+        for name in ("e1", "e2", "gamma", "t_hot", "t_cold"):
+            check_positive(getattr(self, name), name)
 
     @property
     def frequency(self) -> float:

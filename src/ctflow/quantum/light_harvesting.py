@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from .._validate import check_positive, check_real
 from ..solvers import fixed_point
 
 __all__ = ["LightHarvestingVSystem", "STEADY_STATE_METHODS"]
@@ -47,6 +48,13 @@ class LightHarvestingVSystem:
     kappa: float = 1.0
     pump: float = 6.34e-10
     dephasing_unit: float = 1e-12
+
+    def __post_init__(self) -> None:
+        check_real(self.coupling, "coupling")
+        check_real(self.gap, "gap")
+        check_real(self.kappa, "kappa")
+        for name in ("gamma_rc", "pump", "dephasing_unit"):
+            check_positive(getattr(self, name), name)
 
     @property
     def mixing_angle(self) -> float:

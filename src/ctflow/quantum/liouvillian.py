@@ -16,6 +16,8 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor
 
+from .._validate import check_finite
+
 __all__ = ["lindblad_rhs", "liouvillian", "unvec", "vec"]
 
 # Relative tolerance for accepting H as Hermitian (round-off from building H numerically).
@@ -89,6 +91,7 @@ def _check_hamiltonian(H: Tensor) -> Tensor:
     H = _as_complex(H, "H")
     if H.dim() < 2 or H.shape[-1] != H.shape[-2]:
         raise ValueError(f"H must have shape (*batch, n, n), got {tuple(H.shape)}")
+    check_finite(H, "H")  # NaN would also pass the Hermiticity test below
     if H.numel():
         Hd = H.detach()  # a check, not part of the graph
         err = float((Hd - Hd.mH).abs().amax())
@@ -150,6 +153,7 @@ def liouvillian(H: Tensor, c_ops: Tensor | Sequence[Tensor] = ()) -> Tensor:
     H = _check_hamiltonian(H)
     n = H.shape[-1]
     c = _stack_c_ops(c_ops, n)
+    check_finite(c, "c_ops")
     return _Liouvillian.apply(H, c)
 
 

@@ -53,7 +53,13 @@ class ReplayBuffer:
         i = self.position
         values = (obs, action, reward, next_obs, float(terminated))
         for key, value in zip(self.FIELDS, values):
-            self.data[key][i] = torch.as_tensor(value, dtype=self.data[key].dtype)
+            slot = self.data[key][i]
+            value = torch.as_tensor(value, dtype=slot.dtype)
+            if value.shape != slot.shape:  # assignment would broadcast a scalar silently
+                raise ValueError(
+                    f"{key} must have shape {tuple(slot.shape)}, got {tuple(value.shape)}"
+                )
+            slot.copy_(value)
         self.position = (i + 1) % self.capacity
         self.size = min(self.size + 1, self.capacity)
 

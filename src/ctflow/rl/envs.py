@@ -113,7 +113,10 @@ def make_env(
     """
     if observe not in ("full", "flicker", "noisy"):
         raise ValueError(f"observe must be 'full', 'flicker' or 'noisy', got {observe!r}")
-    env = gym.make(name)
+    try:
+        env = gym.make(name)
+    except gym.error.Error as err:  # an unknown id, a missing extra (MuJoCo), a bad version
+        raise ValueError(f"cannot make environment {name!r}: {err}") from None
     if observe == "flicker":
         env = FlickerObservation(env, flicker_p)
     elif observe == "noisy":

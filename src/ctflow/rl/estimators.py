@@ -17,6 +17,8 @@ import math
 import torch
 from torch import Tensor
 
+from .._validate import finite_check_applies
+
 __all__ = ["marginal_log_prob", "aggregate_particles", "AGGREGATIONS"]
 
 AGGREGATIONS = ("mean", "logmeanexp", "min")
@@ -43,6 +45,9 @@ def marginal_log_prob(log_probs: Tensor, dim: int = -1) -> Tensor:
     count = log_probs.shape[dim]
     if count < 1:
         raise ValueError("marginal_log_prob needs at least one particle")
+    # -inf is a legitimate log-probability; NaN means the policy diverged
+    if finite_check_applies(log_probs) and bool(torch.isnan(log_probs).any()):
+        raise ValueError("log_probs contains NaN")
     return torch.logsumexp(log_probs, dim=dim) - math.log(count)
 
 

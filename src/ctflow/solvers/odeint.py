@@ -13,6 +13,7 @@ import torch
 import torchdiffeq
 from torch import Tensor, nn
 
+from ..manifolds.base import Manifold
 from ._checks import as_state_tuple, check_method, check_positive, check_times, steps_per_interval
 from .counting import CountingField, SolveStats
 from .fixed_grid import solve_fixed_grid
@@ -129,7 +130,7 @@ def odeint(
     if method in FIXED_STEP_METHODS and not adjoint:
         steps = steps_per_interval(t, step_size)
         stats.steps = sum(steps)
-        project = manifold.projx if manifold is not None else None
+        project = _projection(manifold, "projx") if manifold is not None else None
         # compiled steps call f directly: dynamo cannot trace through the counting wrapper cheaply
         func = f if compile else field
         states = solve_fixed_grid(func, y0, t, FIXED_STEP_TABLEAUS[method], steps, project, compile)
@@ -231,10 +232,21 @@ class _TangentField:
     """Projects the field onto the manifold's tangent space (first tensor of a tuple state)."""
 
     def __init__(self, f: Callable, manifold: Any):
-        self.f, self.manifold = f, manifold
+        self.f, self.proju = f, _projection(manifold, "proju")
 
     def __call__(self, t: Tensor, y):
         dy = self.f(t, y)
         if isinstance(y, tuple):
-            return (self.manifold.proju(y[0], dy[0]), *dy[1:])
-        return self.manifold.proju(y, dy)
+            return (self.proju(y[0], dy[0]), *dy[1:])
+        return self.proju(y, dy)
+
+
+def _projection(manifold: Any, name: str) -> Callable:
+    """``manifold.<name>``, without the input checks for a ctflow :class:`Manifold`.
+
+    The solver checked the initial state once; checking every stage of every step again would
+    read each state back to the host (a few percent of a small model's solve).
+    """
+    if isinstance(manifold, Manifold):
+        return getattr(manifold, f"_{name}")
+    return getattr(manifold, name)
