@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.ctflow-installed
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: run test verify negative-controls test-slow lint bench bench-deps wheel-check clean
+.PHONY: run test docs verify negative-controls test-slow lint bench bench-deps wheel-check clean
 
 # torch 2.13.0 first (a CPU wheel on disk), then the package, so pip keeps that torch.
 $(STAMP): pyproject.toml
@@ -25,6 +25,11 @@ XDIST := -n 2 --dist worksteal
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q $(XDIST) -m "not slow" --durations=15
+
+# the documentation site in site/, strict: any warning (a broken reference or link) fails;
+# tests/test_docs.py builds it too, so CI does
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict
 
 # the claims tier alone: each experiment's quick run asserts its docs/results verdict
 verify: $(STAMP)

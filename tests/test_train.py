@@ -153,7 +153,7 @@ def test_runaway_ode_solve_in_the_loss_is_named_and_saved(tmp_path):
 
 
 def test_experiment_resume_equals_uninterrupted_run(tmp_path, monkeypatch):
-    import ctflow.experiments.cnf_2d as cnf_2d
+    import ctflow.experiments.point_data as point_data
 
     cfg = {"steps": "12", "datasets": "8gaussians,checkerboard"}
     full_dir, _ = run_experiment(
@@ -165,7 +165,7 @@ def test_experiment_resume_equals_uninterrupted_run(tmp_path, monkeypatch):
         checkpoint_every=4,
     )
     calls = {"n": 0}
-    real = cnf_2d.sample_toy
+    real = point_data.sample_toy
 
     def flaky(name, *args, **kwargs):  # dies at step 5 of the second phase (checkpoint at 4)
         calls["n"] += name == "checkerboard"
@@ -173,7 +173,7 @@ def test_experiment_resume_equals_uninterrupted_run(tmp_path, monkeypatch):
             raise Interrupt
         return real(name, *args, **kwargs)
 
-    monkeypatch.setattr(cnf_2d, "sample_toy", flaky)
+    monkeypatch.setattr(point_data, "sample_toy", flaky)
     with pytest.raises(Interrupt):
         run_experiment(
             "cnf-2d",
@@ -183,7 +183,7 @@ def test_experiment_resume_equals_uninterrupted_run(tmp_path, monkeypatch):
             progress=False,
             checkpoint_every=4,
         )
-    monkeypatch.setattr(cnf_2d, "sample_toy", real)
+    monkeypatch.setattr(point_data, "sample_toy", real)
     phases = load_checkpoint(tmp_path / "cut" / "checkpoint.pt")["extra"]["phases"]
     assert phases["cnf/8gaussians"]["done"] and phases["cnf/checkerboard"]["step"] == 4
     resume_experiment(tmp_path / "cut", progress=False, checkpoint_every=4)
@@ -297,11 +297,11 @@ def test_sample_writes_npy_and_figure(tmp_path):
 
 def _interrupted_run(tmp_path, monkeypatch, name="cut", overrides=None):
     """A cnf-2d smoke run killed at step 6 of its only phase (checkpoint at step 4)."""
-    import ctflow.experiments.cnf_2d as cnf_2d
+    import ctflow.experiments.point_data as point_data
 
     cfg = {"steps": "12", "datasets": "8gaussians", **(overrides or {})}
     calls = {"n": 0}
-    real = cnf_2d.sample_toy
+    real = point_data.sample_toy
 
     def flaky(*args, **kwargs):
         calls["n"] += 1
@@ -309,13 +309,13 @@ def _interrupted_run(tmp_path, monkeypatch, name="cut", overrides=None):
             raise Interrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(cnf_2d, "sample_toy", flaky)
+    monkeypatch.setattr(point_data, "sample_toy", flaky)
     with pytest.raises(Interrupt):
         run_experiment(
             "cnf-2d", size="smoke", out=tmp_path / name, overrides=cfg, progress=False,
             checkpoint_every=4,
         )  # fmt: skip
-    monkeypatch.setattr(cnf_2d, "sample_toy", real)
+    monkeypatch.setattr(point_data, "sample_toy", real)
     return tmp_path / name
 
 

@@ -36,7 +36,7 @@ def finite_check_applies(x: Tensor) -> bool:
 def check_finite(x: Tensor, name: str) -> None:
     """Raise ``ValueError`` naming ``name`` if the CPU tensor ``x`` holds NaN or infinity.
 
-    Example:
+    Examples:
         >>> check_finite(torch.tensor([1.0, float("nan")]), "x1")
         Traceback (most recent call last):
         ...
@@ -58,7 +58,7 @@ def check_in_range(x: Tensor, low: float, high: float, name: str) -> None:
     """Raise ``ValueError`` naming ``name`` unless every value of a CPU tensor is in
     ``[low, high]`` (NaN is not).
 
-    Example:
+    Examples:
         >>> check_in_range(torch.tensor([0.5, 2.0]), 0.0, 1.0, "t")
         Traceback (most recent call last):
         ...
@@ -94,7 +94,7 @@ def check_real(value: object, name: str) -> float:
 def check_positive(value: object, name: str, *, allow_zero: bool = False) -> float:
     """``value`` as a finite float ``> 0`` (``>= 0`` with ``allow_zero``), or a named error.
 
-    Example:
+    Examples:
         >>> check_positive(0.5, "sigma")
         0.5
         >>> check_positive(-1, "sigma")
@@ -112,7 +112,7 @@ def check_positive(value: object, name: str, *, allow_zero: bool = False) -> flo
 def check_sample_shape(sample_shape: object) -> torch.Size:
     """A distribution's ``sample_shape`` as a ``torch.Size`` of non-negative ints, or an error.
 
-    Example:
+    Examples:
         >>> check_sample_shape((3, 2))
         torch.Size([3, 2])
         >>> check_sample_shape((-3,))

@@ -32,25 +32,29 @@ def _scatter(ax, points: Tensor, lim: float, title: str) -> None:
 
 
 def density_sample_figure(
-    data: Tensor, samples: Tensor, density: Tensor, lim: float, title: str = ""
+    data: Tensor, samples: Tensor, density: Tensor | None, lim: float, title: str = ""
 ):
-    """Three panels: data ``(N, 2)``, model samples ``(M, 2)``, model density on a ``(n, n)`` grid.
+    """Data ``(N, 2)``, model samples ``(M, 2)`` and, when given, the model density on an
+    ``(n, n)`` grid with its colour bar.
 
     The grid spans ``[-lim, lim]^2`` with rows along y (``meshgrid(..., indexing="xy")``).
     """
-    fig, axes = plt.subplots(1, 3, figsize=(9, 3.2), dpi=80)
+    panels = 2 if density is None else 3
+    fig, axes = plt.subplots(1, panels, figsize=(3.1 * panels, 3.2), dpi=80)
     _scatter(axes[0], data, lim, "data")
     _scatter(axes[1], samples, lim, "model samples")
-    axes[2].imshow(
-        density.cpu().numpy(),
-        origin="lower",
-        extent=(-lim, lim, -lim, lim),
-        cmap="magma",
-        interpolation="nearest",
-    )
-    axes[2].set_title("model density", fontsize=9)
-    axes[2].set_xticks([])
-    axes[2].set_yticks([])
+    if density is not None:
+        image = axes[2].imshow(
+            density.cpu().numpy(),
+            origin="lower",
+            extent=(-lim, lim, -lim, lim),
+            cmap="magma",
+            interpolation="nearest",
+        )
+        axes[2].set_title("model density", fontsize=9)
+        axes[2].set_xticks([])
+        axes[2].set_yticks([])
+        fig.colorbar(image, ax=axes[2], fraction=0.046, pad=0.04).ax.tick_params(labelsize=7)
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()

@@ -260,7 +260,7 @@ def config_from_dict(config_cls: type, data: dict[str, Any]) -> Any:
 def load(run_dir: str | os.PathLike, map_location: str = "cpu") -> dict[str, nn.Module]:
     """The trained models of a run directory, rebuilt by the experiment's ``build_models``.
 
-    Example:
+    Examples:
         A tiny run trained here; pass the directory of any finished run the same way.
 
         >>> import tempfile

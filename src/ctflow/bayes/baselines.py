@@ -25,7 +25,7 @@ class ODENet(TrunkNet):
 
     Takes :class:`~ctflow.bayes.trunk_net.TrunkNet`'s arguments.
 
-    Example:
+    Examples:
         >>> ODENet(4, 3, steps=4).predict(torch.randn(5, 4), samples=1).shape
         torch.Size([5, 3])
     """
@@ -58,7 +58,7 @@ class MeanFieldBNN(TrunkNet):
         init_std: the posterior's initial standard deviation.
         **kwargs: the other :class:`~ctflow.bayes.trunk_net.TrunkNet` arguments.
 
-    Example:
+    Examples:
         >>> model = MeanFieldBNN(4, 3, steps=4)
         >>> outputs, kl = model.sample(torch.randn(5, 4))
         >>> outputs.shape, bool(kl > 0)

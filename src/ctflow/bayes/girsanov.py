@@ -160,7 +160,7 @@ def girsanov_sdeint(
     Returns:
         A :class:`GirsanovSolution`.
 
-    Example:
+    Examples:
         >>> from ctflow.bayes import ou_drift
         >>> w0 = torch.zeros(64, 3)
         >>> sol = girsanov_sdeint(lambda t, w: -w + 1.0, ou_drift, 0.5, w0, steps=50)

@@ -59,7 +59,7 @@ def ou_path_kl(
     Returns:
         The KL in nats (for ``d`` independent coordinates, sum the per-coordinate values).
 
-    Example:
+    Examples:
         >>> ou_path_kl(-1.0, 0.0, 0.5)  # posterior = prior
         0.0
     """
@@ -90,7 +90,7 @@ class OUObservation:
     ``V(tau) = obs_std^2 + sigma^2 (1 - e^{-2 tau}) / 2`` (the h-transform with
     ``h(t, w) = p(y | w_t = w)``).
 
-    Example:
+    Examples:
         >>> problem = OUObservation(sigma=1.0, obs_std=0.5, y=1.0)
         >>> round(problem.log_evidence(), 4)
         -1.4606
@@ -139,7 +139,7 @@ class OUObservationDrift(nn.Module):
     Shapes: ``w`` is ``(*batch, 1)`` (with ``n_paths``: ``(..., n_paths, 1)``); ``t`` is 0-d or
     broadcastable to ``batch``.
 
-    Example:
+    Examples:
         >>> drift = OUObservationDrift(OUObservation(), n_paths=3)
         >>> drift(torch.tensor(0.5), torch.zeros(3, 1, dtype=torch.float64)).shape
         torch.Size([3, 1])

@@ -40,7 +40,7 @@ class SDEBNN(TrunkNet):
         act: the trunk's activation.
         likelihood: ``"categorical"`` or ``"gaussian"``.
 
-    Example:
+    Examples:
         >>> model = SDEBNN(64, 10, steps=5)
         >>> x, y = torch.randn(8, 64), torch.randint(0, 10, (8,))
         >>> loss, extras = model.loss(x, y, n_data=1000)

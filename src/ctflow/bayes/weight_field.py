@@ -32,7 +32,7 @@ class WeightedMLPField(nn.Module):
     Attributes:
         n_weights: ``P = H (d + 1) + H + d H + d``.
 
-    Example:
+    Examples:
         >>> field = WeightedMLPField(4, hidden=8)
         >>> w = field.initial_weights()
         >>> field(torch.tensor(0.5), torch.randn(10, 4), w).shape

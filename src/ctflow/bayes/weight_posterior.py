@@ -25,7 +25,7 @@ class WeightPosteriorDrift(nn.Module):
     Shapes: ``w`` is ``(*batch, P)`` (``batch`` may be empty); ``t`` is 0-d or broadcastable to
     ``batch``. Returns ``(*batch, P)``.
 
-    Example:
+    Examples:
         >>> drift = WeightPosteriorDrift(5)
         >>> w = torch.randn(3, 5)
         >>> torch.equal(drift(torch.tensor(0.3), w), -w)

@@ -87,7 +87,7 @@ class SequenceCodec(nn.Module):
         latent_scale: the encoder output is multiplied by this, so a unit quantisation bin is
             fine at initialisation.
 
-    Example:
+    Examples:
         >>> codec = SequenceCodec(frame_dim=64, latent_dim=3)
         >>> x, times = torch.rand(2, 20, 64), torch.linspace(0, 1, 20)
         >>> out = codec.loss(x, times, lam=1e-3)

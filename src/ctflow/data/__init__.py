@@ -82,3 +82,7 @@ __all__ += [
     "skeleton_motion",
     "smooth_control",
 ]
+
+from ctflow.data.arrays import POINT_FILE_SUFFIXES, read_points  # noqa: E402
+
+__all__ += ["POINT_FILE_SUFFIXES", "read_points"]

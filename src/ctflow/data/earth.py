@@ -125,7 +125,7 @@ def latlon_to_xyz(latlon: Tensor) -> Tensor:
     Returns:
         ``(*batch, 3)`` unit vectors.
 
-    Example:
+    Examples:
         >>> latlon_to_xyz(torch.tensor([[0.0, 0.0]]))
         tensor([[1., 0., 0.]])
     """
@@ -151,7 +151,7 @@ def xyz_to_latlon(x: Tensor) -> Tensor:
     Returns:
         ``(*batch, 2)`` degrees.
 
-    Example:
+    Examples:
         >>> xyz_to_latlon(torch.tensor([[0.0, 0.0, 2.0]]))
         tensor([[90.,  0.]])
     """
@@ -182,7 +182,7 @@ def load_earth(name: str, root: str | os.PathLike | None = None) -> Tensor:
     Returns:
         ``(N, 3)`` float64 unit vectors.
 
-    Example:
+    Examples:
         Two events at (0, 0) and (0, 90) degrees, written into each of the four files:
 
         >>> import tempfile

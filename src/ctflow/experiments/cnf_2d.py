@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..data import TOY_DATASETS, sample_toy
+from ..data import TOY_DATASETS, read_points
 from ..flows import CNF
 from ..metrics import wasserstein2
 from ..nn import TimeMLP
@@ -22,8 +22,9 @@ from ..solvers import METHODS, odeint
 from ..train import select_device
 from .base import ExperimentConfig, Results, RunContext
 from .config import check_fields
+from .point_data import PointData, point_datasets
 from .registry import Experiment, register
-from .toy_eval import density_grid, entropy_of, sample_quality
+from .toy_eval import density_grid, sample_quality
 
 __all__ = ["CNF2DConfig", "run", "build_models"]
 
@@ -33,6 +34,8 @@ class CNF2DConfig(ExperimentConfig):
     """Full size by default; ``smoke`` and ``quick`` override fields (see ``SIZES``)."""
 
     datasets: tuple[str, ...] = ("checkerboard", "8gaussians")
+    # a .npy or .csv file of points (N, D) to train on instead of the toy datasets
+    data: str = ""
     steps: int = 3000
     batch_size: int = 256
     lr: float = 2e-3
@@ -65,6 +68,8 @@ class CNF2DConfig(ExperimentConfig):
                 raise ValueError(
                     f"unknown {name} {getattr(self, name)!r}; choose one of: {', '.join(METHODS)}"
                 )
+        if self.data:
+            read_points(self.data, min_rows=10)  # refuse a bad file before any training
 
 
 SIZES = {
@@ -88,17 +93,20 @@ def _build_flow(
     step_size: float | None,
     tol: float,
     field: torch.nn.Module | None = None,
+    dim: int = 2,
 ) -> CNF:
     if field is None:
-        field = TimeMLP(2, hidden=(config.hidden,) * config.depth, act=config.act)
-    return CNF(field, 2, method=method, step_size=step_size, atol=tol, rtol=tol)
+        field = TimeMLP(dim, hidden=(config.hidden,) * config.depth, act=config.act)
+    return CNF(field, dim, method=method, step_size=step_size, atol=tol, rtol=tol)
 
 
 def build_models(config: CNF2DConfig) -> dict[str, CNF]:
     """One untrained flow per dataset, with the training solver."""
     return {
-        ds: _build_flow(config, config.train_method, config.train_step_size, 1e-5)
-        for ds in config.datasets
+        data.name: _build_flow(
+            config, config.train_method, config.train_step_size, 1e-5, dim=data.dim
+        )
+        for data in point_datasets(config.datasets, config.data, config.seed)
     }
 
 
@@ -110,14 +118,15 @@ def run(config: CNF2DConfig, ctx: RunContext | None = None) -> Results:
     results = Results()
     models = build_models(config)
     ctx.track(models)
-    for index, dataset in enumerate(config.datasets):
+    for index, data in enumerate(point_datasets(config.datasets, config.data, config.seed)):
+        dataset = data.name
         flow = models[dataset].to(device)
         # each rank draws its own share of the batch under torchrun; evaluation is the same on all
         train_gen = torch.Generator().manual_seed(config.seed * 1000 + index + 7919 * ctx.rank)
         test_gen = torch.Generator().manual_seed(10**6 + config.seed * 1000 + index)
 
-        def loss_fn(step: int, flow=flow, dataset=dataset, gen=train_gen):
-            x = sample_toy(dataset, config.batch_size, generator=gen).to(device)
+        def loss_fn(step: int, flow=flow, data=data, gen=train_gen):
+            x = data.sample(config.batch_size, gen).to(device)
             return -flow().log_prob(x).mean()
 
         trained = ctx.fit(
@@ -133,13 +142,18 @@ def run(config: CNF2DConfig, ctx: RunContext | None = None) -> Results:
             grad_clip=10.0,
         )
         evaluator = _build_flow(
-            config, config.eval_method, config.eval_step_size, config.eval_tol, field=flow.field
+            config,
+            config.eval_method,
+            config.eval_step_size,
+            config.eval_tol,
+            field=flow.field,
+            dim=data.dim,
         ).to(device)
-        metrics = _evaluate(evaluator, dataset, config, test_gen, device)
+        metrics = _evaluate(evaluator, data, config, test_gen, device)
         metrics["train_seconds"] = trained.seconds
         metrics["final_train_loss"] = trained.final_loss
         results.metrics.update({f"cnf/{dataset}/{k}": float(v) for k, v in metrics.items()})
-        results.figures[f"cnf_{dataset}"] = _figure(evaluator, dataset, config, test_gen, device)
+        results.figures[f"cnf_{dataset}"] = _figure(evaluator, data, config, test_gen, device)
     results.models = models
     results.notes.append(
         "NLL in nats; the entropy is the lowest NLL any model can reach "
@@ -150,49 +164,56 @@ def run(config: CNF2DConfig, ctx: RunContext | None = None) -> Results:
 
 @torch.no_grad()
 def _evaluate(
-    flow: CNF, dataset: str, config: CNF2DConfig, gen: torch.Generator, device: torch.device
+    flow: CNF, data: PointData, config: CNF2DConfig, gen: torch.Generator, device: torch.device
 ) -> dict[str, float]:
-    x_test = sample_toy(dataset, config.n_eval, generator=gen).to(device)
+    x_test = data.held_out(config.n_eval, gen).to(device)
     start = time.perf_counter()
     logp = flow().log_prob(x_test)
     nll_seconds = time.perf_counter() - start
-    entropy = entropy_of(dataset, gen)
-    x0 = torch.randn(config.n_eval, 2, generator=gen).to(device)
+    entropy = data.entropy(gen)
+    # a user's held-out points are the sample reference too (W2 needs equal sizes)
+    x_ref = None if data.is_toy else x_test
+    x0 = torch.randn(len(x_test), data.dim, generator=gen).to(device)
     t = torch.tensor([flow.t0, flow.t1], device=device)
     xs, stats = odeint(flow.field, x0, t, return_stats=True, **flow.solver)
     samples = xs[-1]
-    x_ref = sample_toy(dataset, config.n_eval, generator=gen).to(device)
+    if x_ref is None:
+        x_ref = data.held_out(config.n_eval, gen).to(device)
+    # the noise floor of W2 at this sample size: other data against the reference
+    floor = data.held_out(config.n_eval, gen) if data.is_toy else data.sample(len(x_ref), gen)
+    nll = float(-logp.mean()) + data.log_scale  # in the file's units (0 for a toy)
     out = {
-        "test_nll": float(-logp.mean()),
+        "test_nll": nll,
         "test_nll_stderr": float(logp.std() / math.sqrt(len(logp))),
-        "entropy": entropy,
-        "nll_gap": float(-logp.mean()) - entropy,
         "sample_nfe": stats.nfe,
         "nll_seconds": nll_seconds,
-        **sample_quality(samples, x_ref, dataset),
-        "w2_data_vs_data": float(
-            wasserstein2(
-                sample_toy(dataset, config.n_eval, generator=gen).double(), x_ref.cpu().double()
-            )
-        ),
+        **sample_quality(samples, x_ref, data.name),
+        "w2_data_vs_data": float(wasserstein2(floor.double(), x_ref.cpu().double())),
     }
+    if entropy is not None:
+        out["entropy"], out["nll_gap"] = entropy, nll - entropy
     return out
 
 
 @torch.no_grad()
 def _figure(
-    flow: CNF, dataset: str, config: CNF2DConfig, gen: torch.Generator, device: torch.device
+    flow: CNF, data: PointData, config: CNF2DConfig, gen: torch.Generator, device: torch.device
 ):
-    lim = config.grid_limit
+    if data.dim != 2:  # no density grid beyond the plane; scatter the first two coordinates
+        samples = flow().sample((config.n_eval,)).cpu()[:, :2]
+        points = data.held_out(config.n_eval, gen) if data.is_toy else data.train[: config.n_eval]
+        points = points[:, :2].float()
+        title = f"CNF (max. likelihood) on {data.name}, first two coordinates{data.units}"
+        return density_sample_figure(points, samples, None, data.plot_limit(), title=title)
+    lim = config.grid_limit if data.is_toy else data.plot_limit()
     density, mass = density_grid(lambda x: flow().log_prob(x), lim, config.grid, device)
     samples = flow().sample((config.n_eval,)).cpu()
-    data = sample_toy(dataset, config.n_eval, generator=gen)
     return density_sample_figure(
-        data,
+        data.held_out(config.n_eval, gen) if data.is_toy else data.train[: config.n_eval].float(),
         samples,
         density,
         lim,
-        title=f"CNF (max. likelihood) on {dataset}; grid mass {mass:.3f}",
+        title=f"CNF (max. likelihood) on {data.name}{data.units}; grid mass {mass:.3f}",
     )
 
 

@@ -8,13 +8,14 @@ from dataclasses import dataclass
 
 import torch
 
-from ..data import TOY_DATASETS, sample_toy
+from ..data import TOY_DATASETS, read_points
 from ..train import select_device
 from .base import ExperimentConfig, Results, RunContext
 from .config import check_fields
 from .cpflow_common import BASELINES, cpflow_model, fit_mle, matched_baseline, parameter_count
+from .point_data import point_datasets
 from .registry import Experiment, register
-from .toy_eval import density_grid, entropy_of
+from .toy_eval import density_grid
 
 __all__ = ["CPFlow2DConfig", "run", "build_models"]
 
@@ -22,6 +23,8 @@ __all__ = ["CPFlow2DConfig", "run", "build_models"]
 @dataclass
 class CPFlow2DConfig(ExperimentConfig):
     datasets: tuple[str, ...] = ("8gaussians", "checkerboard")
+    # a .npy or .csv file of points (N, D) to train on instead of the toy datasets
+    data: str = ""
     steps: int = 2000
     batch_size: int = 256
     lr: float = 5e-3
@@ -45,6 +48,8 @@ class CPFlow2DConfig(ExperimentConfig):
             at_least_one="steps batch_size blocks hidden depth n_test grid",
             positive="lr grid_limit",
         )
+        if self.data:
+            read_points(self.data, min_rows=10)  # refuse a bad file before any training
 
 
 SIZES = {
@@ -60,12 +65,12 @@ METHODS = ("cpflow",) + BASELINES
 def build_models(config: CPFlow2DConfig) -> dict[str, torch.nn.Module]:
     torch.manual_seed(config.seed)
     models = {}
-    for ds in config.datasets:
-        cp = cpflow_model(2, config)
-        models[f"cpflow_{ds}"] = cp
+    for data in point_datasets(config.datasets, config.data, config.seed):
+        cp = cpflow_model(data.dim, config)
+        models[f"cpflow_{data.name}"] = cp
         for kind in BASELINES:
-            models[f"{kind}_{ds}"] = matched_baseline(
-                kind, 2, parameter_count(cp), config.baseline_transforms
+            models[f"{kind}_{data.name}"] = matched_baseline(
+                kind, data.dim, parameter_count(cp), config.baseline_transforms
             )
     return {k: m.double() for k, m in models.items()}
 
@@ -76,24 +81,24 @@ def run(config: CPFlow2DConfig, ctx: RunContext | None = None) -> Results:
     models = build_models(config)
     ctx.track(models)
     results = Results()
-    for d_index, ds in enumerate(config.datasets):
+    for d_index, data in enumerate(point_datasets(config.datasets, config.data, config.seed)):
+        ds = data.name
         test_gen = torch.Generator().manual_seed(10**6 + config.seed * 1000 + d_index)
-        x_test = sample_toy(ds, config.n_test, generator=test_gen).double().to(device)
-        entropy = entropy_of(ds, test_gen)
+        x_test = data.held_out(config.n_test, test_gen).double().to(device)
+        entropy = data.entropy(test_gen)
         densities = {}
+        limit = config.grid_limit if data.is_toy else data.plot_limit()
         for m_index, method in enumerate(METHODS):
             model = models[f"{method}_{ds}"].to(device)
             gen = torch.Generator().manual_seed(
                 config.seed * 1000 + 10 * d_index + m_index + 7919 * ctx.rank
             )
             if method == "cpflow":  # data-dependent ActNorm initialisation
-                model.initialize(sample_toy(ds, 1024, generator=gen).double().to(device))
+                model.initialize(data.sample(1024, gen).double().to(device))
             trained = fit_mle(
                 ctx,
                 model,
-                lambda step, gen=gen, ds=ds: sample_toy(
-                    ds, config.batch_size, generator=gen
-                ).double(),
+                lambda step, gen=gen, data=data: data.sample(config.batch_size, gen).double(),
                 tag=f"{method}/{ds}",
                 steps=config.steps,
                 lr=config.lr,
@@ -102,23 +107,33 @@ def run(config: CPFlow2DConfig, ctx: RunContext | None = None) -> Results:
             )
             with torch.no_grad():
                 logp = model().log_prob(x_test)
+            nll = float(-logp.mean()) + data.log_scale  # in the file's units (0 for a toy)
             metrics = {
-                "test_nll": float(-logp.mean()),
+                "test_nll": nll,
                 "test_nll_stderr": float(logp.std() / math.sqrt(len(logp))),
-                "nll_gap": float(-logp.mean()) - entropy,
                 "parameters": parameter_count(model),
                 "train_seconds": trained.seconds,
             }
+            if entropy is not None:
+                metrics["nll_gap"] = nll - entropy
             results.metrics.update({f"{method}/{ds}/{k}": float(v) for k, v in metrics.items()})
             with torch.no_grad():
-                densities[method], _ = density_grid(
-                    lambda x, model=model: model().log_prob(x.double()),
-                    config.grid_limit,
-                    config.grid,
-                    device,
-                )
-        results.metrics[f"exact/{ds}/entropy"] = entropy
-        results.figures[f"cpflow_{ds}"] = _figure(ds, densities, config.grid_limit, results, x_test)
+                if data.dim == 2:
+                    densities[method] = (
+                        "density",
+                        density_grid(
+                            lambda x, model=model: model().log_prob(x.double()),
+                            limit,
+                            config.grid,
+                            device,
+                        )[0],
+                    )
+                else:  # beyond the plane: the first two coordinates of samples
+                    samples = model().sample((min(2000, config.n_test),))
+                    densities[method] = "samples", samples[:, :2].cpu()
+        if entropy is not None:
+            results.metrics[f"exact/{ds}/entropy"] = entropy
+        results.figures[f"cpflow_{ds}"] = _figure(ds, densities, limit, results, x_test)
     results.models = models
     results.notes.append(
         "NLL in nats on held-out samples; the entropy is the least NLL any model can reach. "
@@ -133,9 +148,15 @@ def _figure(ds, densities, lim, results, x_test):
     fig, axes = plt.subplots(1, len(densities) + 1, figsize=(3 * (len(densities) + 1), 3), dpi=72)
     data = x_test[:2000].cpu()
     axes[0].scatter(data[:, 0], data[:, 1], s=1, alpha=0.5)
-    axes[0].set_title(f"{ds}: data", fontsize=9)
-    for ax, (method, density) in zip(axes[1:], densities.items()):
-        ax.imshow(density.cpu().numpy(), origin="lower", extent=(-lim, lim, -lim, lim))
+    axes[0].set_title(
+        f"{ds}: data" + ("" if x_test.shape[-1] == 2 else " (first 2 coords)"), fontsize=9
+    )
+    for ax, (method, (kind, density)) in zip(axes[1:], densities.items()):
+        if kind == "samples":
+            ax.scatter(density[:, 0], density[:, 1], s=1, alpha=0.5, color="C1")
+        else:
+            image = ax.imshow(density.cpu().numpy(), origin="lower", extent=(-lim, lim, -lim, lim))
+            fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04).ax.tick_params(labelsize=7)
         nll = results.metrics[f"{method}/{ds}/test_nll"]
         params = int(results.metrics[f"{method}/{ds}/parameters"])
         ax.set_title(f"{method} ({params} params): NLL {nll:.3f}", fontsize=9)

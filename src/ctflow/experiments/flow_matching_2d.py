@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..data import TOY_DATASETS, sample_toy
+from ..data import TOY_DATASETS, read_points
 from ..flows import CNF
 from ..flows.matching import VelocityFromScore, cfm_loss, score_matching_loss
 from ..nn import TimeMLP
@@ -25,8 +25,9 @@ from ..solvers import odeint
 from ..train import select_device
 from .base import ExperimentConfig, Results, RunContext
 from .config import check_fields
+from .point_data import PointData, point_datasets
 from .registry import Experiment, register
-from .toy_eval import entropy_of, sample_quality
+from .toy_eval import sample_quality
 
 __all__ = ["FlowMatching2DConfig", "METHODS", "OPTIONAL_METHODS", "run", "build_models"]
 
@@ -41,6 +42,8 @@ class FlowMatching2DConfig(ExperimentConfig):
     """Full size by default (the CPU-scale setting of the paper note); see ``SIZES``."""
 
     datasets: tuple[str, ...] = ("checkerboard", "8gaussians")
+    # a .npy or .csv file of points (N, D) to train on instead of the toy datasets
+    data: str = ""
     methods: tuple[str, ...] = METHODS
     steps: int = 6000
     batch_size: int = 1024
@@ -70,6 +73,8 @@ class FlowMatching2DConfig(ExperimentConfig):
                 f"unknown method {bad[0] if bad else None!r}; choose from: {', '.join(valid)}"
             )
         check_fields(self, at_least_one="steps batch_size hidden depth n_eval max_nfe")
+        if self.data:
+            read_points(self.data, min_rows=10)  # refuse a bad file before any training
         if any(n < 2 or n % 2 for n in self.midpoint_nfe):
             raise ValueError(f"midpoint_nfe must be even numbers >= 2, got {self.midpoint_nfe}")
         if not 0 < self.vp_t_max <= 1 or not 0 <= self.sigma_min < 1 or not self.lr > 0:
@@ -106,13 +111,13 @@ def build_models(config: FlowMatching2DConfig) -> dict[str, CNF]:
     tol = min(config.tols)
     models = {}
     for method in config.methods:
-        for dataset in config.datasets:
-            network = TimeMLP(2, hidden=(config.hidden,) * config.depth, act=config.act)
+        for data in point_datasets(config.datasets, config.data, config.seed):
+            network = TimeMLP(data.dim, hidden=(config.hidden,) * config.depth, act=config.act)
             path = _path(method, config)
             field = VelocityFromScore(network, path) if method == "score-vp" else network
-            models[f"{method}/{dataset}"] = CNF(
+            models[f"{method}/{data.name}"] = CNF(
                 field,
-                2,
+                data.dim,
                 t1=path.t_range[1],
                 method="dopri5",
                 atol=tol,
@@ -136,30 +141,40 @@ def run(config: FlowMatching2DConfig, ctx: RunContext | None = None) -> Results:
     models = build_models(config)
     ctx.track(models)
     results = Results(models=models)
-    for di, dataset in enumerate(config.datasets):
+    for di, data in enumerate(point_datasets(config.datasets, config.data, config.seed)):
+        dataset = data.name
         test_gen = torch.Generator().manual_seed(10**6 + 1000 * config.seed + di)
-        x_test = sample_toy(dataset, config.n_eval, generator=test_gen).to(device)
-        x_ref = sample_toy(dataset, config.n_eval, generator=test_gen).to(device)
-        x0 = torch.randn(config.n_eval, 2, generator=test_gen).to(device)
-        entropy = entropy_of(dataset, test_gen)
+        x_test = data.held_out(config.n_eval, test_gen).to(device)
+        # a user's held-out points are the reference too: there is nothing else to draw from
+        x_ref = data.held_out(config.n_eval, test_gen).to(device) if data.is_toy else x_test
+        x0 = torch.randn(len(x_ref), data.dim, generator=test_gen).to(device)
+        entropy = data.entropy(test_gen)
         grid_samples: dict[str, dict[str, torch.Tensor]] = {}
         trajectories = {}
         for mi, method in enumerate(config.methods):
             key = f"{method}/{dataset}"
             flow = models[key].to(device)
-            _train(method, network_of(flow), dataset, config, ctx, device, 10 * di + mi)
+            _train(method, network_of(flow), data, config, ctx, device, 10 * di + mi)
             metrics, samples, traj = _evaluate(flow, config, dataset, x_test, x_ref, x0, device)
-            metrics["entropy"] = entropy
-            metrics["nll_gap"] = metrics["test_nll"] - entropy
+            metrics["test_nll"] += data.log_scale  # in the file's units (0 for a toy)
+            if entropy is not None:
+                metrics["entropy"] = entropy
+                metrics["nll_gap"] = metrics["test_nll"] - entropy
             results.metrics.update({f"{key}/{k}": float(v) for k, v in metrics.items()})
             grid_samples[method] = samples
             trajectories[method] = traj
         _ratios(results, config, dataset)
+        limit = data.plot_limit()
+        shown = ("" if data.dim == 2 else ", first two coordinates") + data.units
         results.figures[f"samples_{dataset}"] = sample_grid_figure(
-            grid_samples, limit=4.6, title=f"{dataset}: samples by method (rows) and solver budget"
+            {m: {k: v[:, :2] for k, v in grid.items()} for m, grid in grid_samples.items()},
+            limit=limit,
+            title=f"{dataset}: samples by method (rows) and solver budget{shown}",
         )
         results.figures[f"trajectories_{dataset}"] = trajectory_figure(
-            trajectories, limit=4.6, title=f"{dataset}: sampling trajectories (rk4, 100 steps)"
+            {m: traj[..., :2] for m, traj in trajectories.items()},
+            limit=limit,
+            title=f"{dataset}: sampling trajectories (rk4, 100 steps){shown}",
         )
     results.notes += [
         "NFE: dopri5 function evaluations to sample the fixed evaluation batch "
@@ -170,20 +185,20 @@ def run(config: FlowMatching2DConfig, ctx: RunContext | None = None) -> Results:
     return results
 
 
-def _train(method, network, dataset, config, ctx, device, seed_offset: int) -> None:
+def _train(method, network, data: PointData, config, ctx, device, seed_offset: int) -> None:
     path = _path(method, config)
     gen = torch.Generator().manual_seed(config.seed * 1000 + seed_offset + 7919 * ctx.rank)
     loss = score_matching_loss if method == "score-vp" else cfm_loss
     extra = {"coupling": "exact"} if method == "fm-ot-minibatch" else {}
 
     def loss_fn(step: int):
-        x1 = sample_toy(dataset, config.batch_size, generator=gen).to(device)
+        x1 = data.sample(config.batch_size, gen).to(device)
         return loss(network, path, x1, generator=gen, **extra)
 
     ctx.fit(
         loss_fn,
         network,
-        tag=f"{method}/{dataset}",
+        tag=f"{method}/{data.name}",
         generators=[gen],
         device=device,
         steps=config.steps,

@@ -61,7 +61,7 @@ class MatrixField(nn.Module):
     Shapes:
         ``forward(y)``: ``(*batch, n) -> (*batch, n)``; ``(*batch, 1 + n)`` in when time-dependent.
 
-    Example:
+    Examples:
         >>> import torch
         >>> from ctflow.fields import MatrixField
         >>> from ctflow.ops import divergence

@@ -35,7 +35,7 @@ class VectorField(nn.Module):
     Shapes:
         ``forward(y)``: ``(*batch, n) -> (*batch, n)``; ``(*batch, 1 + n)`` in when time-dependent.
 
-    Example:
+    Examples:
         >>> u = VectorField(4).double()(torch.randn(8, 4, dtype=torch.float64))  # (8, 4)
     """
 

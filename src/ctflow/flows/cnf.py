@@ -37,7 +37,7 @@ class CNF(nn.Module):
         adjoint: backpropagate through the solver by the adjoint method.
         options: extra torchdiffeq options for adaptive methods, e.g. ``{"max_num_steps": 10000}``.
 
-    Example:
+    Examples:
         >>> from ctflow.nn import TimeMLP
         >>> flow = CNF(TimeMLP(2, hidden=(32, 32)), features=2, method="rk4", step_size=0.1)
         >>> x = flow().sample((5,))             # (5, 2)

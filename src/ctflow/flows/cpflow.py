@@ -300,7 +300,7 @@ class ConvexPotentialLayer(zuko.flows.LazyTransform):
         potential: the (partially input-) convex potential ``F``.
         **options: :class:`ConvexPotentialTransform` settings (``logdet``, ``probes``, ...).
 
-    Example:
+    Examples:
         >>> layer = ConvexPotentialLayer(ConvexPotential(2, context=3, hidden=(8,)))
         >>> layer(torch.randn(3))(torch.randn(5, 2)).shape
         torch.Size([5, 2])
@@ -361,7 +361,7 @@ class CPFlow(zuko.flows.Flow):
             gradient map of a convex function: the optimal-transport (Brenier) map from the data
             to the base.
 
-    Example:
+    Examples:
         >>> flow = CPFlow(2, blocks=1, hidden=(16,))
         >>> flow().log_prob(torch.randn(5, 2)).shape
         torch.Size([5])

@@ -225,7 +225,7 @@ class Dequantization(nn.Module):
             ``posterior(context)`` with ``context`` the concatenated one-hot codes of ``x`` (and
             ``c``); it must offer ``rsample_and_log_prob``. See :func:`make_posterior`.
 
-    Example:
+    Examples:
         >>> import zuko
         >>> deq = [make_dequantizer("voronoi", 5, dim=2) for _ in range(3)]
         >>> model = Dequantization(deq, zuko.flows.NSF(6), zuko.flows.NSF(6, context=15, passes=2))

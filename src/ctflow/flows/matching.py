@@ -69,7 +69,7 @@ def cfm_loss(
     Returns:
         The 0-d loss.
 
-    Example:
+    Examples:
         >>> from ctflow.nn import TimeMLP
         >>> from ctflow.paths import CondOTPath
         >>> loss = cfm_loss(TimeMLP(2), CondOTPath(), torch.randn(64, 2), coupling="exact")
@@ -119,7 +119,7 @@ def score_matching_loss(
     Returns:
         The 0-d loss.
 
-    Example:
+    Examples:
         >>> from ctflow.nn import TimeMLP
         >>> from ctflow.paths import VPPath
         >>> score_matching_loss(TimeMLP(2), VPPath(), torch.randn(64, 2)).shape
@@ -157,7 +157,7 @@ def eps_loss(
     Returns:
         The 0-d loss.
 
-    Example:
+    Examples:
         >>> from ctflow.nn import TimeMLP
         >>> from ctflow.paths import VPPath
         >>> eps_loss(TimeMLP(2), VPPath(), torch.randn(64, 2)).shape
@@ -243,7 +243,7 @@ class VelocityFromScore(_VelocityFromPredictor):
     Shapes: ``t`` is 0-d or broadcastable to ``x.shape[:-event_dims]``; ``x`` is
     ``(*batch, *event)``; returns ``x``'s shape.
 
-    Example:
+    Examples:
         >>> from ctflow.flows import CNF
         >>> from ctflow.nn import TimeMLP
         >>> from ctflow.paths import VPPath
@@ -277,7 +277,7 @@ class VelocityFromEps(_VelocityFromPredictor):
     Shapes: ``t`` is 0-d or broadcastable to ``x.shape[:-event_dims]``; ``x`` is
     ``(*batch, *event)``; returns ``x``'s shape.
 
-    Example:
+    Examples:
         >>> from ctflow.nn import TimeMLP
         >>> from ctflow.paths import VPPath
         >>> field = VelocityFromEps(TimeMLP(2), VPPath())

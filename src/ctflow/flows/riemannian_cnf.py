@@ -86,7 +86,7 @@ class TangentField(nn.Module):
 
     Shapes: ``t`` is 0-d or of shape ``x.shape[:-1]``; ``x`` is ``(*batch, ambient_dim)``.
 
-    Example:
+    Examples:
         >>> field = TangentField(Sphere(2), hidden=(32, 32))
         >>> x = Sphere(2).random_uniform(5)
         >>> bool(Sphere(2).check_tangent(x, field(torch.tensor(0.5), x)).all())
@@ -137,7 +137,7 @@ class RiemannianCNF(nn.Module):
         divergence: ``"exact"`` or ``"hutchinson"``.
         probe: Hutchinson probe distribution, ``"rademacher"`` or ``"gaussian"``.
 
-    Example:
+    Examples:
         >>> M = Sphere(2)
         >>> flow = RiemannianCNF(TangentField(M, hidden=(16,)), M, method="rk4", step_size=0.25)
         >>> x = flow().sample((4,))

@@ -45,7 +45,7 @@ class VoronoiTessellation(nn.Module):
         scale: initial value of each cell's scale ``s`` (learned, one per cell).
         learn_box: learn the box's centre and half-widths.
 
-    Example:
+    Examples:
         >>> tess = VoronoiTessellation(5, 2)
         >>> v, k = torch.randn(7, 2), torch.randint(5, (7,))
         >>> z, ladj = tess.to_cell(v, k)

@@ -190,7 +190,7 @@ class VoronoiMixture(_CellMixtureBase):
             ``embedding + context``; by default a small zuko NSF (``component_kwargs`` go to it)
             on the base that ``tails`` names. ``tails`` and ``df`` are ignored when given.
 
-    Example:
+    Examples:
         >>> vm = VoronoiMixture(16, 2)
         >>> x = vm().sample((5,))
         >>> vm().log_prob(x).shape

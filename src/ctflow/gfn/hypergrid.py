@@ -27,7 +27,7 @@ class HyperGrid(DiscreteEnv):
         encoding: network input, ``"khot"`` (one-hot per coordinate, ``ndim * height``) or
             ``"onehot"`` (one-hot of the state index; with a linear policy this is a table).
 
-    Example:
+    Examples:
         >>> env = HyperGrid(ndim=2, height=8)
         >>> x, p = env.reward_distribution()      # 64 states and R(x)/Z
     """

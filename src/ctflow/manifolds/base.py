@@ -48,7 +48,7 @@ class Manifold(abc.ABC):
         dim: intrinsic dimension.
         ambient_dim: size of the last axis of a point tensor.
 
-    Example:
+    Examples:
         >>> import torch
         >>> from ctflow.manifolds import Sphere
         >>> M = Sphere(2)
@@ -94,7 +94,7 @@ class Manifold(abc.ABC):
         Returns:
             Points on the manifold, shape ``(*batch, ambient_dim)``.
 
-        Example:
+        Examples:
             >>> import torch
             >>> from ctflow.manifolds import Sphere
             >>> Sphere(2).projx(torch.tensor([0.0, 0.0, 2.0]))
@@ -113,7 +113,7 @@ class Manifold(abc.ABC):
         Returns:
             Tangent vectors at ``x``, shape ``(*batch, ambient_dim)``.
 
-        Example:
+        Examples:
             >>> import torch
             >>> from ctflow.manifolds import Sphere
             >>> Sphere(2).proju(torch.tensor([0.0, 0.0, 1.0]), torch.tensor([1.0, 2.0, 3.0]))
@@ -132,7 +132,7 @@ class Manifold(abc.ABC):
         Returns:
             Points on the manifold, shape ``(*batch, ambient_dim)``.
 
-        Example:
+        Examples:
             >>> import torch
             >>> from ctflow.manifolds import FlatTorus
             >>> FlatTorus(1).expmap(torch.tensor([6.0]), torch.tensor([1.0]))  # wraps past 2 pi
@@ -151,7 +151,7 @@ class Manifold(abc.ABC):
         Returns:
             Tangent vectors at ``x``, shape ``(*batch, ambient_dim)``, of norm ``dist(x, y)``.
 
-        Example:
+        Examples:
             >>> import torch
             >>> from ctflow.manifolds import Euclidean
             >>> Euclidean(2).logmap(torch.zeros(2), torch.tensor([1.0, 2.0]))
@@ -170,7 +170,7 @@ class Manifold(abc.ABC):
         Returns:
             Distances, shape ``(*batch,)``.
 
-        Example:
+        Examples:
             >>> import torch
             >>> from ctflow.manifolds import Sphere
             >>> Sphere(2).dist(torch.tensor([1.0, 0, 0]), torch.tensor([0.0, 1, 0]))
@@ -190,7 +190,7 @@ class Manifold(abc.ABC):
         Returns:
             Inner products, shape ``(*batch,)``.
 
-        Example:
+        Examples:
             >>> import torch
             >>> from ctflow.manifolds import Euclidean
             >>> Euclidean(2).inner(torch.zeros(2), torch.ones(2), torch.ones(2))
@@ -209,7 +209,7 @@ class Manifold(abc.ABC):
         Returns:
             Norms, shape ``(*batch,)``.
 
-        Example:
+        Examples:
             >>> import torch
             >>> from ctflow.manifolds import Euclidean
             >>> Euclidean(2).norm(torch.zeros(2), torch.tensor([3.0, 4.0]))
@@ -238,7 +238,7 @@ class Manifold(abc.ABC):
         Returns:
             Points on the manifold, shape ``(*size, ambient_dim)``.
 
-        Example:
+        Examples:
             >>> import torch
             >>> from ctflow.manifolds import Sphere
             >>> Sphere(2).random_uniform(5).shape
@@ -261,7 +261,7 @@ class Manifold(abc.ABC):
         Returns:
             The constant ``-log(volume)``, shape ``(*batch,)``, dtype and device of ``x``.
 
-        Example:
+        Examples:
             >>> import torch
             >>> from ctflow.manifolds import FlatTorus
             >>> FlatTorus(1).uniform_logprob(torch.zeros(1))
@@ -279,7 +279,7 @@ class Manifold(abc.ABC):
         Raises:
             ValueError: if the manifold is not compact.
 
-        Example:
+        Examples:
             >>> from ctflow.manifolds import Sphere
             >>> round(Sphere(2).log_volume(), 3)  # log(4 pi)
             2.531
@@ -296,7 +296,7 @@ class Manifold(abc.ABC):
         Returns:
             Bool tensor, shape ``(*batch,)``.
 
-        Example:
+        Examples:
             >>> import torch
             >>> from ctflow.manifolds import Sphere
             >>> Sphere(1).check_point(torch.tensor([[1.0, 0.0], [1.0, 1.0]]))
@@ -316,7 +316,7 @@ class Manifold(abc.ABC):
         Returns:
             Bool tensor, shape ``(*batch,)``.
 
-        Example:
+        Examples:
             >>> import torch
             >>> from ctflow.manifolds import Sphere
             >>> Sphere(2).check_tangent(torch.tensor([0.0, 0, 1]), torch.tensor([1.0, 0, 0]))

@@ -19,7 +19,7 @@ class Euclidean(Manifold):
     Args:
         dim: dimension (intrinsic and ambient).
 
-    Example:
+    Examples:
         >>> M = Euclidean(2)
         >>> M.expmap(torch.zeros(2), torch.tensor([1.0, 2.0]))
         tensor([1., 2.])

@@ -20,7 +20,7 @@ class Product(Manifold):
     Args:
         *manifolds: the factors, at least one.
 
-    Example:
+    Examples:
         >>> from ctflow.manifolds import FlatTorus, Product, Sphere
         >>> M = Product(Sphere(2), FlatTorus(1))
         >>> (M.dim, M.ambient_dim)
@@ -48,7 +48,7 @@ class Product(Manifold):
         Returns:
             A tuple of views, the ``i``-th of shape ``(*batch, manifolds[i].ambient_dim)``.
 
-        Example:
+        Examples:
             >>> import torch
             >>> from ctflow.manifolds import FlatTorus, Product, Sphere
             >>> [p.shape[-1] for p in Product(Sphere(2), FlatTorus(1)).split(torch.zeros(4))]
@@ -117,7 +117,7 @@ class Product(Manifold):
         Returns:
             The log-volume as a Python float.
 
-        Example:
+        Examples:
             >>> from ctflow.manifolds import FlatTorus, Product
             >>> round(Product(FlatTorus(1), FlatTorus(1)).log_volume(), 4)  # 2 log(2 pi)
             3.6758

@@ -54,7 +54,7 @@ class Sphere(Manifold):
     Args:
         dim: intrinsic dimension; points have ``dim + 1`` coordinates.
 
-    Example:
+    Examples:
         >>> M = Sphere(2)
         >>> x = torch.tensor([0.0, 0.0, 1.0])
         >>> y = M.expmap(x, torch.tensor([math.pi / 2, 0.0, 0.0]))  # a quarter turn
@@ -123,7 +123,7 @@ class Sphere(Manifold):
         Returns:
             The log-area as a Python float.
 
-        Example:
+        Examples:
             >>> round(math.exp(Sphere(2).log_volume()), 4)  # 4 pi
             12.5664
         """

@@ -38,7 +38,7 @@ class FlatTorus(Manifold):
     Args:
         dim: number of angles.
 
-    Example:
+    Examples:
         >>> M = FlatTorus(2)
         >>> M.logmap(torch.tensor([0.1, 3.0]), torch.tensor([6.2, 3.5]))
         tensor([-0.1832,  0.5000])
@@ -78,7 +78,7 @@ class FlatTorus(Manifold):
         Returns:
             The log-volume as a Python float.
 
-        Example:
+        Examples:
             >>> round(math.exp(FlatTorus(2).log_volume()), 4)  # (2 pi)^2
             39.4784
         """

@@ -73,7 +73,7 @@ class ICNN(nn.Module):
         context_hidden: hidden widths of the context network ``u = MLP(c)``.
         context_gating: the context also gates every layer's inputs (see the module docstring).
 
-    Example:
+    Examples:
         >>> f = ICNN(2, hidden=(16, 16))
         >>> f(torch.randn(5, 2)).shape
         torch.Size([5])

@@ -34,7 +34,7 @@ class MLP(nn.Sequential):
         hidden: widths of the hidden layers.
         act: activation between layers (a name from ``ACTIVATIONS``).
 
-    Example:
+    Examples:
         >>> import torch
         >>> from ctflow.nn import MLP
         >>> MLP(2, 2, hidden=(64, 64))(torch.randn(10, 2)).shape

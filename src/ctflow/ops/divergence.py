@@ -49,7 +49,7 @@ def divergence(
     Returns:
         ``(dx, div)``: ``f(t, x)`` of shape ``x.shape`` and the divergence, shape ``batch``.
 
-    Example:
+    Examples:
         >>> x = torch.randn(10, 3)
         >>> dx, div = divergence(lambda t, x: 2 * x, torch.tensor(0.0), x)
         >>> torch.allclose(div, torch.full((10,), 6.0))

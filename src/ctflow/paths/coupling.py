@@ -39,7 +39,7 @@ def sinkhorn_plan(cost: Tensor, reg: float, n_iter: int = 200, *, tol: float = 1
     Returns:
         The plan, shape ``(n, m)``, summing to 1, in ``cost``'s dtype and device.
 
-    Example:
+    Examples:
         >>> plan = sinkhorn_plan(torch.rand(4, 3), reg=0.1)
         >>> plan.shape, bool(torch.allclose(plan.sum(0), torch.full((3,), 1 / 3)))
         (torch.Size([4, 3]), True)
@@ -103,7 +103,7 @@ def ot_coupling(
         ``(x0_paired, x1)``, both of shape ``(m, *event)``; row ``j`` of ``x0_paired`` is a row of
         ``x0`` paired with ``x1[j]``.
 
-    Example:
+    Examples:
         >>> x0, x1 = torch.randn(16, 2), torch.randn(16, 2) + 3
         >>> x0p, _ = ot_coupling(x0, x1)
         >>> bool((x0p - x1).square().sum() <= (x0 - x1).square().sum())

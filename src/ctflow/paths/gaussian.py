@@ -63,7 +63,7 @@ class AffineGaussianPath:
     Applied to a model's marginal prediction (``E[eps | x_t]``, ``E[x1 | x_t]``, the marginal
     score) they give the marginal velocity, the field whose flow carries ``p_0`` to ``p_1``.
 
-    Example:
+    Examples:
         >>> path = CondOTPath()
         >>> x0, x1 = torch.randn(8, 2), torch.randn(8, 2)
         >>> s = path.sample(x0, x1, torch.rand(8))
@@ -106,7 +106,7 @@ class AffineGaussianPath:
         Returns:
             A :class:`PathSample` with ``x_t`` and ``dx_t`` of shape ``x1.shape``.
 
-        Example:
+        Examples:
             >>> path = VPPath()
             >>> s = path.sample(torch.randn(4, 3), torch.randn(4, 3), torch.rand(4) * 0.9)
             >>> s.x_t.shape, s.dx_t.shape
@@ -132,7 +132,7 @@ class AffineGaussianPath:
         Returns:
             The velocity, shape ``x_t.shape``.
 
-        Example:
+        Examples:
             >>> path, x, e = VPPath(), torch.randn(5, 2), torch.randn(5, 2)
             >>> v = path.velocity_from_eps(x, e, 0.5)
             >>> torch.allclose(path.eps_from_velocity(x, v, 0.5), e, atol=1e-5)
@@ -153,7 +153,7 @@ class AffineGaussianPath:
         Returns:
             The velocity, shape ``x_t.shape``.
 
-        Example:
+        Examples:
             >>> path, x, y = CondOTPath(), torch.randn(5, 2), torch.randn(5, 2)
             >>> v = path.velocity_from_x1(x, y, 0.3)
             >>> torch.allclose(path.x1_from_velocity(x, v, 0.3), y, atol=1e-5)
@@ -174,7 +174,7 @@ class AffineGaussianPath:
         Returns:
             The velocity, shape ``x_t.shape``.
 
-        Example:
+        Examples:
             >>> path, x1, x = VEPath(), torch.zeros(5, 2), torch.randn(5, 2)
             >>> score = -x / path.sigma(0.5) ** 2  # exact score for the data point 0
             >>> path.velocity_from_score(x, score, 0.5).shape
@@ -196,7 +196,7 @@ class AffineGaussianPath:
         Returns:
             ``E[eps | x_t]`` if ``v`` is the marginal velocity, shape ``x_t.shape``.
 
-        Example:
+        Examples:
             >>> path, x0, x1 = CondOTPath(), torch.randn(5, 2), torch.randn(5, 2)
             >>> s = path.sample(x0, x1, 0.4)
             >>> torch.allclose(path.eps_from_velocity(s.x_t, s.dx_t, 0.4), x0, atol=1e-5)
@@ -217,7 +217,7 @@ class AffineGaussianPath:
         Returns:
             ``E[x1 | x_t]`` if ``v`` is the marginal velocity, shape ``x_t.shape``.
 
-        Example:
+        Examples:
             >>> path, x0, x1 = CondOTPath(), torch.randn(5, 2), torch.randn(5, 2)
             >>> s = path.sample(x0, x1, 0.4)
             >>> torch.allclose(path.x1_from_velocity(s.x_t, s.dx_t, 0.4), x1, atol=1e-5)
@@ -237,7 +237,7 @@ class AffineGaussianPath:
         Returns:
             The score, shape ``eps.shape``.
 
-        Example:
+        Examples:
             >>> CondOTPath().score_from_eps(torch.ones(3, 2), 0.5)[0]
             tensor([-2., -2.])
         """
@@ -255,7 +255,7 @@ class AffineGaussianPath:
         Returns:
             The score, shape ``x_t.shape``.
 
-        Example:
+        Examples:
             >>> path, x = CondOTPath(), torch.randn(5, 2)
             >>> v = path.velocity_from_score(x, -x, 0.5)
             >>> torch.allclose(path.score_from_velocity(x, v, 0.5), -x, atol=1e-5)
@@ -293,7 +293,7 @@ class CondOTPath(AffineGaussianPath):
         sigma_min: the width of the conditional at ``t = 1``, in ``[0, 1)``. The paper gives no
             value; 0 is the reference library's default, 1e-4 is common.
 
-    Example:
+    Examples:
         >>> path = CondOTPath(sigma_min=1e-4)
         >>> path.alpha(0.25), path.sigma(1.0)
         (tensor(0.2500), tensor(0.0001))
@@ -342,7 +342,7 @@ class VPPath(AffineGaussianPath):
         beta_max: noise rate at the noise end, ``> beta_min``.
         t_max: the end of ``t_range``, in ``(0, 1)``.
 
-    Example:
+    Examples:
         >>> path = VPPath()
         >>> path.t_range
         (0.0, 0.99999)
@@ -412,7 +412,7 @@ class VEPath(AffineGaussianPath):
             data of spread up to about 10 (e.g. the checkerboard scaled by 1/0.45, max pairwise
             distance about 12); use about the largest pairwise distance of the data.
 
-    Example:
+    Examples:
         >>> path = VEPath()
         >>> path.source_scale, path.sigma(0.0), path.sigma(1.0)
         (10.0, tensor(10.0000), tensor(0.0100))

@@ -71,7 +71,7 @@ def vmf_log_normalizer(kappa: Tensor, dim: int) -> Tensor:
     Returns:
         ``log C``, shape of ``kappa``.
 
-    Example:
+    Examples:
         >>> float(vmf_log_normalizer(torch.tensor(1e-6), 2))  # ~ -log(4 pi)
         -2.531...
     """
@@ -101,7 +101,7 @@ def vmf_log_prob(x: Tensor, mu: Tensor, kappa: Tensor | float) -> Tensor:
     Returns:
         ``log vMF(x | mu_i, kappa)`` for every centre, shape ``(*batch, N)``.
 
-    Example:
+    Examples:
         >>> x = torch.tensor([[0.0, 0.0, 1.0]])
         >>> vmf_log_prob(x, x, 5.0).shape
         torch.Size([1, 1])

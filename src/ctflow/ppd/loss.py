@@ -120,7 +120,7 @@ def ppd_loss(
     Returns:
         The scalar loss (and the residuals).
 
-    Example:
+    Examples:
         >>> import torch
         >>> from ctflow.flows import TangentField
         >>> from ctflow.manifolds import Sphere

@@ -60,7 +60,7 @@ class KernelMixturePath:
         scale_end: kernel width ``s1`` at ``t = 1``.
         weights: optional nonnegative centre weights, shape ``(N,)`` (normalised here).
 
-    Example:
+    Examples:
         >>> M = Sphere(2)
         >>> path = KernelMixturePath(M, M.random_uniform(10), scale_start=1.0, scale_end=0.1)
         >>> point = path.sample(torch.rand(5))

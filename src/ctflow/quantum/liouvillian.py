@@ -33,7 +33,7 @@ def vec(rho: Tensor) -> Tensor:
     Returns:
         Tensor of shape ``(*batch, n * n)`` with ``out[..., j * n + i] = rho[..., i, j]``.
 
-    Example:
+    Examples:
         >>> vec(torch.tensor([[1, 2], [3, 4]]))
         tensor([1, 3, 2, 4])
     """
@@ -54,7 +54,7 @@ def unvec(v: Tensor, n: int | None = None) -> Tensor:
     Returns:
         Tensor of shape ``(*batch, n, n)``.
 
-    Example:
+    Examples:
         >>> unvec(torch.tensor([1, 3, 2, 4]))
         tensor([[1, 2],
                 [3, 4]])
@@ -145,7 +145,7 @@ def liouvillian(H: Tensor, c_ops: Tensor | Sequence[Tensor] = ()) -> Tensor:
         ValueError: non-square or mismatched shapes, or a non-Hermitian ``H``.
         TypeError: non-tensor inputs.
 
-    Example:
+    Examples:
         >>> sm = torch.tensor([[0.0, 1.0], [0.0, 0.0]])
         >>> liouvillian(torch.diag(torch.tensor([0.0, 1.0])), [sm]).shape
         torch.Size([4, 4])
@@ -263,7 +263,7 @@ def lindblad_rhs(
     Returns:
         ``f(t, rho_vec) -> L @ rho_vec`` with ``rho_vec`` of shape ``(*batch, n^2)`` (complex128).
 
-    Example:
+    Examples:
         >>> f = lindblad_rhs(torch.eye(2), [])
         >>> f(torch.tensor(0.0), vec(torch.eye(2, dtype=torch.complex128))).abs().max()
         tensor(0., dtype=torch.float64)

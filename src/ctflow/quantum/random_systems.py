@@ -36,7 +36,7 @@ def random_lindbladian(
     Returns:
         ``(H, c_ops)``: complex128 tensors of shapes ``(n, n)`` and ``(k, n, n)``.
 
-    Example:
+    Examples:
         >>> H, c_ops = random_lindbladian(3, k=2, seed=0)
         >>> H.shape, c_ops.shape
         (torch.Size([3, 3]), torch.Size([2, 3, 3]))

@@ -199,7 +199,7 @@ def steady_state(
         ValueError: ``L`` not ``n^2 x n^2``, an unknown method, a non-unique steady state, or an
             evolution that does not converge.
 
-    Example:
+    Examples:
         >>> from ctflow.quantum import liouvillian
         >>> sm = torch.tensor([[0.0, 1.0], [0.0, 0.0]])
         >>> rho = steady_state(liouvillian(torch.zeros(2, 2), [sm]))  # decay to |0>
@@ -235,7 +235,7 @@ def steady_state_jacobian(build_L: Callable[[Tensor], Tensor], theta: Tensor) ->
     Raises:
         ValueError: ``theta`` not real with at least one dimension, or a bad/singular ``L``.
 
-    Example:
+    Examples:
         >>> from ctflow.quantum import liouvillian
         >>> sm = torch.tensor([[0.0, 1.0], [0.0, 0.0]], dtype=torch.complex128)
         >>> def build(th):

@@ -116,7 +116,7 @@ class ActorCritic(nn.Module):
         act_dim: action size.
         config: an :class:`AgentConfig`.
 
-    Example:
+    Examples:
         >>> import torch
         >>> from ctflow.rl import SMAC
         >>> _ = torch.manual_seed(0)

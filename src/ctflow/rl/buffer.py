@@ -16,7 +16,7 @@ class ReplayBuffer:
         capacity: the most transitions kept; the oldest are overwritten.
         dtype: storage dtype.
 
-    Example:
+    Examples:
         >>> import torch
         >>> from ctflow.rl import ReplayBuffer
         >>> buf = ReplayBuffer(3, 1, capacity=1000)

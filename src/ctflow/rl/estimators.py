@@ -35,7 +35,7 @@ def marginal_log_prob(log_probs: Tensor, dim: int = -1) -> Tensor:
     Returns:
         The estimate, with ``dim`` removed.
 
-    Example:
+    Examples:
         >>> import torch
         >>> from ctflow.rl import marginal_log_prob
         >>> lp = torch.tensor([[-1.0, -3.0, -2.0]])

@@ -221,7 +221,7 @@ def fixed_point(
         TypeError: non-callable ``f`` or non-float ``x0``.
         ValueError: unknown method, bad numeric options, NaN in ``x0``, or ``f`` changing the shape.
 
-    Example:
+    Examples:
         >>> a = torch.tensor([0.1, 0.2], requires_grad=True)
         >>> x = fixed_point(lambda x: 0.5 * torch.cos(x) + a, torch.zeros(2))
         >>> torch.allclose(x, 0.5 * torch.cos(x) + a)
@@ -376,7 +376,7 @@ def find_root(
         TypeError: non-callable ``F`` or non-float ``x0``.
         ValueError: 0-d or non-finite ``x0``, bad options, wrong output shape, singular Jacobian.
 
-    Example:
+    Examples:
         >>> a = torch.tensor([[8.0], [27.0]], dtype=torch.float64, requires_grad=True)
         >>> root = find_root(lambda x: x**3 - a, torch.ones(2, 1, dtype=torch.float64))
         >>> root.detach().squeeze(-1)

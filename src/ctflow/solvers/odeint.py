@@ -93,7 +93,7 @@ def odeint(
         SolverError: an adaptive solve exceeded ``max_num_steps``, underflowed its step size, or
             reached a non-finite state; the message gives the method, tolerances and NFE so far.
 
-    Example:
+    Examples:
         >>> x0 = torch.ones(5, 2)
         >>> xs = odeint(lambda t, x: -x, x0, torch.tensor([0.0, 1.0]), method="rk4", step_size=0.1)
         >>> xs.shape

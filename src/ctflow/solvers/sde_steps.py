@@ -44,7 +44,7 @@ def diffusion_shape(x_shape: Sequence[int], noise_shape: Sequence[int], noise: s
     Returns:
         ``(*batch, d)`` for diagonal noise, ``(*batch, d, m)`` for general noise.
 
-    Example:
+    Examples:
         >>> diffusion_shape((4, 2), (4, 3), "general")
         torch.Size([4, 2, 3])
     """
@@ -76,7 +76,7 @@ def euler_maruyama_step(
     Returns:
         The next state, shape ``(*batch, d)``.
 
-    Example:
+    Examples:
         >>> x = torch.ones(3, 2)
         >>> zero = torch.tensor(0.0)
         >>> euler_maruyama_step(lambda t, x: -x, lambda t, x: 0 * x, zero, x, zero + 0.1,
@@ -128,7 +128,7 @@ def milstein_step(
     Returns:
         The next state, shape ``(*batch, d)``.
 
-    Example:
+    Examples:
         >>> x = torch.ones(2)
         >>> zero = torch.tensor(0.0)
         >>> with torch.no_grad():
@@ -154,7 +154,7 @@ class BrownianIncrements:
         generator: optional ``torch.Generator`` for the draws.
         record: keep the handed-out increments for :meth:`stacked`.
 
-    Example:
+    Examples:
         >>> src = BrownianIncrements((2,), torch.zeros(2), record=True)
         >>> _ = src(0, torch.tensor(0.0), torch.tensor(0.1), torch.tensor(0.1))
         >>> src.stacked().shape
@@ -213,7 +213,7 @@ def integrate_fixed(
     Returns:
         States at the output times, shape ``(T, *x0.shape)``.
 
-    Example:
+    Examples:
         >>> src = BrownianIncrements((1,), torch.zeros(1))
         >>> step = lambda t, x, h, dw: x + h
         >>> integrate_fixed(step, torch.zeros(1), torch.tensor([0.0, 1.0]), [4], src)[:, 0]

@@ -113,7 +113,7 @@ def sdeint(
         ValueError: bad times, unknown method/noise/backend, non-positive ``dt``, NaN in ``x0``,
             wrongly shaped ``bm`` or ``g(t, x)``, or options the chosen backend lacks.
 
-    Example:
+    Examples:
         >>> x0 = torch.ones(16, 2)
         >>> xs = sdeint(lambda t, x: -x, lambda t, x: 0.1 * x, x0, [0.0, 0.5, 1.0], dt=0.01)
         >>> xs.shape

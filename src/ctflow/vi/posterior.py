@@ -47,7 +47,7 @@ class FlowPosterior(zuko.lazy.LazyDistribution):
         context: size H of the encoder output ``h``.
         layers: conditional lazy transforms ``layer(h)`` applied in the sampling direction.
 
-    Example:
+    Examples:
         >>> q = FlowPosterior(2, 5)
         >>> z, log_q = q(torch.randn(3, 5)).rsample_and_log_prob((4,))
         >>> z.shape, log_q.shape

@@ -38,7 +38,7 @@ class VAE(nn.Module):
             ``0 .. levels - 1``).
         levels: number of values per variable for ``"categorical"``.
 
-    Example:
+    Examples:
         >>> from ctflow.vi import make_posterior
         >>> vae = VAE(64, 4, make_posterior("gaussian", 4, 16), hidden=(32,))
         >>> vae.iwae_bound(torch.ones(3, 64), samples=10).shape
