@@ -183,7 +183,8 @@ def _grid_figure(env: HyperGrid, target, finals):
     panels = {"R(x)/Z": target, **finals}
     fig, axes = plt.subplots(1, len(panels), figsize=(2.4 * len(panels), 2.6), dpi=80)
     for ax, (name, p) in zip(axes, panels.items()):
-        ax.imshow(marginal(p).T.numpy(), origin="lower", cmap="viridis")
+        image = ax.imshow(marginal(p).T.numpy(), origin="lower", cmap="viridis")
+        fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04).ax.tick_params(labelsize=6)
         ax.set_title(name, fontsize=9)
         ax.set_xticks([])
         ax.set_yticks([])

@@ -185,7 +185,7 @@ def density_maps_figure(maps: dict[str, Tensor], points: Tensor | None, title: s
     axes = [axes] if len(maps) == 1 else list(axes)
     vmax = max(float(m.max()) for m in maps.values())
     for ax, (name, m) in zip(axes, maps.items()):
-        ax.imshow(
+        image = ax.imshow(
             m.cpu().numpy(),
             origin="lower",
             extent=(-180, 180, -90, 90),
@@ -203,4 +203,8 @@ def density_maps_figure(maps: dict[str, Tensor], points: Tensor | None, title: s
         ax.set_yticks([])
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
+    # one shared scale, the top 8 nats of log-density
+    bar = fig.colorbar(image, ax=axes, fraction=0.02, pad=0.01)
+    bar.set_label("log density", fontsize=7)
+    bar.ax.tick_params(labelsize=6)
     return fig

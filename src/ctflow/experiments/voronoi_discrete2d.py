@@ -269,7 +269,9 @@ def _cell_figure(model, labels, flat_p, truth, model_p, dataset):
     vmax = float(truth.max())
     axes[0].imshow(truth.T, origin="lower", cmap="viridis", vmin=0, vmax=vmax)
     axes[0].set_title(f"{dataset}: P(x0, x1)", fontsize=9)
-    axes[1].imshow(model_p.T, origin="lower", cmap="viridis", vmin=0, vmax=vmax)
+    image = axes[1].imshow(model_p.T, origin="lower", cmap="viridis", vmin=0, vmax=vmax)
+    # the two panels share one scale (vmin, vmax)
+    fig.colorbar(image, ax=axes[1], fraction=0.046, pad=0.04).ax.tick_params(labelsize=7)
     axes[1].set_title("Voronoi model samples", fontsize=9)
     deq = model.dequantizers[0]  # one module holds both variables' tessellations
     lo, hi = (b.detach().cpu()[0] for b in deq.box())

@@ -273,9 +273,10 @@ def _figure(models: dict[str, nn.Module], ds: str, x_test: Tensor, config: Voron
     for ax, (name, model) in zip(axes[1:], models.items()):
         density = model().log_prob(grid).reshape(n, n).cpu().exp()
         vmax = float(torch.quantile(density.flatten(), 0.995))  # a few spikes would hide the rest
-        ax.imshow(
+        image = ax.imshow(
             density, origin="lower", extent=(-lim, lim, -lim, lim), cmap="magma", vmin=0, vmax=vmax
         )
+        fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04).ax.tick_params(labelsize=6)
         if name != "coupling":
             cells = model.base.tessellation.quantize(model.transform()(grid)).reshape(n, n).cpu()
             edges = (cells[1:, :-1] != cells[:-1, :-1]) | (cells[:-1, 1:] != cells[:-1, :-1])
