@@ -62,7 +62,7 @@ def make_step(method: str, manifold, path, data, seed: int = 0):
             x = path.sample_x(t, gen)
             loss = log_mass_residual(field, path.log_prob, manifold, t, x).pow(2).mean()
         elif kind == "ppd":
-            loss = ppd_loss(field, path, BATCH, divergence_method=div, generator=gen)
+            loss = ppd_loss(field, path, BATCH, divergence=div, generator=gen)
         elif kind == "rfm":
             loss = geodesic_fm_loss(field, manifold, data, generator=gen)
         else:

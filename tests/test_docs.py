@@ -100,3 +100,13 @@ def test_documented_parameters_exist_in_the_signatures():
                 if documented not in params and documented not in ("self",):
                     wrong.append(f"{package}.{name}: {documented!r}")
     assert not wrong, wrong
+
+
+def test_getting_started_runs_and_prints_what_it_says(capsys):
+    text = (ROOT / "docs" / "getting-started.md").read_text()
+    code = re.search(r"## From Python.*?```python\n(.*?)```", text, re.S).group(1)
+    stated = float(re.search(r"# ([0-9.]+) \(the data's entropy", code).group(1))
+    exec(compile(code, "getting-started.md", "exec"), {})
+    out = capsys.readouterr().out.split("\n")
+    assert abs(float(re.search(r"test NLL ([0-9.]+)", out[0]).group(1)) - stated) <= 0.02
+    assert out[1] == "True"  # the reloaded model gives bit-identical log-densities

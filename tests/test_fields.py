@@ -299,3 +299,23 @@ def test_mixture_flux_moves_each_component_with_its_affine_velocity():
     (m, s, _), (dm, ds, _) = torch.func.jvp(entries.parameters_at, (t,), (torch.ones_like(t),))
     expected = dm[:, 0] + (ds / s)[:, 0, None] * (x - m[:, 0])
     torch.testing.assert_close(flow.velocity(t, x), expected, rtol=1e-8, atol=1e-10)
+
+
+@pytest.mark.parametrize("construction", ["matrix", "vector"])
+def test_fields_take_t_and_x_like_every_field(construction):
+    torch.manual_seed(0)
+    cls = MatrixField if construction == "matrix" else VectorField
+    moving = cls(2, hidden=(8,), time_dependent=True).double()
+    x = torch.randn(5, 2, dtype=torch.float64)
+    t = torch.full((5,), 0.3, dtype=torch.float64)
+    packed = torch.cat([t[:, None], x], -1)
+    torch.testing.assert_close(moving(t, x), moving(packed))
+    torch.testing.assert_close(moving(0.3, x), moving(packed))
+    still = cls(2, hidden=(8,)).double()
+    torch.testing.assert_close(still(0.7, x), still(x))  # t is ignored when time-independent
+    # so either goes straight into the ODE solver
+    from ctflow.solvers import odeint
+
+    path = odeint(moving, x, torch.tensor([0.0, 0.5], dtype=torch.float64), method="rk4",
+                  step_size=0.1)  # fmt: skip
+    assert path.shape == (2, 5, 2) and torch.isfinite(path).all()

@@ -219,7 +219,7 @@ def test_rotation_field_transports_rotating_vmf_mixture_exactly(dim, method):
     t = torch.rand(64, generator=gen, dtype=D64)
     x = M.random_uniform(64, generator=gen, dtype=D64)
     probe = rademacher_like(x) if method == "hutchinson" else None
-    r = log_mass_residual(lambda t, x: x @ A.T, log_prob, M, t, x, method=method, probe=probe)
+    r = log_mass_residual(lambda t, x: x @ A.T, log_prob, M, t, x, divergence=method, probe=probe)
     assert float(r.detach().abs().max()) < 1e-12
     # a wrong rotation speed leaves a residual
     r2 = log_mass_residual(lambda t, x: 1.1 * x @ A.T, log_prob, M, t, x)
@@ -279,7 +279,7 @@ def test_tangent_field_trace_is_the_riemannian_divergence(dim):
         M,
         t[:1].expand(4000),
         xs,
-        method="hutchinson",
+        divergence="hutchinson",
         probe=probes,
     ).detach()
     assert abs(float(est.mean()) + dim * float(x[0] @ a)) < 4 * float(est.std()) / math.sqrt(4000)
@@ -335,12 +335,12 @@ def test_ppd_loss_powers_gradients_and_errors():
     assert all(
         p.grad is not None and bool(torch.isfinite(p.grad).all()) for p in field.parameters()
     )
-    lh = ppd_loss(field, path, 64, divergence_method="hutchinson")
+    lh = ppd_loss(field, path, 64, divergence="hutchinson")
     assert torch.isfinite(lh)
     with pytest.raises(ValueError, match="power must be 1 or 2"):
         ppd_loss(field, path, 8, power=3)
     with pytest.raises(ValueError, match="unknown divergence"):
-        ppd_loss(field, path, 8, divergence_method="nope")
+        ppd_loss(field, path, 8, divergence="nope")
 
 
 # --------------------------------------------------------------------------- the CNF
@@ -466,3 +466,15 @@ def test_diverged_maximum_likelihood_training_stops_with_a_clear_error():
             device=torch.device("cpu"),
             data=data,
         )
+
+
+def test_old_divergence_keywords_still_work_with_a_warning():
+    M = Sphere(2)
+    path = KernelMixturePath(M, M.random_uniform(6), scale_end=0.3)
+    field = TangentField(M, hidden=(8,))
+    gen = torch.Generator().manual_seed(0)
+    with pytest.warns(DeprecationWarning, match="renamed divergence="):
+        old = ppd_loss(field, path, 16, divergence_method="exact", generator=gen)
+    gen = torch.Generator().manual_seed(0)
+    new = ppd_loss(field, path, 16, divergence="exact", generator=gen)
+    torch.testing.assert_close(old, new)

@@ -86,3 +86,30 @@ def test_import_ctflow_exposes_every_subpackage_lazily():
     import ctflow
 
     assert (Path(ctflow.__file__).parent / "py.typed").exists()
+
+
+def test_deprecated_names_warn_and_forward():
+    import warnings
+
+    import torch
+
+    from ctflow.flows import dequantization_posterior
+    from ctflow.flows import make_posterior as old_posterior
+    from ctflow.vi import VAE, gaussian_posterior
+
+    with pytest.warns(DeprecationWarning, match="dequantization_posterior"):
+        old = old_posterior(4, 6)
+    assert type(old) is type(dequantization_posterior(4, 6))
+    torch.manual_seed(0)
+    vae = VAE(6, 2, gaussian_posterior(2, 256))
+    x = torch.bernoulli(torch.full((3, 6), 0.5))
+    with pytest.warns(DeprecationWarning, match="iwae"):
+        torch.manual_seed(1)
+        a = vae.iwae_bound(x, samples=8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the new name does not warn
+        torch.manual_seed(1)
+        b = vae.iwae(x, 8)
+    torch.testing.assert_close(a, b)
+    with pytest.raises(ValueError, match="unconditional"):
+        vae.iwae(x, 8, c=torch.zeros(3, 1))

@@ -176,7 +176,7 @@ def test_shared_path_uses_one_weight_path_for_the_batch():
     outputs, kl = per_example.sample(x, generator=_gen(5))
     assert kl.shape == (6,) and not torch.allclose(outputs, outputs[:1].expand_as(outputs))
     # predictions draw a path per example even for a model trained with a shared one
-    probs = shared.predict(x, samples=3, generator=_gen(6))
+    probs = shared.predict(x, samples=3, generator=_gen(6)).probs
     assert probs.shape == (6, 3)
 
 
@@ -259,11 +259,13 @@ def test_every_parameter_gets_a_gradient_and_predict_gives_probabilities(make):
     for name, p in model.named_parameters():
         assert p.grad is not None and torch.isfinite(p.grad).all(), name
         assert p.grad.abs().sum() > 0, name
-    probs = model.predict(torch.randn(10, 4), samples=5)
+    predictive = model.predict(torch.randn(10, 4), samples=5)
+    probs = predictive.probs  # a Categorical, like the Gaussian case's mixture
     assert probs.shape == (10, 3)
     torch.testing.assert_close(probs.sum(-1), torch.ones(10))
     # precision is tunable at test time
-    assert model.predict(torch.randn(10, 4), samples=2, steps=17).shape == (10, 3)
+    assert model.predict(torch.randn(10, 4), samples=2, steps=17).probs.shape == (10, 3)
+    assert predictive.log_prob(torch.zeros(10, dtype=torch.long)).shape == (10,)
 
 
 def test_regression_predictive_is_a_mixture():

@@ -114,7 +114,7 @@ def test_bounds_against_exact_log_likelihood():
         log_px = torch.logsumexp(log_joint, 0) + math.log(z[1, 0] - z[0, 0])
         torch.manual_seed(0)
         elbo = torch.stack([vae.elbo(x, samples=1) for _ in range(4000)])
-        iwae = torch.stack([vae.iwae_bound(x, samples=20000, chunk=5000) for _ in range(5)])
+        iwae = torch.stack([vae.iwae(x, 20000, chunk=5000) for _ in range(5)])
     elbo_mean, elbo_se = elbo.mean(0), elbo.std(0) / math.sqrt(len(elbo))
     assert (elbo_mean < log_px - 5 * elbo_se).all()  # a strictly loose bound here
     iwae_se = iwae.std(0) / math.sqrt(len(iwae))
@@ -129,7 +129,7 @@ def test_iwae_is_above_the_elbo_and_rises_with_k():
     torch.manual_seed(0)
     means, ses = [], []
     for k in (1, 4, 32):
-        draws = torch.stack([vae.iwae_bound(x, samples=k) for _ in range(3000)]).squeeze(-1)
+        draws = torch.stack([vae.iwae(x, k) for _ in range(3000)]).squeeze(-1)
         means.append(draws.mean())
         ses.append(draws.std() / math.sqrt(len(draws)))
     with torch.no_grad():

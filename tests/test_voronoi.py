@@ -11,8 +11,8 @@ from ctflow.flows import (
     FlowMixture,
     VoronoiMixture,
     VoronoiTessellation,
+    dequantization_posterior,
     make_dequantizer,
-    make_posterior,
 )
 
 D64 = torch.float64
@@ -169,7 +169,7 @@ def _dequantization(kind, K=4, V=2):
     deqs = [make_dequantizer(kind, K, dim=2) for _ in range(V)]
     F = sum(d.dim for d in deqs)
     prior = zuko.flows.NSF(F, transforms=2, hidden_features=(16,))
-    posterior = make_posterior(F, K * V, transforms=2, hidden_features=(16,))
+    posterior = dequantization_posterior(F, K * V, transforms=2, hidden_features=(16,))
     return Dequantization(deqs, prior, posterior).double()
 
 

@@ -26,7 +26,7 @@ class ODENet(TrunkNet):
     Takes :class:`~ctflow.bayes.trunk_net.TrunkNet`'s arguments.
 
     Examples:
-        >>> ODENet(4, 3, steps=4).predict(torch.randn(5, 4), samples=1).shape
+        >>> ODENet(4, 3, steps=4).predict(torch.randn(5, 4), samples=1).probs.shape
         torch.Size([5, 3])
     """
 

@@ -44,7 +44,7 @@ class SDEBNN(TrunkNet):
         >>> model = SDEBNN(64, 10, steps=5)
         >>> x, y = torch.randn(8, 64), torch.randint(0, 10, (8,))
         >>> loss, extras = model.loss(x, y, n_data=1000)
-        >>> model.predict(x, samples=4).shape
+        >>> model.predict(x, samples=4).probs.shape
         torch.Size([8, 10])
     """
 

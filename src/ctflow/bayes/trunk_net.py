@@ -123,8 +123,9 @@ class TrunkNet(nn.Module):
         *,
         steps: int | None = None,
         generator: torch.Generator | None = None,
-    ) -> Tensor | Distribution:
-        """The posterior predictive from ``samples`` forward passes per input.
+    ) -> Distribution:
+        """The posterior predictive from ``samples`` forward passes per input, a distribution
+        for either likelihood.
 
         Args:
             x: inputs ``(N, in_features)``.
@@ -133,9 +134,10 @@ class TrunkNet(nn.Module):
             generator: noise source.
 
         Returns:
-            Categorical likelihood: predictive probabilities ``(N, C)``. Gaussian: a
+            Categorical likelihood: a ``Categorical`` with batch shape ``(N,)`` whose ``.probs``
+            ``(N, C)`` average the ``S`` passes' class probabilities. Gaussian: a
             ``MixtureSameFamily`` of ``S`` normals per input, batch shape ``(N,)``, event
-            ``(out_features,)`` (use ``.mean``, ``.variance``, ``.log_prob(y)``).
+            ``(out_features,)``. Both offer ``.mean``, ``.log_prob(y)`` and ``.sample()``.
         """
         if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
             raise ValueError(f"samples must be a positive integer, got {samples!r}")
@@ -144,7 +146,7 @@ class TrunkNet(nn.Module):
         outputs, _ = self.sample(xs, steps=steps, generator=generator, predictive=True)
         outputs = outputs.reshape(samples, n, -1)
         if self.likelihood == "categorical":
-            return outputs.softmax(-1).mean(0)
+            return Categorical(probs=outputs.softmax(-1).mean(0))
         loc = outputs.transpose(0, 1)  # (N, S, out)
         scale = self.log_noise.exp().expand_as(loc)
         mix = Categorical(logits=torch.zeros(n, samples, dtype=loc.dtype, device=loc.device))

@@ -206,7 +206,7 @@ def run(config: CPFlowVAEConfig, ctx: RunContext | None = None) -> Results:
             elbo = torch.stack(
                 [vae.log_weights(test, 1).squeeze(0) for _ in range(config.elbo_samples)]
             ).mean(0)
-            iwae = vae.iwae_bound(test, samples=config.iwae_samples)
+            iwae = vae.iwae(test, config.iwae_samples)
             train_elbo = _mean_elbo(vae, fit_set, samples=10)
         metrics = {
             "test_elbo": float(elbo.mean()),

@@ -142,7 +142,7 @@ def train(
             evaluate(step)
         if method == "ppd":
             return ppd_loss(
-                field_, path, batch_size, power=power, divergence_method=divergence, generator=gen
+                field_, path, batch_size, power=power, divergence=divergence, generator=gen
             )
         if method == "rfm":
             return geodesic_fm_loss(field_, manifold, batch(), generator=gen)

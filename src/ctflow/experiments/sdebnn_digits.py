@@ -192,7 +192,7 @@ def run(config: SDEBNNDigitsConfig, ctx: RunContext | None = None) -> Results:
 def _predict(model, x, config, steps, seed, device):
     gen = torch.Generator(device=device).manual_seed(seed)
     samples = 1 if isinstance(model, ODENet) else config.eval_samples
-    return model.predict(x, samples=samples, steps=steps, generator=gen)
+    return model.predict(x, samples=samples, steps=steps, generator=gen).probs
 
 
 @torch.no_grad()

@@ -8,7 +8,7 @@ import time
 import torch
 from torch import Tensor
 
-from ..flows import Dequantization, make_dequantizer, make_posterior
+from ..flows import Dequantization, dequantization_posterior, make_dequantizer
 
 __all__ = [
     "PRIORS",
@@ -45,7 +45,7 @@ def build_dequantization(
         raise ValueError(f"unknown prior {prior!r}; choose from: {', '.join(PRIORS)}")
     cls = zuko.flows.NSF if prior == "nsf" else zuko.flows.MAF
     prior = cls(features, transforms=prior_transforms, hidden_features=(hidden, hidden))
-    posterior = make_posterior(
+    posterior = dequantization_posterior(
         features,
         num_vars * num_classes,
         transforms=posterior_transforms,

@@ -14,7 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from ..nn import MLP
-from ._checks import batched, check_dim, check_points
+from ._checks import batched, check_dim, check_points, field_input
 
 __all__ = ["MatrixField", "antisymmetric_basis", "n_entries"]
 
@@ -59,7 +59,9 @@ class MatrixField(nn.Module):
             velocity field. Otherwise inputs are ``x`` of size n.
 
     Shapes:
-        ``forward(y)``: ``(*batch, n) -> (*batch, n)``; ``(*batch, 1 + n)`` in when time-dependent.
+        ``forward(t, x)``: ``x (*batch, n) -> (*batch, n)``, ``t`` 0-d or ``(*batch,)``, used
+        only when time-dependent (so a field goes straight into ``odeint``). ``forward(y)``
+        takes ``(*batch, n)``, or the packed ``(*batch, 1 + n)`` when time-dependent.
 
     Examples:
         >>> import torch
@@ -131,6 +133,10 @@ class MatrixField(nn.Module):
         basis = self.basis.to(y.dtype)
         return torch.einsum("ijk,kj->i", basis, jac) + self.constant.to(y.dtype)
 
-    def forward(self, y: Tensor) -> Tensor:
+    def forward(self, *args: Tensor) -> Tensor:
+        """``u`` at a batch of points: ``field(t, x)`` as every ctflow field (``t`` 0-d or of
+        the batch shape; ignored unless time-dependent), or ``field(y)`` with ``y = (t, x)``
+        packed when time-dependent. Returns ``(*batch, n)``."""
+        y = field_input(self, args)
         check_points(y, self.in_features)
         return batched(self.single, y)

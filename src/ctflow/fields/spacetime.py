@@ -6,9 +6,9 @@ satisfy ``d_t rho + div_x(rho v) = 0`` identically, since that is ``div_y u = 0`
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor, nn
 
+from ._checks import pack_time
 from .matrix_field import MatrixField
 from .vector_field import VectorField
 
@@ -18,18 +18,7 @@ __all__ = ["SpaceTimeFlow", "space_time_points"]
 def space_time_points(t: Tensor | float, x: Tensor) -> Tensor:
     """Stack ``t`` (a number, 0-d, or shape ``batch``) and ``x: (*batch, d)`` into
     ``y: (*batch, 1 + d)``."""
-    if not isinstance(x, Tensor) or x.ndim < 1:
-        raise ValueError("x must be a tensor of shape (*batch, d)")
-    t = torch.as_tensor(t, dtype=x.dtype, device=x.device)
-    if t.ndim > 0 and t.shape != x.shape[:-1]:
-        if t.shape[-1:] == (1,) and t.shape[:-1] == x.shape[:-1]:
-            t = t[..., 0]
-        else:
-            raise ValueError(
-                f"t must be a scalar or have the batch shape {tuple(x.shape[:-1])}, "
-                f"got {tuple(t.shape)}"
-            )
-    return torch.cat([t.expand(x.shape[:-1]).unsqueeze(-1), x], dim=-1)
+    return pack_time(t, x)
 
 
 class SpaceTimeFlow(nn.Module):

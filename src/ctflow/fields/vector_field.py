@@ -13,7 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from ..nn import MLP
-from ._checks import batched, check_dim, check_points
+from ._checks import batched, check_dim, check_points, field_input
 
 __all__ = ["VectorField"]
 
@@ -33,7 +33,9 @@ class VectorField(nn.Module):
             velocity field. Otherwise inputs are ``x`` of size n.
 
     Shapes:
-        ``forward(y)``: ``(*batch, n) -> (*batch, n)``; ``(*batch, 1 + n)`` in when time-dependent.
+        ``forward(t, x)``: ``x (*batch, n) -> (*batch, n)``, ``t`` 0-d or ``(*batch,)``, used
+        only when time-dependent (so a field goes straight into ``odeint``). ``forward(y)``
+        takes ``(*batch, n)``, or the packed ``(*batch, 1 + n)`` when time-dependent.
 
     Examples:
         >>> u = VectorField(4).double()(torch.randn(8, 4, dtype=torch.float64))  # (8, 4)
@@ -90,6 +92,10 @@ class VectorField(nn.Module):
         grad_div = torch.diagonal(hess, dim1=0, dim2=1).sum(-1)  # d_i sum_j d_j b_j
         return laplacian - grad_div + self.constant.to(y.dtype)
 
-    def forward(self, y: Tensor) -> Tensor:
+    def forward(self, *args: Tensor) -> Tensor:
+        """``u`` at a batch of points: ``field(t, x)`` as every ctflow field (``t`` 0-d or of
+        the batch shape; ignored unless time-dependent), or ``field(y)`` with ``y = (t, x)``
+        packed when time-dependent. Returns ``(*batch, n)``."""
+        y = field_input(self, args)
         check_points(y, self.in_features)
         return batched(self.single, y)

@@ -15,8 +15,9 @@ from .dequantization import (
     Dequantizer,
     UniformDequantizer,
     VoronoiDequantizer,
+    dequantization_posterior,
     make_dequantizer,
-    make_posterior,
+    make_posterior,  # noqa: F401  (deprecated name, kept importable)
 )
 from .matching import (
     COUPLINGS,
@@ -55,7 +56,7 @@ __all__ = [
     "ArgmaxDequantizer",
     "DEQUANTIZERS",
     "make_dequantizer",
-    "make_posterior",
+    "dequantization_posterior",
 ]
 from .riemannian_cnf import RiemannianCNF, RiemannianCNFDistribution, TangentField  # noqa: E402
 

@@ -22,6 +22,7 @@ References:
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 
 import torch
@@ -38,7 +39,7 @@ __all__ = [
     "Dequantization",
     "DEQUANTIZERS",
     "make_dequantizer",
-    "make_posterior",
+    "dequantization_posterior",
 ]
 
 
@@ -223,7 +224,7 @@ class Dequantization(nn.Module):
             ``prior(c)`` returning a distribution with ``log_prob``.
         posterior: the conditional flow ``q(v | x[, c])`` over the same space, called as
             ``posterior(context)`` with ``context`` the concatenated one-hot codes of ``x`` (and
-            ``c``); it must offer ``rsample_and_log_prob``. See :func:`make_posterior`.
+            ``c``); it must offer ``rsample_and_log_prob``. See :func:`dequantization_posterior`.
 
     Examples:
         >>> import zuko
@@ -327,11 +328,30 @@ class Dequantization(nn.Module):
         return next(self.parameters()).dtype
 
 
-def make_posterior(features: int, context: int, **kwargs) -> nn.Module:
+def dequantization_posterior(features: int, context: int, **kwargs) -> nn.Module:
     """A conditional coupling spline flow for ``q(v | x)`` (zuko's NSF with two passes: one
-    network call per layer in both directions). Keyword arguments go to ``zuko.flows.NSF``."""
+    network call per layer in both directions). Keyword arguments go to ``zuko.flows.NSF``.
+
+    Args:
+        features: the continuous dimension (``Dequantization.features``).
+        context: the one-hot context size (``Dequantization.context_features``, plus any ``c``).
+
+    Returns:
+        A conditional flow: ``posterior(context)`` offers ``rsample_and_log_prob``.
+    """
     import zuko
 
     kwargs.setdefault("transforms", 3)
     kwargs.setdefault("hidden_features", (64, 64))
     return zuko.flows.NSF(features, context=context, passes=2, **kwargs)
+
+
+def make_posterior(features: int, context: int, **kwargs) -> nn.Module:
+    """Deprecated name of :func:`dequantization_posterior` (``ctflow.vi.make_posterior`` is the
+    one ``make_posterior``: a variational posterior by kind)."""
+    warnings.warn(
+        "ctflow.flows.make_posterior is renamed dequantization_posterior",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return dequantization_posterior(features, context, **kwargs)

@@ -16,13 +16,15 @@ References:
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 
 import torch
 from torch import Tensor
 
 from ..manifolds import Manifold
-from ..ops import DIVERGENCE_METHODS, PROBES, divergence
+from ..ops import DIVERGENCE_METHODS, PROBES
+from ..ops import divergence as divergence_of_field
 from .paths import KernelMixturePath, PathPoint
 
 __all__ = ["log_mass_residual", "path_residual", "ppd_loss", "POWERS"]
@@ -37,8 +39,9 @@ def log_mass_residual(
     t: Tensor,
     x: Tensor,
     *,
-    method: str = "exact",
+    divergence: str = "exact",
     probe: Tensor | None = None,
+    method: str | None = None,
 ) -> Tensor:
     """``r_t(x)`` for any differentiable ``log_prob(t, x)`` (its derivatives by autograd).
 
@@ -49,12 +52,14 @@ def log_mass_residual(
         manifold: the manifold (its ``proju`` and metric).
         t: times, shape ``(n,)``.
         x: points on the manifold, shape ``(n, D)``.
-        method: divergence, ``"exact"`` or ``"hutchinson"`` (then pass ``probe``).
+        divergence: ``"exact"`` or ``"hutchinson"`` (then pass ``probe``).
         probe: Hutchinson probe of ``x``'s shape.
+        method: deprecated name of ``divergence``.
 
     Returns:
         The residuals, shape ``(n,)``; differentiable in the field's parameters.
     """
+    divergence = _renamed(method, "method", divergence)
     with torch.enable_grad():
         t_ = t.detach().requires_grad_(True)
         x_ = x.detach().requires_grad_(True)
@@ -64,7 +69,7 @@ def log_mass_residual(
         else:  # a density constant in t and x (e.g. the uniform one)
             dt, dx = torch.zeros_like(t), torch.zeros_like(x)
     point = PathPoint(t=t, x_t=x, logp=logp.detach(), dlogp_dt=dt, grad_logp=manifold.proju(x, dx))
-    return path_residual(field, point, manifold, method=method, probe=probe)
+    return path_residual(field, point, manifold, divergence=divergence, probe=probe)
 
 
 def path_residual(
@@ -72,12 +77,35 @@ def path_residual(
     point: PathPoint,
     manifold: Manifold,
     *,
-    method: str = "exact",
+    divergence: str = "exact",
     probe: Tensor | None = None,
+    method: str | None = None,
 ) -> Tensor:
-    """``r_t(x)`` at a :class:`PathPoint` (the target's derivatives already computed)."""
+    """``r_t(x)`` at a :class:`PathPoint` (the target's derivatives already computed).
+
+    Args:
+        field: tangent field ``v(t, x)``.
+        point: the target path's point and derivatives (``KernelMixturePath.sample``).
+        manifold: the manifold.
+        divergence: ``"exact"`` or ``"hutchinson"`` (then pass ``probe``).
+        probe: Hutchinson probe of ``point.x_t``'s shape.
+        method: deprecated name of ``divergence``.
+
+    Returns:
+        The residuals, shape ``(n,)``.
+    """
+    divergence = _renamed(method, "method", divergence)
     manifold._check_all("path_residual", x_t=point.x_t, grad_logp=point.grad_logp)
-    return _residual(field, point, manifold, method, probe)
+    return _residual(field, point, manifold, divergence, probe)
+
+
+def _renamed(old_value: str | None, old_name: str, value: str) -> str:
+    """``divergence`` is the one name of the divergence method (as in ``CNF``); the old
+    keyword still works, with a warning."""
+    if old_value is None:
+        return value
+    warnings.warn(f"{old_name}= is renamed divergence=", DeprecationWarning, stacklevel=3)
+    return old_value
 
 
 def _residual(
@@ -88,7 +116,7 @@ def _residual(
     probe: Tensor | None,
 ) -> Tensor:
     # unchecked: ppd_loss calls it on a point its path drew
-    v, div = divergence(field, point.t, point.x_t, method=method, probe=probe)
+    v, div = divergence_of_field(field, point.t, point.x_t, method=method, probe=probe)
     return point.dlogp_dt + div + manifold._inner(point.x_t, point.grad_logp, v)
 
 
@@ -98,11 +126,12 @@ def ppd_loss(
     batch_size: int,
     *,
     power: int = 2,
-    divergence_method: str = "exact",
+    divergence: str = "exact",
     probe: str = "rademacher",
     generator: torch.Generator | None = None,
     t_eps: float = 1e-4,
     return_residual: bool = False,
+    divergence_method: str | None = None,
 ) -> Tensor | tuple[Tensor, Tensor]:
     """The PPD loss ``mean |r_t(x_t)|^power`` over ``t ~ U[t_eps, 1 - t_eps]``, ``x_t ~ p_t``.
 
@@ -111,11 +140,12 @@ def ppd_loss(
         path: the target path (it samples ``x_t`` and gives the target's derivatives).
         batch_size: number of ``(t, x_t)`` pairs.
         power: ``1`` (the l1 form, the bound on KL) or ``2``.
-        divergence_method: ``"exact"`` or ``"hutchinson"`` (one probe per pair).
+        divergence: ``"exact"`` or ``"hutchinson"`` (one probe per pair).
         probe: Hutchinson probe distribution, ``"rademacher"`` or ``"gaussian"``.
         generator: random generator for ``t``, ``x_t`` and the probe.
         t_eps: keeps ``t`` off the ends, where ``log t`` or ``log(1 - t)`` is infinite.
         return_residual: also return the residuals (detached), shape ``(batch_size,)``.
+        divergence_method: deprecated name of ``divergence``.
 
     Returns:
         The scalar loss (and the residuals).
@@ -131,12 +161,12 @@ def ppd_loss(
         >>> ppd_loss(TangentField(M, hidden=(16,)), path, 8).shape
         torch.Size([])
     """
+    divergence = _renamed(divergence_method, "divergence_method", divergence)
     if power not in POWERS:
         raise ValueError(f"power must be 1 or 2, got {power!r}")
-    if divergence_method not in DIVERGENCE_METHODS:
+    if divergence not in DIVERGENCE_METHODS:
         raise ValueError(
-            f"unknown divergence {divergence_method!r}; choose one of: "
-            f"{', '.join(DIVERGENCE_METHODS)}"
+            f"unknown divergence {divergence!r}; choose one of: {', '.join(DIVERGENCE_METHODS)}"
         )
     if probe not in PROBES:
         raise ValueError(f"unknown probe {probe!r}; choose one of: {', '.join(PROBES)}")
@@ -149,8 +179,8 @@ def ppd_loss(
     t = t_eps + (1 - 2 * t_eps) * u
     point = path.sample(t, generator)
     e = None
-    if divergence_method == "hutchinson":
+    if divergence == "hutchinson":
         e = PROBES[probe](point.x_t, generator=generator)
-    r = _residual(field, point, path.manifold, divergence_method, e)
+    r = _residual(field, point, path.manifold, divergence, e)
     loss = r.abs().mean() if power == 1 else r.pow(2).mean()
     return (loss, r.detach()) if return_residual else loss

@@ -320,21 +320,38 @@ class ActorCritic(nn.Module):
         self.updates = int(state["updates"])
 
 
-def SAC(obs_dim: int, act_dim: int, **options) -> ActorCritic:
+class SAC(ActorCritic):
     """Soft actor-critic: no latent, twin critics, target critics, automatic temperature.
 
-    ``options`` are :class:`AgentConfig` fields (``hidden``, ``gamma``, ``lr``, ``inject``, ...).
+    An :class:`ActorCritic` with ``latent_dim=0`` and ``particles=0``; ``options`` are the other
+    :class:`AgentConfig` fields (``hidden``, ``gamma``, ``lr``, ``inject``, ...).
+
+    Examples:
+        >>> agent = SAC(3, 1, hidden=(32, 32))
+        >>> isinstance(agent, ActorCritic), agent.config.particles
+        (True, 0)
     """
-    return ActorCritic(obs_dim, act_dim, AgentConfig(latent_dim=0, particles=0, **options))
+
+    def __init__(self, obs_dim: int, act_dim: int, **options) -> None:
+        super().__init__(obs_dim, act_dim, AgentConfig(latent_dim=0, particles=0, **options))
 
 
-def SMAC(
-    obs_dim: int, act_dim: int, particles: int = 32, latent_dim: int = 8, **options
-) -> ActorCritic:
+class SMAC(ActorCritic):
     """Stochastic marginal actor-critic: a latent-variable policy scored by the ``K``-particle
-    marginal estimate (``particles=0``: latent SAC). The trunk is shared across particles
-    (``inject="last"``) unless ``options`` say otherwise."""
-    options.setdefault("inject", "last")
-    return ActorCritic(
-        obs_dim, act_dim, AgentConfig(latent_dim=latent_dim, particles=particles, **options)
-    )
+    marginal estimate (``particles=0``: latent SAC).
+
+    An :class:`ActorCritic` whose trunk is shared across particles (``inject="last"``) unless
+    ``options`` (other :class:`AgentConfig` fields) say otherwise.
+
+    Examples:
+        >>> agent = SMAC(3, 1, particles=8, hidden=(32, 32))
+        >>> agent.config.latent_dim, agent.config.particles, agent.config.inject
+        (8, 8, 'last')
+    """
+
+    def __init__(
+        self, obs_dim: int, act_dim: int, particles: int = 32, latent_dim: int = 8, **options
+    ) -> None:
+        options.setdefault("inject", "last")
+        config = AgentConfig(latent_dim=latent_dim, particles=particles, **options)
+        super().__init__(obs_dim, act_dim, config)

@@ -7,7 +7,7 @@ backward pass go through torchdiffeq. The argument order follows torchdiffeq: ``
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Literal, overload
 
 import torch
 import torchdiffeq
@@ -41,6 +41,84 @@ class SolverError(RuntimeError):
     """
 
 
+# The return type follows the arguments: a tensor state gives a tensor (a tuple state a tuple),
+# and return_stats=True pairs it with the SolveStats.
+@overload
+def odeint(
+    f: Callable[[Tensor, Any], Any],
+    x0: Tensor,
+    t: Tensor | Sequence[float],
+    *,
+    method: str = ...,
+    atol: float = ...,
+    rtol: float = ...,
+    step_size: float | None = ...,
+    adjoint: bool = ...,
+    adjoint_params: Sequence[Tensor] | None = ...,
+    manifold: Any | None = ...,
+    return_stats: Literal[False] = ...,
+    options: dict | None = ...,
+    compile: bool = ...,
+) -> Tensor: ...
+
+
+@overload
+def odeint(
+    f: Callable[[Tensor, Any], Any],
+    x0: tuple[Tensor, ...],
+    t: Tensor | Sequence[float],
+    *,
+    method: str = ...,
+    atol: float = ...,
+    rtol: float = ...,
+    step_size: float | None = ...,
+    adjoint: bool = ...,
+    adjoint_params: Sequence[Tensor] | None = ...,
+    manifold: Any | None = ...,
+    return_stats: Literal[False] = ...,
+    options: dict | None = ...,
+    compile: bool = ...,
+) -> tuple[Tensor, ...]: ...
+
+
+@overload
+def odeint(
+    f: Callable[[Tensor, Any], Any],
+    x0: Tensor,
+    t: Tensor | Sequence[float],
+    *,
+    method: str = ...,
+    atol: float = ...,
+    rtol: float = ...,
+    step_size: float | None = ...,
+    adjoint: bool = ...,
+    adjoint_params: Sequence[Tensor] | None = ...,
+    manifold: Any | None = ...,
+    return_stats: Literal[True],
+    options: dict | None = ...,
+    compile: bool = ...,
+) -> tuple[Tensor, SolveStats]: ...
+
+
+@overload
+def odeint(
+    f: Callable[[Tensor, Any], Any],
+    x0: tuple[Tensor, ...],
+    t: Tensor | Sequence[float],
+    *,
+    method: str = ...,
+    atol: float = ...,
+    rtol: float = ...,
+    step_size: float | None = ...,
+    adjoint: bool = ...,
+    adjoint_params: Sequence[Tensor] | None = ...,
+    manifold: Any | None = ...,
+    return_stats: Literal[True],
+    options: dict | None = ...,
+    compile: bool = ...,
+) -> tuple[tuple[Tensor, ...], SolveStats]: ...
+
+
 def odeint(
     f: Callable[[Tensor, Any], Any],
     x0: Tensor | tuple[Tensor, ...],
@@ -56,7 +134,7 @@ def odeint(
     return_stats: bool = False,
     options: dict | None = None,
     compile: bool = False,
-):
+) -> Tensor | tuple[Tensor, ...] | tuple[Tensor | tuple[Tensor, ...], SolveStats]:
     """Solve ``dx/dt = f(t, x)`` from ``x(t[0]) = x0`` and return ``x`` at every time in ``t``.
 
     Args:
@@ -86,8 +164,8 @@ def odeint(
             many graphs it keeps before falling back to eager steps.
 
     Returns:
-        The solution, shape ``(T, *x0.shape)`` (a tuple of such tensors for a tuple state), and
-        the :class:`SolveStats` when ``return_stats`` is set.
+        Fixed by the arguments: the solution, shape ``(T, *x0.shape)`` (a tuple of such tensors
+        for a tuple state); with ``return_stats=True``, the pair ``(solution, SolveStats)``.
 
     Raises:
         SolverError: an adaptive solve exceeded ``max_num_steps``, underflowed its step size, or

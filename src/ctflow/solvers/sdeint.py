@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from functools import partial
-from typing import Any
+from typing import Any, Literal, overload
 
 import torch
 from torch import Tensor, nn
@@ -39,6 +39,99 @@ TORCHSDE_METHODS = ("euler", "milstein", "srk")
 SDEOutput = (
     Tensor | tuple[Tensor, Tensor] | tuple[Tensor, SolveStats] | tuple[Tensor, Tensor, SolveStats]
 )
+
+
+# The return type follows return_increments and return_stats (see Returns below).
+@overload
+def sdeint(
+    f: VectorField,
+    g: VectorField,
+    x0: Tensor,
+    t: Tensor | Sequence[float],
+    *,
+    method: str = ...,
+    dt: float | None = ...,
+    noise: str = ...,
+    bm: object | None = ...,
+    return_increments: Literal[False] = ...,
+    return_stats: Literal[False] = ...,
+    generator: torch.Generator | None = ...,
+    backend: str = ...,
+    adaptive: bool = ...,
+    adjoint: bool = ...,
+    adjoint_params: Sequence[Tensor] | None = ...,
+    atol: float = ...,
+    rtol: float = ...,
+) -> Tensor: ...
+
+
+@overload
+def sdeint(
+    f: VectorField,
+    g: VectorField,
+    x0: Tensor,
+    t: Tensor | Sequence[float],
+    *,
+    method: str = ...,
+    dt: float | None = ...,
+    noise: str = ...,
+    bm: object | None = ...,
+    return_increments: Literal[True],
+    return_stats: Literal[False] = ...,
+    generator: torch.Generator | None = ...,
+    backend: str = ...,
+    adaptive: bool = ...,
+    adjoint: bool = ...,
+    adjoint_params: Sequence[Tensor] | None = ...,
+    atol: float = ...,
+    rtol: float = ...,
+) -> tuple[Tensor, Tensor]: ...
+
+
+@overload
+def sdeint(
+    f: VectorField,
+    g: VectorField,
+    x0: Tensor,
+    t: Tensor | Sequence[float],
+    *,
+    method: str = ...,
+    dt: float | None = ...,
+    noise: str = ...,
+    bm: object | None = ...,
+    return_increments: Literal[False] = ...,
+    return_stats: Literal[True],
+    generator: torch.Generator | None = ...,
+    backend: str = ...,
+    adaptive: bool = ...,
+    adjoint: bool = ...,
+    adjoint_params: Sequence[Tensor] | None = ...,
+    atol: float = ...,
+    rtol: float = ...,
+) -> tuple[Tensor, SolveStats]: ...
+
+
+@overload
+def sdeint(
+    f: VectorField,
+    g: VectorField,
+    x0: Tensor,
+    t: Tensor | Sequence[float],
+    *,
+    method: str = ...,
+    dt: float | None = ...,
+    noise: str = ...,
+    bm: object | None = ...,
+    return_increments: Literal[True],
+    return_stats: Literal[True],
+    generator: torch.Generator | None = ...,
+    backend: str = ...,
+    adaptive: bool = ...,
+    adjoint: bool = ...,
+    adjoint_params: Sequence[Tensor] | None = ...,
+    atol: float = ...,
+    rtol: float = ...,
+) -> tuple[Tensor, Tensor, SolveStats]: ...
 
 
 def sdeint(

@@ -10,6 +10,7 @@ importance-weighted bound ``E[log (1/K) sum_k p(x, z_k) / q(z_k | x)]``, which i
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 
 import torch
@@ -121,12 +122,19 @@ class VAE(nn.Module):
         return self.log_weights(x, samples).mean(0)
 
     @torch.no_grad()
-    def iwae_bound(self, x: Tensor, samples: int = 1000, chunk: int = 100) -> Tensor:
-        """The importance-weighted bound with ``samples`` posterior samples per example,
-        ``(B, data_dim) -> (B,)``; samples are drawn ``chunk`` at a time to bound memory."""
+    def iwae(self, x: Tensor, k: int = 1000, c: Tensor | None = None, chunk: int = 100) -> Tensor:
+        """The importance-weighted bound with ``k`` posterior samples per example,
+        ``(B, data_dim) -> (B,)``; samples are drawn ``chunk`` at a time to bound memory.
+
+        The signature is every ctflow model's ``iwae(x, k, c=None)``; this VAE is unconditional,
+        so ``c`` must be ``None``.
+        """
+        if c is not None:
+            raise ValueError("this VAE is unconditional: c must be None")
         self.check_data(x)
-        if samples < 1 or chunk < 1:
-            raise ValueError(f"samples and chunk must be >= 1, got {samples}, {chunk}")
+        if k < 1 or chunk < 1:
+            raise ValueError(f"k and chunk must be >= 1, got {k}, {chunk}")
+        samples = k
         total = None
         left = samples
         while left:
@@ -135,6 +143,11 @@ class VAE(nn.Module):
             total = part if total is None else torch.logaddexp(total, part)
             left -= k
         return total - math.log(samples)
+
+    def iwae_bound(self, x: Tensor, samples: int = 1000, chunk: int = 100) -> Tensor:
+        """Deprecated name of :meth:`iwae` (``iwae(x, k, c=None)`` is the one signature)."""
+        warnings.warn("VAE.iwae_bound is renamed iwae(x, k)", DeprecationWarning, stacklevel=2)
+        return self.iwae(x, samples, chunk=chunk)
 
     @torch.no_grad()
     def sample(self, n: int, mean: bool = True) -> Tensor:
