@@ -3,6 +3,7 @@
 import itertools
 import math
 
+import numpy as np
 import pytest
 import torch
 from scipy.optimize import linear_sum_assignment
@@ -294,3 +295,56 @@ def test_coupling_validation():
         sinkhorn_plan(torch.rand(3), 0.1)
     with pytest.raises(ValueError, match="NaN"):
         sinkhorn_plan(torch.full((2, 2), float("nan")), 0.1)
+
+
+def _two_conditions(n: int, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.arange(n) % 2
+    x1 = torch.randn(n, 2, generator=g, dtype=torch.float64) * 0.3
+    x1[:, 0] += torch.where(labels == 0, -5.0, 5.0).double()
+    x0 = torch.randn(n, 2, generator=g, dtype=torch.float64)
+    return x0, x1, labels
+
+
+def test_conditional_exact_coupling_is_optimal_within_each_condition():
+    ot = pytest.importorskip("ot")
+    x0, x1, labels = _two_conditions(64)
+    paired, same = ot_coupling(x0, x1, condition=labels)
+    assert same is x1
+    cost = (paired - x1).square().sum(-1)
+    for c in (0, 1):
+        rows = (labels == c).nonzero().squeeze(1)
+        # every x1 row of condition c is paired with an x0 row of its own group
+        assert set(map(tuple, paired[rows].tolist())) <= set(map(tuple, x0[rows].tolist()))
+        m = torch.cdist(x0[rows], x1[rows]).square().numpy()
+        w = np.full(len(rows), 1 / len(rows))
+        assert float(cost[rows].mean()) == pytest.approx(ot.emd2(w, w, m), abs=1e-6)
+
+
+def test_a_conditional_coupling_keeps_the_source_independent_of_the_condition():
+    # a global coupling sends the noise on the left to the condition on the left, so a model
+    # trained on it learns to ignore the condition (class accuracy 0.99 -> 0.34 on digits)
+    x0, x1, labels = _two_conditions(512)
+    left = labels == 0
+    global_pairs, _ = ot_coupling(x0, x1)
+    within, _ = ot_coupling(x0, x1, condition=labels)
+    assert float(global_pairs[left, 0].mean()) < -0.5
+    assert abs(float(within[left, 0].mean())) < 4 / math.sqrt(256)
+    sinkhorn, _ = ot_coupling(x0, x1, method="sinkhorn", condition=labels.float()[:, None])
+    assert abs(float(sinkhorn[left, 0].mean())) < 4 / math.sqrt(256)
+
+
+def test_a_coupling_refuses_a_context_it_cannot_honour():
+    from ctflow.flows import cfm_loss
+    from ctflow.nn import TimeMLP
+
+    x1, context = torch.randn(16, 2), torch.randn(16, 3)  # continuous: no two rows equal
+    with pytest.raises(ValueError, match="continuous context"):
+        cfm_loss(TimeMLP(2, context=3), CondOTPath(), x1, coupling="exact", context=context)
+    labels = torch.nn.functional.one_hot(torch.arange(16) % 4, 4).float()
+    loss = cfm_loss(TimeMLP(2, context=4), CondOTPath(), x1, coupling="exact", context=labels)
+    assert torch.isfinite(loss)
+    with pytest.raises(ValueError, match="equal size"):
+        ot_coupling(
+            torch.randn(8, 2), torch.randn(6, 2), method="sinkhorn", condition=torch.arange(6) % 2
+        )

@@ -62,7 +62,9 @@ def cfm_loss(
         generator: the random generator for ``x0``, ``t`` and a Sinkhorn coupling.
         coupling: ``None`` (independent pairs), ``"exact"`` or ``"sinkhorn"``: re-pair ``x0``
             with ``x1`` by minibatch OT over all batch entries (see
-            :func:`ctflow.paths.ot_coupling`; default ``reg`` and ``n_iter``).
+            :func:`ctflow.paths.ot_coupling`; default ``reg`` and ``n_iter``). With a
+            ``context``, only entries of equal context are paired; a context with no repeats
+            (continuous) is refused, as no minibatch coupling can honour it.
         context: passed as the model's third argument when given, aligned with ``x1``.
         event_dims: how many trailing dims of ``x1`` form one example (1 for vectors).
 
@@ -83,10 +85,16 @@ def cfm_loss(
         batch = t.shape
         if len(batch) == 0:
             raise ValueError("a coupling needs at least one batch dimension in x1")
-        # couple over all batch entries at once: flatten the batch, keep the event
+        # couple over all batch entries at once: flatten the batch, keep the event; with a
+        # context, pairs form only within equal contexts, so the conditioning survives
         event = x1.shape[len(batch) :]
+        condition = None if context is None else context.reshape(batch.numel(), -1)
         paired, _ = ot_coupling(
-            x0.reshape(-1, *event), x1.reshape(-1, *event), method=coupling, generator=generator
+            x0.reshape(-1, *event),
+            x1.reshape(-1, *event),
+            method=coupling,
+            generator=generator,
+            condition=condition,
         )
         x0 = paired.reshape(x1.shape)
     sample = path._sample(x0, x1, t)

@@ -81,6 +81,7 @@ def ot_coupling(
     reg: float = 0.05,
     n_iter: int = 200,
     generator: torch.Generator | None = None,
+    condition: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Re-pair source draws ``x0`` with data ``x1`` by minibatch optimal transport.
 
@@ -98,6 +99,12 @@ def ot_coupling(
         reg: ``"sinkhorn"`` only: regularisation relative to the mean cost, ``> 0``.
         n_iter: ``"sinkhorn"`` only: iterations of :func:`sinkhorn_plan`.
         generator: ``"sinkhorn"`` only: the random generator for drawing the pairs.
+        condition: what each ``x1`` row is conditioned on, shape ``(m,)`` (labels) or
+            ``(m, k)`` (context rows, e.g. one-hot). Pairs are then formed only within groups
+            of equal condition: ``x0`` row ``i`` joins ``x1`` row ``i``'s group (``x0`` is drawn
+            independently of the condition, so this is a random split), and each group is
+            coupled on its own. Needs ``n = m``. A condition with no repeats (a continuous
+            context) cannot be honoured by any minibatch coupling and is refused.
 
     Returns:
         ``(x0_paired, x1)``, both of shape ``(m, *event)``; row ``j`` of ``x0_paired`` is a row of
@@ -128,6 +135,13 @@ def ot_coupling(
             f"method='exact' pairs batches of equal size, got {x0.shape[0]} and {x1.shape[0]}; "
             "use method='sinkhorn' for unequal sizes"
         )
+    if condition is not None:
+        return x0[_grouped_index(x0, x1, condition, method, reg, n_iter, generator)], x1
+    return x0[_coupling_index(x0, x1, method, reg, n_iter, generator)], x1
+
+
+def _coupling_index(x0, x1, method, reg, n_iter, generator) -> Tensor:
+    """For each ``x1`` row, the ``x0`` row the minibatch OT coupling pairs it with."""
     with torch.no_grad():
         a = x0.detach().reshape(x0.shape[0], -1).to(torch.float64)
         b = x1.detach().reshape(x1.shape[0], -1).to(torch.float64)
@@ -136,15 +150,48 @@ def ot_coupling(
         if method == "exact":
             # rows of cost.T are x1's, so cols[j] is the x0 row assigned to x1[j]
             _, cols = linear_sum_assignment(cost.T.cpu().numpy())
-            index = torch.as_tensor(cols, device=x0.device)
-        else:
-            scale = cost.mean()
-            # all points equal: every pairing is optimal, and the uniform plan is the answer
-            scale = scale if scale > 0 else torch.ones_like(scale)
-            plan = sinkhorn_plan(cost / scale, reg, n_iter)
-            index = torch.multinomial(plan.T, 1, generator=generator).squeeze(1)
-            index = index.to(x0.device)
-    return x0[index], x1
+            return torch.as_tensor(cols, device=x0.device)
+        scale = cost.mean()
+        # all points equal: every pairing is optimal, and the uniform plan is the answer
+        scale = scale if scale > 0 else torch.ones_like(scale)
+        plan = sinkhorn_plan(cost / scale, reg, n_iter)
+        return torch.multinomial(plan.T, 1, generator=generator).squeeze(1).to(x0.device)
+
+
+def _condition_groups(condition: Tensor, n: int) -> Tensor:
+    """Group ids ``(n,)`` (0, 1, ...) of the rows of ``condition``, equal rows sharing an id.
+
+    Raises ``ValueError`` when no two rows are equal: a coupling within groups of one would
+    leave the pairs as they were.
+    """
+    if not isinstance(condition, Tensor) or condition.dim() not in (1, 2):
+        raise ValueError("condition must be a tensor of shape (m,) or (m, k)")
+    if len(condition) != n:
+        raise ValueError(f"condition has {len(condition)} rows for {n} points")
+    check_finite(condition, "condition")
+    _, ids = torch.unique(condition.detach(), dim=0, return_inverse=True)
+    if n > 1 and int(ids.max()) + 1 == n:
+        raise ValueError(
+            "every row of the condition is different (a continuous context?): a minibatch "
+            "coupling cannot honour it, since each point is alone in its group. Pass discrete "
+            "labels, or use coupling=None"
+        )
+    return ids
+
+
+def _grouped_index(x0, x1, condition, method, reg, n_iter, generator) -> Tensor:
+    """For each ``x1`` row, the ``x0`` row it is paired with, coupling within condition groups."""
+    if len(x0) != len(x1):
+        raise ValueError(
+            f"a conditional coupling pairs batches of equal size, got {len(x0)} and {len(x1)}"
+        )
+    ids = _condition_groups(condition, len(x1)).to(x0.device)
+    index = torch.arange(len(x1), device=x0.device)
+    for group in torch.unique(ids):
+        rows = (ids == group).nonzero().squeeze(1)
+        if len(rows) > 1:
+            index[rows] = rows[_coupling_index(x0[rows], x1[rows], method, reg, n_iter, generator)]
+    return index
 
 
 def _check_positive(value: object, name: str) -> float:
