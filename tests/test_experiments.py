@@ -91,3 +91,23 @@ def test_flow_matching_with_minibatch_ot_coupling(tmp_path):
     assert "fm-ot-minibatch/checkerboard/test_nll" in results.metrics
     with pytest.raises(ValueError, match="choose from: fm-ot, fm-vp, score-vp, fm-ot-minibatch"):
         make_config("flow-matching-2d", "smoke", {"methods": "fm-sb"})
+
+
+def test_load_leaves_the_callers_random_streams_as_it_found_them(tmp_path):
+    import random
+
+    import numpy as np
+
+    run_dir, _ = run_experiment(
+        "cpflow-2d", size="smoke", out=tmp_path / "run", progress=False
+    )  # its build_models seeds torch's global RNG
+    torch.manual_seed(123)
+    np.random.seed(7)
+    random.seed(5)
+    expected = (torch.rand(3), np.random.rand(), random.random())
+    torch.manual_seed(123)
+    np.random.seed(7)
+    random.seed(5)
+    ctflow.load(run_dir)
+    after = (torch.rand(3), np.random.rand(), random.random())
+    assert torch.equal(after[0], expected[0]) and after[1:] == expected[1:]

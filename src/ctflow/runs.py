@@ -24,7 +24,7 @@ from .experiments import get_experiment, make_config
 from .experiments.base import Results, RunContext
 from .experiments.config import config_to_dict
 from .plotting import save_figure
-from .seeding import seed_everything
+from .seeding import rng_state, seed_everything, set_rng_state
 from .train import SeriesLogger, select_device
 
 __all__ = ["run_experiment", "resume_experiment", "load", "config_from_dict", "write_results"]
@@ -284,7 +284,13 @@ def load(run_dir: str | os.PathLike, map_location: str = "cpu") -> dict[str, nn.
     ckpt = load_checkpoint(run_dir / "checkpoint.pt", map_location=map_location)
     experiment = get_experiment(ckpt["experiment"])
     config = config_from_dict(experiment.config_cls, ckpt["config"])
-    models = experiment.build_models(config)
+    # build_models seeds the global RNGs for its initial weights, which the checkpoint then
+    # replaces: the caller's random streams must come out as they went in
+    caller = rng_state()
+    try:
+        models = experiment.build_models(config)
+    finally:
+        set_rng_state(caller)
     missing = set(ckpt["models"]) ^ set(models)
     if missing:
         raise ValueError(f"checkpoint and experiment disagree on the models: {sorted(missing)}")
