@@ -111,3 +111,17 @@ def test_load_leaves_the_callers_random_streams_as_it_found_them(tmp_path):
     ctflow.load(run_dir)
     after = (torch.rand(3), np.random.rand(), random.random())
     assert torch.equal(after[0], expected[0]) and after[1:] == expected[1:]
+
+
+def test_ncl_ot_runs_without_pot(monkeypatch):
+    # POT is a dev-only extra; a user's install must run every experiment without it
+    import sys
+
+    from ctflow.experiments import ncl_ot
+
+    monkeypatch.setitem(sys.modules, "ot", None)  # `import ot` now raises ImportError
+    p0, p1 = ncl_ot.endpoint_pair("two-blobs")
+    w2, how = ncl_ot._reference_w2_squared(
+        "two-blobs", p0, p1, 64, torch.Generator().manual_seed(0)
+    )
+    assert math.isfinite(w2) and w2 > 0 and "assignment" in how
