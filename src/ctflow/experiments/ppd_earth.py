@@ -161,7 +161,9 @@ def run(config: PPDEarthConfig, ctx: RunContext | None = None) -> Results:
         curves, maps = {}, {}
         for k, method in enumerate(config.methods):
             field_ = models[f"{method}-{ds}"].to(device).field
-            gen = torch.Generator().manual_seed(config.seed * 1000 + 10 * d_index + k)
+            gen = torch.Generator().manual_seed(
+                config.seed * 1000 + 10 * d_index + k + 7919 * ctx.rank
+            )
             steps = {"ppd": config.ppd_steps, "mle": config.mle_steps, "rfm": config.rfm_steps}
             every = config.mle_eval_every if method == "mle" else config.eval_every
             trained, curve = train(

@@ -126,7 +126,7 @@ def run(config: PPDHighDimConfig, ctx: RunContext | None = None) -> Results:
 
         for k, method in enumerate(config.methods):
             field_ = models[f"{method}-d{d}"].to(device).field
-            gen = torch.Generator().manual_seed(config.seed * 1000 + 10 * d + k)
+            gen = torch.Generator().manual_seed(config.seed * 1000 + 10 * d + k + 7919 * ctx.rank)
             base = "ppd" if method.startswith("ppd") else method
             div = "exact" if method == "ppd-exact" else "hutchinson"
             steps = {"ppd": config.ppd_steps, "mle": config.mle_steps, "rfm": config.rfm_steps}[

@@ -138,7 +138,7 @@ def run(config: PPDSphereConfig, ctx: RunContext | None = None) -> Results:
     grid_x = grid_x.to(device)
     for k, method in enumerate(config.methods):
         field_ = models[method].to(device).field
-        gen = torch.Generator().manual_seed(config.seed * 1000 + k)
+        gen = torch.Generator().manual_seed(config.seed * 1000 + k + 7919 * ctx.rank)
         steps = {"ppd": config.ppd_steps, "mle": config.mle_steps, "rfm": config.rfm_steps}[method]
         trained, curve = train(
             ctx,

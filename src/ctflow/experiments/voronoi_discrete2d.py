@@ -196,7 +196,9 @@ def run(config: VoronoiDiscrete2DConfig, ctx: RunContext | None = None) -> Resul
         dataset = f"{prefix}{K}" + ("" if order == "original" else "-permuted")
         for m_index, method in enumerate(config.methods):
             model = models[_name(method, order)].to(device)
-            gen = torch.Generator().manual_seed(config.seed * 1000 + 10 * o_index + m_index)
+            gen = torch.Generator().manual_seed(
+                config.seed * 1000 + 10 * o_index + m_index + 7919 * ctx.rank
+            )
 
             def loss_fn(step, model=model, labels=labels, gen=gen):
                 idx = torch.multinomial(flat_p, config.batch_size, replacement=True, generator=gen)

@@ -188,7 +188,9 @@ def run(config: VoronoiMixtureConfig, ctx: RunContext | None = None) -> Results:
         for c_index, cells in enumerate((None, *_cells_for(config, ds))):
             name = _name(cells)
             model = models[f"{ds}:{name}"].to(device)
-            gen = torch.Generator().manual_seed(config.seed * 1000 + 10 * d_index + c_index)
+            gen = torch.Generator().manual_seed(
+                config.seed * 1000 + 10 * d_index + c_index + 7919 * ctx.rank
+            )
             if cells is not None:  # anchors at random training points (the flow starts near id)
                 init = _draw(ds, train, cells, gen).to(device)
                 with torch.no_grad():

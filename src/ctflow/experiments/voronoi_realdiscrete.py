@@ -181,7 +181,9 @@ def run(config: VoronoiRealDiscreteConfig, ctx: RunContext | None = None) -> Res
         results.metrics[f"independent/{ds}/bits_per_var"] = ref
         for m_index, method in enumerate(config.methods):
             model = models[f"{ds}:{method}"].to(device)
-            gen = torch.Generator().manual_seed(config.seed * 1000 + 10 * d_index + m_index)
+            gen = torch.Generator().manual_seed(
+                config.seed * 1000 + 10 * d_index + m_index + 7919 * ctx.rank
+            )
 
             def loss_fn(step, model=model, gen=gen, draw=draw):
                 return -model.elbo(draw(config.batch_size, gen).to(device)).mean()
