@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ctflow._validate import check_finite, check_in_range
+from ctflow._validate import check_finite, check_in_range, check_real
 
 __all__ = ["PathSample", "AffineGaussianPath", "CondOTPath", "VPPath", "VEPath", "PATHS"]
 
@@ -302,7 +302,7 @@ class CondOTPath(AffineGaussianPath):
     sigma_min: float = 0.0
 
     def __post_init__(self) -> None:
-        value = _check_real(self.sigma_min, "sigma_min")
+        value = check_real(self.sigma_min, "sigma_min")
         if not 0.0 <= value < 1.0:
             raise ValueError(f"sigma_min must lie in [0, 1), got {value}")
         object.__setattr__(self, "sigma_min", value)
@@ -355,9 +355,9 @@ class VPPath(AffineGaussianPath):
     t_max: float = 1.0 - 1e-5
 
     def __post_init__(self) -> None:
-        beta_min = _check_real(self.beta_min, "beta_min")
-        beta_max = _check_real(self.beta_max, "beta_max")
-        t_max = _check_real(self.t_max, "t_max")
+        beta_min = check_real(self.beta_min, "beta_min")
+        beta_max = check_real(self.beta_max, "beta_max")
+        t_max = check_real(self.t_max, "t_max")
         if beta_min <= 0.0:
             raise ValueError(f"beta_min must be > 0, got {beta_min}")
         if beta_max <= beta_min:
@@ -422,8 +422,8 @@ class VEPath(AffineGaussianPath):
     sigma_max: float = 10.0
 
     def __post_init__(self) -> None:
-        sigma_min = _check_real(self.sigma_min, "sigma_min")
-        sigma_max = _check_real(self.sigma_max, "sigma_max")
+        sigma_min = check_real(self.sigma_min, "sigma_min")
+        sigma_max = check_real(self.sigma_max, "sigma_max")
         if sigma_min <= 0.0:
             raise ValueError(f"sigma_min must be > 0 (the schedule is geometric), got {sigma_min}")
         if sigma_max <= sigma_min:
@@ -455,15 +455,6 @@ class VEPath(AffineGaussianPath):
 
 #: the paths by name, for configuration files
 PATHS: dict[str, type[AffineGaussianPath]] = {"condot": CondOTPath, "vp": VPPath, "ve": VEPath}
-
-
-def _check_real(value: object, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value}")
-    return value
 
 
 def _check_tensor(x: object, name: str) -> None:
