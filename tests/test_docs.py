@@ -55,7 +55,7 @@ def test_every_public_name_has_an_api_entry(site):
 def test_every_example_has_a_page_with_its_figure(site):
     for script in sorted((ROOT / "examples").glob("*.py")):
         page = (site / "examples" / script.stem / "index.html").read_text()
-        assert "def main(" in page, script.name
+        assert ">main<" in page, script.name  # the highlighted source: def main(...)
         assert (ROOT / "docs" / "examples" / "figures" / f"{script.stem}.png").exists(), script
         assert f"figures/{script.stem}.png" in page, script.name
 

@@ -42,7 +42,7 @@ class VAE(nn.Module):
     Examples:
         >>> from ctflow.vi import make_posterior
         >>> vae = VAE(64, 4, make_posterior("gaussian", 4, 16), hidden=(32,))
-        >>> vae.iwae_bound(torch.ones(3, 64), samples=10).shape
+        >>> vae.iwae(torch.ones(3, 64), 10).shape
         torch.Size([3])
     """
 
