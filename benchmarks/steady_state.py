@@ -19,6 +19,13 @@ machine noise hits all of them alike.
   implicit backward. Memory is the bytes of the tensors that autograd saves for backward
   (``saved_tensors_hooks``; distinct storages, so the Liouvillian that every step reuses counts
   once), plus the LU factors that ``steady_state`` keeps on its autograd node.
+- at scale: a driven, damped Kerr cavity of ``n`` levels (sparse H and collapse operator, as
+  users model cavities and chains), ``n`` = 10 to 150. ``steady_state_of(H, c, method="sparse")``
+  (sparse Liouvillian + SuperLU, build included) vs ``qutip.steadystate(H, c_ops)`` (which builds
+  its Liouvillian inside); the dense path where it fits; the gradient of the photon number
+  w.r.t. the drive (forward + implicit backward) against the forward; memory as the bytes of
+  the sparse Liouvillian and of its LU factors. A figure of time against ``n`` goes next to the
+  JSON.
 """
 
 from __future__ import annotations
@@ -39,7 +46,14 @@ if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().p
 import torch  # noqa: E402
 from bench_timing import interleaved_medians, write_report  # noqa: E402
 
-from ctflow.quantum import liouvillian, random_lindbladian, steady_state, vec  # noqa: E402
+from ctflow.quantum import (  # noqa: E402
+    liouvillian,
+    random_lindbladian,
+    sparse_liouvillian,
+    steady_state,
+    steady_state_of,
+    vec,
+)
 
 SIZES = (3, 5, 10, 20, 30, 40)
 QUICK_SIZES = (3, 10, 20)
@@ -101,6 +115,102 @@ def bench_forward(sizes: tuple[int, ...]) -> list[dict]:
             flush=True,
         )
     return rows
+
+
+# --------------------------------------------------------------------------------------------
+# 1b. at scale: a Kerr cavity, sparse path vs qutip
+
+SCALE_SIZES = (10, 20, 40, 60, 100, 150)
+QUICK_SCALE_SIZES = (20, 60)
+DENSE_LIMIT = 40  # the dense path's L has n^4 entries: 41 MB at n = 40, 8 GB at 150
+
+
+def kerr_cavity(n: int, drive):
+    a = torch.diag(torch.arange(1, n, dtype=torch.float64).sqrt(), 1).to(torch.complex128)
+    ad = a.mH
+    H = -0.5 * ad @ a + 0.1 * ad @ ad @ a @ a + drive * (a + ad)
+    return H, [a]
+
+
+def bench_scale(sizes: tuple[int, ...]) -> list[dict]:
+    import qutip
+    from scipy.sparse.linalg import splu
+
+    from ctflow.quantum.sparse import _bordered
+
+    rows = []
+    for n in sizes:
+        drive = torch.tensor(0.8, dtype=torch.float64)
+        H, c_ops = kerr_cavity(n, drive)
+        Hq, cq = qutip.Qobj(H.numpy()), [qutip.Qobj(c.numpy()) for c in c_ops]
+        number = torch.arange(n, dtype=torch.float64)
+
+        def grad():
+            d = drive.clone().requires_grad_(True)
+            Hd, cd = kerr_cavity(n, d)
+            photons = torch.diagonal(steady_state_of(Hd, cd, method="sparse")).real @ number
+            photons.backward()
+            return d.grad
+
+        fns = {
+            "sparse": lambda: steady_state_of(H, c_ops, method="sparse"),
+            "grad": grad,
+            "qutip": lambda: qutip.steadystate(Hq, cq),
+        }
+        if n <= DENSE_LIMIT:
+            fns["dense"] = lambda: steady_state(liouvillian(H, c_ops))
+        with torch.no_grad():
+            rho = steady_state_of(H, c_ops, method="sparse")
+            max_diff = float((rho - torch.from_numpy(qutip.steadystate(Hq, cq).full())).abs().max())
+        med = interleaved_medians(fns, 3 if n >= 60 else 7)
+        L = sparse_liouvillian(H, c_ops)
+        lu = splu(_bordered(L, n))  # the factors the forward keeps for the backward
+        row = {
+            "n": n,
+            "dim_L": n * n,
+            "nnz_L": int(L.nnz),
+            "lu_mb": (lu.L.nnz + lu.U.nnz) * 16 / 1e6,
+            "sparse_ms": med["sparse"] * 1e3,
+            "grad_ms": med["grad"] * 1e3,
+            "grad_over_forward": med["grad"] / med["sparse"],
+            "qutip_ms": med["qutip"] * 1e3,
+            "qutip_over_sparse": med["qutip"] / med["sparse"],
+            "dense_ms": med["dense"] * 1e3 if "dense" in med else None,
+            "max_abs_diff": max_diff,
+        }
+        rows.append(row)
+        dense = f"{row['dense_ms']:.1f}" if row["dense_ms"] is not None else "-"
+        print(
+            f"| {n} | {n * n} | {row['nnz_L']} | {row['lu_mb']:.1f} | {dense} | "
+            f"{row['sparse_ms']:.1f} | {row['qutip_ms']:.1f} | {row['qutip_over_sparse']:.2f} | "
+            f"{row['grad_ms']:.1f} | {row['grad_over_forward']:.2f} | {max_diff:.1e} |",
+            flush=True,
+        )
+    return rows
+
+
+def scale_figure(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = [r["n"] for r in rows]
+    fig, ax = plt.subplots(figsize=(5, 3.2), dpi=80)
+    ax.loglog(n, [r["qutip_ms"] for r in rows], "s-", label="qutip.steadystate")
+    ax.loglog(n, [r["sparse_ms"] for r in rows], "o-", label="ctflow sparse (build + solve)")
+    ax.loglog(n, [r["grad_ms"] for r in rows], "o--", label="ctflow sparse, forward + gradient")
+    dense = [(r["n"], r["dense_ms"]) for r in rows if r["dense_ms"] is not None]
+    if dense:
+        ax.loglog(*zip(*dense), "^:", label="ctflow dense (build + solve)")
+    ax.set_xlabel("levels n (Liouvillian n^2 x n^2)")
+    ax.set_ylabel("ms (median)")
+    ax.set_title("Kerr cavity steady state, one CPU thread", fontsize=9)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    print(f"wrote {path}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -366,7 +476,10 @@ def main(argv: list[str] | None = None) -> int:
         "--quick", action="store_true", help="sizes 3, 10, 20 and horizons up to 1e4 only"
     )
     parser.add_argument(
-        "--only", choices=("forward", "gradient", "bptt"), default=None, help="run one part"
+        "--only",
+        choices=("forward", "scale", "gradient", "bptt"),
+        default=None,
+        help="run one part",
     )
     parser.add_argument("--out", default="runs/benchmarks/steady_state.json")
     args = parser.parse_args(argv)
@@ -395,6 +508,18 @@ def main(argv: list[str] | None = None) -> int:
         else:
             forward_rows = bench_forward(sizes)
 
+    scale_rows: list[dict] = []
+    if args.only in (None, "scale") and qutip_version is not None:
+        print("\nAt scale: a Kerr cavity of n levels, ms (median); ratio qutip / ctflow sparse\n")
+        print(
+            "| n | dim L | nnz L | LU factors (MB) | ctflow dense | ctflow sparse | "
+            "qutip.steadystate | qutip / sparse (target >= 1) | sparse fwd + grad | "
+            "(fwd + grad) / fwd (target <= 2) | max abs diff |"
+        )
+        print("|---|---|---|---|---|---|---|---|---|---|---|")
+        scale_rows = bench_scale(QUICK_SCALE_SIZES if args.quick else SCALE_SIZES)
+        scale_figure(scale_rows, Path(args.out).with_name("steady_state_scale.png"))
+
     gradient_rows: list[dict] = []
     if args.only in (None, "gradient"):
         print(
@@ -416,16 +541,17 @@ def main(argv: list[str] | None = None) -> int:
         )
         bptt_rows, bptt_info = bench_bptt(horizons)
 
-        write_report(
-            args.out,
-            {
-                "torch": torch.__version__,
-                "qutip": qutip_version,
-                "forward": forward_rows,
-                "gradient": gradient_rows,
-                "bptt": {**bptt_info, "rows": bptt_rows},
-            },
-        )
+    write_report(
+        args.out,
+        {
+            "torch": torch.__version__,
+            "qutip": qutip_version,
+            "forward": forward_rows,
+            "scale": scale_rows,
+            "gradient": gradient_rows,
+            "bptt": {**bptt_info, "rows": bptt_rows},
+        },
+    )
     return 0
 
 

@@ -9,16 +9,20 @@ from .heat_transfer import HeatTransferVSystem
 from .light_harvesting import LightHarvestingVSystem
 from .liouvillian import lindblad_rhs, liouvillian, unvec, vec
 from .random_systems import random_lindbladian
+from .sparse import DENSE_MAX_LEVELS, sparse_liouvillian, steady_state_of
 from .steady_state import METHODS, steady_state, steady_state_jacobian
 
 __all__ = [
+    "DENSE_MAX_LEVELS",
     "HeatTransferVSystem",
     "LightHarvestingVSystem",
     "METHODS",
     "lindblad_rhs",
     "liouvillian",
     "random_lindbladian",
+    "sparse_liouvillian",
     "steady_state",
+    "steady_state_of",
     "steady_state_jacobian",
     "unvec",
     "vec",
