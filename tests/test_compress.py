@@ -339,6 +339,22 @@ def test_cli_compress_decompress_roundtrip(tmp_path, capsys):
     assert "truncated" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("fps", [100.0, 120.0, 29.97, 7.0])
+def test_a_frame_rate_grid_is_stored_as_three_numbers(fps, tmp_path):
+    # the CLI makes its grid as arange(T) / fps, which is not t0 + dt * arange(T) bit for bit;
+    # such grids were written out time by time (35 KB of header for 6000 frames)
+    t = np.arange(6000) / fps
+    x = np.stack([np.sin(t), np.cos(0.5 * t)], -1)[None].astype(np.float32)
+    np.save(tmp_path / "in.npy", x)
+    args = ["compress", str(tmp_path / "in.npy"), str(tmp_path / "s.ctfc"), "--fps", str(fps)]
+    assert compress_main([*args, "--tol", "0.01"]) == 0
+    header = read_header((tmp_path / "s.ctfc").read_bytes())
+    assert header["grid"] == {"t0": 0.0, "fps": fps, "T": 6000}
+    codec = KnotCodec.from_spec(header["extra"]["codec"])
+    _, _, times, _ = decode_latents(codec, (tmp_path / "s.ctfc").read_bytes())
+    assert np.array_equal(times, t)  # the grid comes back bit for bit
+
+
 def test_values_far_from_zero_are_coded_exactly_not_clipped(tmp_path):
     # data near 1013 that vary by 1: 1e6 steps from zero at the CLI's default step (range/1000)
     rng = np.random.default_rng(1)
