@@ -4,6 +4,15 @@ from __future__ import annotations
 
 from .coupling import COUPLING_METHODS, ot_coupling, sinkhorn_plan
 from .gaussian import PATHS, AffineGaussianPath, CondOTPath, PathSample, VEPath, VPPath
+from .schedulers import (
+    CosinePath,
+    LinearVPPath,
+    PolynomialPath,
+    ScheduleTransformedField,
+    time_at_snr,
+)
+
+PATHS.update({"cosine": CosinePath, "polynomial": PolynomialPath, "linear-vp": LinearVPPath})
 
 __all__ = [
     "PathSample",
@@ -11,6 +20,11 @@ __all__ = [
     "CondOTPath",
     "VPPath",
     "VEPath",
+    "CosinePath",
+    "PolynomialPath",
+    "LinearVPPath",
+    "ScheduleTransformedField",
+    "time_at_snr",
     "PATHS",
     "ot_coupling",
     "sinkhorn_plan",
