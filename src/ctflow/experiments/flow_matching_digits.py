@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from ..data import DIGITS_LEVELS, load_digits_split
-from ..flows import CNF, cfm_loss
+from ..flows import CNF, ClassifierFreeGuidance, cfm_loss
 from ..metrics import dequantized_log_likelihood
 from ..nn import TimeMLP
 from ..paths import CondOTPath, VPPath
@@ -97,15 +97,12 @@ def build_models(config: FlowMatchingDigitsConfig) -> dict[str, CNF]:
 
 
 def guided_field(flow: CNF, labels: torch.Tensor, scale: float):
-    """Classifier-free guidance: ``v(x|null) + scale * (v(x|c) - v(x|null))``."""
+    """Classifier-free guidance (:class:`ctflow.flows.ClassifierFreeGuidance`) for ``labels``,
+    as a field ``f(t, x)`` for the solver."""
     cond = one_hot(labels).to(flow.base_loc)
-    null = one_hot(torch.full_like(labels, N_CLASSES)).to(flow.base_loc)
-
-    def field(t, x):
-        v_null = flow.field(t, x, null)
-        return v_null if scale == 0 else v_null + scale * (flow.field(t, x, cond) - v_null)
-
-    return field
+    null = one_hot(torch.tensor([N_CLASSES]))[0].to(flow.base_loc)
+    guided = ClassifierFreeGuidance(flow.field, scale, null)
+    return lambda t, x: guided(t, x, cond)
 
 
 def to_pixels(z: torch.Tensor) -> torch.Tensor:

@@ -19,6 +19,7 @@ from .dequantization import (
     make_dequantizer,
     make_posterior,  # noqa: F401  (deprecated name, kept importable)
 )
+from .guidance import ClassifierFreeGuidance
 from .matching import (
     COUPLINGS,
     VelocityFromEps,
@@ -43,6 +44,7 @@ __all__ = [
     "eps_loss",
     "VelocityFromScore",
     "VelocityFromEps",
+    "ClassifierFreeGuidance",
     "COUPLINGS",
     "VoronoiTessellation",
     "VoronoiMixture",
