@@ -165,7 +165,10 @@ def test_arbitrary_batch_shapes_event_dims_and_context():
     score_matching_loss(model, VEPath(), x1, context=c)
     assert model.c is c
     conditional = TimeMLP(4, context=7, hidden=(8,))
-    loss = cfm_loss(conditional, CondOTPath(), x1, context=c, coupling="exact")
+    with pytest.raises(ValueError, match="continuous context"):  # no coupling can honour it
+        cfm_loss(conditional, CondOTPath(), x1, context=c, coupling="exact")
+    labels = torch.nn.functional.one_hot(torch.tensor([[0, 1, 0], [1, 0, 1]]), 7).float()
+    loss = cfm_loss(conditional, CondOTPath(), x1, context=labels, coupling="exact")
     loss.backward()
     grads = [p.grad for p in conditional.parameters()]
     assert all(g is not None and torch.isfinite(g).all() for g in grads)
