@@ -24,7 +24,7 @@ from ctflow.compress import (  # noqa: E402
     ou_params_numpy,
     read_header,
 )
-from ctflow.compress.cli import main as compress_main  # noqa: E402
+from ctflow.compress_cli import main as compress_main  # noqa: E402
 from ctflow.data.sequences import bouncing_balls, skeleton_motion, smooth_control  # noqa: E402
 
 

@@ -61,6 +61,21 @@ def test_lower_layers_do_not_import_upper_ones():
                 ), (path, name)
 
 
+def test_method_packages_do_not_import_the_run_machinery():
+    # runs, the CLI and the experiments sit on top of every method; a method package that
+    # imported them would pull the whole registry (and matplotlib) into a user's import
+    root = Path(__file__).parents[1] / "src" / "ctflow"
+    methods = ("flows", "fields", "bayes", "vi", "quantum", "rl", "gfn", "compress", "ppd")
+    upper = ("runs", "cli", "experiments", "compress_cli")
+    for package in methods + ("paths", "metrics", "data"):
+        for path in (root / package).glob("*.py"):
+            text = path.read_text()
+            for name in upper:
+                assert not re.search(
+                    rf"from \.\.{name}\b|import ctflow\.{name}\b|from ctflow\.{name}\b", text
+                ), (path, name)
+
+
 def test_readme_quickstart_runs_and_prints_what_it_says(capsys):
     readme = (Path(__file__).parents[1] / "README.md").read_text()
     code = re.search(r"## Quickstart\s+```python\n(.*?)```", readme, re.S).group(1)

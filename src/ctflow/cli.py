@@ -7,7 +7,7 @@ import sys
 
 import torch
 
-from .compress import cli as _compress_cli
+from . import compress_cli as _compress_cli
 
 __all__ = ["main", "build_parser"]
 

@@ -93,8 +93,8 @@ def _check_output(path: str) -> None:
 def _neural(args):
     if args.key is None:
         raise ValueError("--model needs --key NAME (one of the run's models)")
-    from ..runs import load
-    from .codec import NeuralCodec
+    from .compress.codec import NeuralCodec
+    from .runs import load
 
     models = load(args.model)
     if args.key not in models:
@@ -103,8 +103,8 @@ def _neural(args):
 
 
 def _compress(args) -> int:
-    from .bitstream import encode
-    from .knots import KnotCodec
+    from .compress.bitstream import encode
+    from .compress.knots import KnotCodec
 
     _check_output(args.output)
     if args.uniform < 0:
@@ -139,8 +139,8 @@ def _compress(args) -> int:
 
 
 def _decompress(args) -> int:
-    from .bitstream import decode, read_header
-    from .knots import KnotCodec
+    from .compress.bitstream import decode, read_header
+    from .compress.knots import KnotCodec
 
     _check_output(args.output)
     path = Path(args.input)
@@ -160,7 +160,7 @@ def _decompress(args) -> int:
     if args.fps is not None:
         if not (math.isfinite(args.fps) and args.fps > 0):
             raise ValueError(f"--fps must be a positive number, got {args.fps}")
-        from .bitstream import _times_from_record
+        from .compress.bitstream import _times_from_record
 
         grid = _times_from_record(header["grid"])
         frames_wanted = (grid[-1] - grid[0]) * args.fps + 1
@@ -183,7 +183,7 @@ COMMANDS = {"compress": _compress, "decompress": _decompress}
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry (``python -m ctflow.compress.cli``); ``ctflow`` calls the same code."""
+    """Stand-alone entry (``python -m ctflow.compress_cli``); ``ctflow`` calls the same code."""
     parser = argparse.ArgumentParser(prog="ctflow")
     add_subcommands(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
