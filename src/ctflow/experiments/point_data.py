@@ -9,7 +9,6 @@ the models see standardised points, and log-likelihoods are reported in the file
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -115,8 +114,3 @@ def point_datasets(datasets: tuple[str, ...], data: str, seed: int) -> list[Poin
             log_scale=float(torch.log(std).sum()),
         )
     ]
-
-
-def nll_in_file_units(nll: float, data: PointData) -> float:
-    """An NLL of standardised points, converted to the file's units (a no-op for toys)."""
-    return nll + data.log_scale if math.isfinite(nll) else nll

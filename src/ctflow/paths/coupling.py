@@ -13,7 +13,7 @@ import torch
 from scipy.optimize import linear_sum_assignment
 from torch import Tensor
 
-from ctflow._validate import check_finite
+from ctflow._validate import check_finite, check_positive
 
 __all__ = ["ot_coupling", "sinkhorn_plan", "COUPLING_METHODS"]
 
@@ -50,7 +50,7 @@ def sinkhorn_plan(cost: Tensor, reg: float, n_iter: int = 200, *, tol: float = 1
         raise ValueError(f"cost must have shape (n, m) with n, m >= 1, got {tuple(cost.shape)}")
     if not bool(torch.isfinite(cost).all()):
         raise ValueError("cost contains NaN or inf values")
-    reg = _check_positive(reg, "reg")
+    reg = check_positive(reg, "reg")
     if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not tol >= 0:
         raise ValueError(f"tol must be a number >= 0, got {tol!r}")
     if isinstance(n_iter, bool) or not isinstance(n_iter, int) or n_iter < 1:
@@ -192,14 +192,6 @@ def _grouped_index(x0, x1, condition, method, reg, n_iter, generator) -> Tensor:
         if len(rows) > 1:
             index[rows] = rows[_coupling_index(x0[rows], x1[rows], method, reg, n_iter, generator)]
     return index
-
-
-def _check_positive(value: object, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be a finite number > 0, got {value}")
-    return float(value)
 
 
 def _describe(value: object) -> str:

@@ -30,40 +30,27 @@ import torch
 from scipy.sparse.linalg import splu
 from torch import Tensor
 
-from .liouvillian import liouvillian, unvec, vec
-from .steady_state import steady_state
+from .._validate import check_finite
+from .liouvillian import _check_hamiltonian, _stack_c_ops, liouvillian, unvec, vec
+from .steady_state import _SINGULAR_RTOL, steady_state
 
 __all__ = ["DENSE_MAX_LEVELS", "sparse_liouvillian", "steady_state_of"]
 
 #: ``steady_state_of(method="auto")`` solves densely up to this many levels, sparsely above
 DENSE_MAX_LEVELS = 12
 
-# a pivot this small relative to the largest |entry| of U means no unique steady state
-_SINGULAR_RTOL = 1e-13
-
 
 def _operators(H: Tensor, c_ops: Tensor | Sequence[Tensor]) -> tuple[Tensor, Tensor]:
-    """``H`` as ``(n, n)`` and the collapse operators as ``(k, n, n)``, complex128, checked."""
-    if not isinstance(H, Tensor) or H.dim() != 2 or H.shape[0] != H.shape[1]:
+    """``H`` as ``(n, n)`` and the collapse operators as ``(k, n, n)``, complex128, checked as
+    :func:`liouvillian` checks them; the sparse path takes one system, not a batch."""
+    if not isinstance(H, Tensor) or H.dim() != 2:
         shape = tuple(H.shape) if isinstance(H, Tensor) else type(H).__name__
         raise ValueError(f"H must be one (n, n) matrix, got {shape}")
-    n = H.shape[0]
-    H = H.to(torch.complex128)
-    if isinstance(c_ops, Tensor):
-        c = c_ops.to(torch.complex128).reshape(-1, *c_ops.shape[-2:]) if c_ops.numel() else None
-    else:
-        c = torch.stack([op.to(torch.complex128) for op in c_ops]) if len(c_ops) else None
-    if c is None:
-        c = torch.zeros(0, n, n, dtype=torch.complex128)
-    if c.shape[-2:] != (n, n):
-        raise ValueError(f"collapse operators must be {n} x {n} like H, got {tuple(c.shape)}")
-    for name, value in (("H", H), ("c_ops", c)):
-        if not bool(torch.isfinite(value.detach()).all()):
-            raise ValueError(f"{name} contains NaN or infinite values")
-    Hd = H.detach()
-    herm = float((Hd - Hd.mH).abs().amax()) if n else 0.0
-    if herm > 1e-10 * max(1.0, float(Hd.abs().amax())):
-        raise ValueError(f"H must be Hermitian; max |H - H^H| = {herm:.3g}")
+    H = _check_hamiltonian(H)
+    c = _stack_c_ops(c_ops, H.shape[0])
+    if c.dim() != 3:
+        raise ValueError(f"collapse operators must be (k, n, n), got {tuple(c.shape)}")
+    check_finite(c, "c_ops")
     return H, c
 
 
