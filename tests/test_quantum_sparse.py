@@ -76,5 +76,7 @@ def test_auto_picks_the_dense_path_for_few_levels_and_both_refuse_bad_input():
         steady_state_of(torch.randn(20, 20, dtype=torch.float64), [], method="sparse")
     with pytest.raises(ValueError, match="not unique"):  # no dissipation: every state is steady
         steady_state_of(torch.zeros(20, 20, dtype=torch.float64), [], method="sparse")
+    with pytest.raises(ValueError, match="n >= 1"):
+        steady_state_of(torch.zeros(0, 0), [], method="sparse")
     with pytest.raises(ValueError, match="method"):
         steady_state_of(H, c, method="iterative")

@@ -43,9 +43,9 @@ DENSE_MAX_LEVELS = 12
 def _operators(H: Tensor, c_ops: Tensor | Sequence[Tensor]) -> tuple[Tensor, Tensor]:
     """``H`` as ``(n, n)`` and the collapse operators as ``(k, n, n)``, complex128, checked as
     :func:`liouvillian` checks them; the sparse path takes one system, not a batch."""
-    if not isinstance(H, Tensor) or H.dim() != 2:
+    if not isinstance(H, Tensor) or H.dim() != 2 or H.shape[0] == 0:
         shape = tuple(H.shape) if isinstance(H, Tensor) else type(H).__name__
-        raise ValueError(f"H must be one (n, n) matrix, got {shape}")
+        raise ValueError(f"H must be one (n, n) matrix with n >= 1, got {shape}")
     H = _check_hamiltonian(H)
     c = _stack_c_ops(c_ops, H.shape[0])
     if c.dim() != 3:
