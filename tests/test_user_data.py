@@ -97,6 +97,22 @@ def test_density_experiments_train_on_a_user_file_of_any_dimension(name, tmp_pat
 
 
 @pytest.mark.parametrize("name", DENSITY_EXPERIMENTS)
+def test_density_experiments_take_one_dimensional_points(name, tmp_path):
+    # (N,) in a .npy: the figures plot the one coordinate against zero (they used to crash
+    # after training, losing the run's results)
+    np.save(tmp_path / "line.npy", np.random.default_rng(0).normal(size=200))
+    run_dir, results = run_experiment(
+        name,
+        size="smoke",
+        out=tmp_path / "run",
+        overrides={"data": str(tmp_path / "line.npy")},
+        progress=False,
+    )
+    assert (run_dir / "results.json").exists() and results.figures
+    assert any(k.endswith("file-line/test_nll") for k in results.metrics)
+
+
+@pytest.mark.parametrize("name", DENSITY_EXPERIMENTS)
 def test_density_experiments_report_datasets_without_a_closed_form(name, tmp_path):
     # moons has no closed-form density: these runs used to crash after training
     _, results = run_experiment(

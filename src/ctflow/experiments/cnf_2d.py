@@ -22,7 +22,7 @@ from ..solvers import METHODS, odeint
 from ..train import select_device
 from .base import ExperimentConfig, Results, RunContext
 from .config import check_fields
-from .point_data import PointData, point_datasets
+from .point_data import PointData, plane, point_datasets
 from .registry import Experiment, register
 from .toy_eval import density_grid, sample_quality
 
@@ -200,9 +200,9 @@ def _figure(
     flow: CNF, data: PointData, config: CNF2DConfig, gen: torch.Generator, device: torch.device
 ):
     if data.dim != 2:  # no density grid beyond the plane; scatter the first two coordinates
-        samples = flow().sample((config.n_eval,)).cpu()[:, :2]
+        samples = plane(flow().sample((config.n_eval,)).cpu())
         points = data.held_out(config.n_eval, gen) if data.is_toy else data.train[: config.n_eval]
-        points = points[:, :2].float()
+        points = plane(points).float()
         title = f"CNF (max. likelihood) on {data.name}, first two coordinates{data.units}"
         return density_sample_figure(points, samples, None, data.plot_limit(), title=title)
     lim = config.grid_limit if data.is_toy else data.plot_limit()

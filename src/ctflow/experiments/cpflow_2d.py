@@ -13,7 +13,7 @@ from ..train import select_device
 from .base import ExperimentConfig, Results, RunContext
 from .config import check_fields
 from .cpflow_common import BASELINES, cpflow_model, fit_mle, matched_baseline, parameter_count
-from .point_data import point_datasets
+from .point_data import plane, point_datasets
 from .registry import Experiment, register
 from .toy_eval import density_grid
 
@@ -130,7 +130,7 @@ def run(config: CPFlow2DConfig, ctx: RunContext | None = None) -> Results:
                     )
                 else:  # beyond the plane: the first two coordinates of samples
                     samples = model().sample((min(2000, config.n_test),))
-                    densities[method] = "samples", samples[:, :2].cpu()
+                    densities[method] = "samples", plane(samples).cpu()
         if entropy is not None:
             results.metrics[f"exact/{ds}/entropy"] = entropy
         results.figures[f"cpflow_{ds}"] = _figure(ds, densities, limit, results, x_test)
@@ -146,7 +146,7 @@ def _figure(ds, densities, lim, results, x_test):
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, len(densities) + 1, figsize=(3 * (len(densities) + 1), 3), dpi=72)
-    data = x_test[:2000].cpu()
+    data = plane(x_test[:2000].cpu())
     axes[0].scatter(data[:, 0], data[:, 1], s=1, alpha=0.5)
     axes[0].set_title(
         f"{ds}: data" + ("" if x_test.shape[-1] == 2 else " (first 2 coords)"), fontsize=9

@@ -25,7 +25,7 @@ from ..solvers import odeint
 from ..train import select_device
 from .base import ExperimentConfig, Results, RunContext
 from .config import check_fields
-from .point_data import PointData, point_datasets
+from .point_data import PointData, plane, point_datasets
 from .registry import Experiment, register
 from .toy_eval import sample_quality
 
@@ -167,12 +167,12 @@ def run(config: FlowMatching2DConfig, ctx: RunContext | None = None) -> Results:
         limit = data.plot_limit()
         shown = ("" if data.dim == 2 else ", first two coordinates") + data.units
         results.figures[f"samples_{dataset}"] = sample_grid_figure(
-            {m: {k: v[:, :2] for k, v in grid.items()} for m, grid in grid_samples.items()},
+            {m: {k: plane(v) for k, v in grid.items()} for m, grid in grid_samples.items()},
             limit=limit,
             title=f"{dataset}: samples by method (rows) and solver budget{shown}",
         )
         results.figures[f"trajectories_{dataset}"] = trajectory_figure(
-            {m: traj[..., :2] for m, traj in trajectories.items()},
+            {m: plane(traj) for m, traj in trajectories.items()},
             limit=limit,
             title=f"{dataset}: sampling trajectories (rk4, 100 steps){shown}",
         )

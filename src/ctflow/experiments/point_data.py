@@ -18,7 +18,7 @@ from torch import Tensor
 
 from ..data import has_log_prob, read_points, sample_toy, toy_entropy, toy_entropy_mc
 
-__all__ = ["PointData", "point_datasets", "user_dataset_name"]
+__all__ = ["PointData", "plane", "point_datasets", "user_dataset_name"]
 
 # held out from a user's file, by the run's seed
 HELD_OUT = 0.1
@@ -85,6 +85,14 @@ class PointData:
         if self.train is None:
             return 4.6
         return float(self.train[:, :2].abs().quantile(0.995)) * 1.15 + 0.1
+
+
+def plane(x: Tensor) -> Tensor:
+    """The first two coordinates of points ``(..., D)`` for a scatter plot; one coordinate gets
+    a zero second one."""
+    if x.shape[-1] >= 2:
+        return x[..., :2]
+    return torch.cat([x, torch.zeros_like(x)], dim=-1)
 
 
 def user_dataset_name(path: str) -> str:
