@@ -112,7 +112,7 @@ def test_density_experiments_take_one_dimensional_points(name, tmp_path):
     assert any(k.endswith("file-line/test_nll") for k in results.metrics)
 
 
-@pytest.mark.parametrize("name", DENSITY_EXPERIMENTS)
+@pytest.mark.parametrize("name", (*DENSITY_EXPERIMENTS, "voronoi-mixture"))
 def test_density_experiments_report_datasets_without_a_closed_form(name, tmp_path):
     # moons has no closed-form density: these runs used to crash after training
     _, results = run_experiment(

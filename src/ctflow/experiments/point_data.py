@@ -16,7 +16,8 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from ..data import has_log_prob, read_points, sample_toy, toy_entropy, toy_entropy_mc
+from ..data import read_points, sample_toy
+from .toy_eval import entropy_of
 
 __all__ = ["PointData", "plane", "point_datasets", "user_dataset_name"]
 
@@ -65,15 +66,7 @@ class PointData:
     def entropy(self, generator: torch.Generator) -> float | None:
         """The differential entropy in nats where it is known (exact, or Monte Carlo from a
         closed-form density), else ``None``: no NLL gap is reported then."""
-        if not self.is_toy:
-            return None
-        try:
-            return toy_entropy(self.name)
-        except ValueError:
-            if not has_log_prob(self.name):
-                return None
-            mean, _ = toy_entropy_mc(self.name, 200_000, generator=generator)
-            return float(mean)
+        return entropy_of(self.name, generator) if self.is_toy else None
 
     @property
     def units(self) -> str:

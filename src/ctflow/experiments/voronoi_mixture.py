@@ -225,7 +225,7 @@ def run(config: VoronoiMixtureConfig, ctx: RunContext | None = None) -> Results:
                 "n_params": float(sum(p.numel() for p in model.parameters())),
                 "cells": float(cells or 1),
             }
-            if toy:
+            if entropy is not None:  # a toy with a known (or Monte Carlo) entropy
                 metrics["entropy"] = entropy
             results.metrics.update({f"{name}/{ds}/{k}": v for k, v in metrics.items()})
             trained_models[name] = model
