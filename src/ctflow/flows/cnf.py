@@ -14,7 +14,7 @@ from torch.distributions import Distribution, constraints
 
 from .._validate import check_positive, check_sample_shape
 from ..ops import DIVERGENCE_METHODS, PROBES, divergence
-from ..solvers import METHODS, odeint
+from ..solvers import METHODS, IntegralDynamics, odeint
 
 __all__ = ["CNF", "CNFDistribution"]
 
@@ -133,10 +133,12 @@ class CNF(nn.Module):
 
         field = _BoundField(self.field, c)
 
-        def dynamics(t, s):
-            dx, div = divergence(field, t, s[0], method=self.divergence, probe=probe)
+        def field_and_change(t, x):
+            dx, div = divergence(field, t, x, method=self.divergence, probe=probe)
             return dx, sign * div
 
+        # l is an integral along x's path: stages of zero weight skip the divergence
+        dynamics = IntegralDynamics(field, field_and_change)
         t = torch.tensor([t_from, t_to], dtype=x.dtype, device=x.device)
         xs, ls = odeint(dynamics, state, t, **self._solver_kwargs(c))
         return xs[-1], ls[-1]

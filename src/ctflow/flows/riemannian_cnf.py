@@ -22,7 +22,7 @@ from .._validate import check_positive, check_sample_shape
 from ..manifolds import Euclidean, FlatTorus, Manifold, Product, Sphere
 from ..nn import MLP
 from ..ops import DIVERGENCE_METHODS, PROBES, divergence
-from ..solvers import METHODS, odeint
+from ..solvers import METHODS, IntegralDynamics, odeint
 
 __all__ = ["RiemannianCNF", "RiemannianCNFDistribution", "TangentField", "manifold_features"]
 
@@ -202,9 +202,12 @@ class RiemannianCNF(nn.Module):
             return x_end.squeeze(0), l_end.squeeze(0)
         probe = PROBES[self.probe](x) if self.divergence == "hutchinson" else None
 
-        def dynamics(t, s):
-            dx, div = divergence(self.field, t, s[0], method=self.divergence, probe=probe)
+        def field_and_change(t, x):
+            dx, div = divergence(self.field, t, x, method=self.divergence, probe=probe)
             return dx, sign * div
+
+        # l is an integral along x's path: stages of zero weight skip the divergence
+        dynamics = IntegralDynamics(self.field, field_and_change)
 
         t = torch.tensor([t_from, t_to], dtype=x.dtype, device=x.device)
         xs, ls = odeint(dynamics, state, t, manifold=self.manifold, **self.solver)

@@ -2,12 +2,14 @@
 
 from .counting import SolveStats
 from .fixed_point import ConvergenceWarning, find_root, fixed_point
+from .integrals import IntegralDynamics
 from .odeint import ADAPTIVE_METHODS, FIXED_STEP_METHODS, METHODS, SolverError, odeint
 from .sdeint import sdeint
 from .tableaus import FIXED_STEP_TABLEAUS, ButcherTableau
 
 __all__ = [
     "odeint",
+    "IntegralDynamics",
     "SolverError",
     "sdeint",
     "fixed_point",

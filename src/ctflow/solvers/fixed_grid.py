@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor
 
+from .integrals import IntegralDynamics
 from .tableaus import ButcherTableau
 
 __all__ = ["solve_fixed_grid"]
@@ -50,6 +51,8 @@ def solve_fixed_grid(
     is_tuple = isinstance(y0, tuple)
     if compile:
         return _solve_compiled(f, y0, t, tableau, steps, project, is_tuple)
+    if isinstance(f, IntegralDynamics):
+        return _solve_with_integrals(f, y0, t, tableau, steps, project)
     add = _add_tuple if is_tuple else _add_tensor
     a_rows, b, c = tableau.a, tableau.b, tableau.c
     y = y0
@@ -75,6 +78,47 @@ def solve_fixed_grid(
             if project is not None:
                 y = (project(y[0]), *y[1:]) if is_tuple else project(y)
         out.append(y)
+    return out
+
+
+def _solve_with_integrals(
+    f: IntegralDynamics,
+    y0: tuple[Tensor, ...],
+    t: Tensor,
+    tableau: ButcherTableau,
+    steps: Sequence[int],
+    project: Callable[[Tensor], Tensor] | None,
+) -> list:
+    """:func:`solve_fixed_grid` for ``(y, *q)``: stages carry ``y`` alone, and the integrands are
+    evaluated only at stages of non-zero weight, where they are added to ``q`` straight away."""
+    a_rows, b, c = tableau.a, tableau.b, tableau.c
+    y, q = y0[0], y0[1:]
+    out = [y0]
+    t_list = t.tolist()
+    for i, n in enumerate(steps):
+        t_start, t_end = t_list[i], t_list[i + 1]
+        h = (t_end - t_start) / n
+        for s in range(n):
+            t_s = t_start + s * h
+            ks = []
+            for ci, row, bi in zip(c, a_rows, b):
+                y_stage = y
+                for j, a in enumerate(row):
+                    if a != 0.0:
+                        y_stage = torch.add(y_stage, ks[j], alpha=h * a)
+                t_stage = torch.full((), t_s + ci * h, dtype=t.dtype, device=t.device)
+                if bi == 0.0:
+                    ks.append(f.field(t_stage, y_stage))
+                else:
+                    k, *g = f.field_and_integrands(t_stage, y_stage)
+                    ks.append(k)
+                    q = tuple(torch.add(qk, gk, alpha=h * bi) for qk, gk in zip(q, g))
+            for bi, k in zip(b, ks):
+                if bi != 0.0:
+                    y = torch.add(y, k, alpha=h * bi)
+            if project is not None:
+                y = project(y)
+        out.append((y, *q))
     return out
 
 

@@ -17,6 +17,7 @@ from ..manifolds.base import Manifold
 from ._checks import as_state_tuple, check_method, check_positive, check_times, steps_per_interval
 from .counting import CountingField, SolveStats
 from .fixed_grid import solve_fixed_grid
+from .integrals import IntegralDynamics
 from .tableaus import FIXED_STEP_TABLEAUS
 
 __all__ = ["odeint", "SolverError", "FIXED_STEP_METHODS", "ADAPTIVE_METHODS", "METHODS"]
@@ -202,7 +203,8 @@ def odeint(
             raise ValueError("adjoint=True does not support manifold projection; use adjoint=False")
 
     stats = SolveStats(method=method)
-    field = CountingField(f, stats, tuple(tuple(v.shape) for v in tensors))
+    shapes = tuple(tuple(v.shape) for v in tensors)
+    field = CountingField(f, stats, shapes)
     y0 = tensors if is_tuple else tensors[0]
 
     if method in FIXED_STEP_METHODS and not adjoint:
@@ -211,6 +213,12 @@ def odeint(
         project = _projection(manifold, "projx") if manifold is not None else None
         # compiled steps call f directly: dynamo cannot trace through the counting wrapper cheaply
         func = f if compile else field
+        if isinstance(f, IntegralDynamics) and is_tuple and not compile:
+            # each stage calls one of the two, so each call is one evaluation
+            func = IntegralDynamics(
+                CountingField(f.field, stats, shapes[:1]),
+                CountingField(f.field_and_integrands, stats, shapes),
+            )
         states = solve_fixed_grid(func, y0, t, FIXED_STEP_TABLEAUS[method], steps, project, compile)
         if compile:
             stats.nfe = stats.steps * FIXED_STEP_TABLEAUS[method].stages
