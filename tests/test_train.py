@@ -397,3 +397,33 @@ def test_progress_without_a_terminal_is_plain_lines(capsys):
     lines = [line for line in err.splitlines() if line.startswith("demo: step")]
     assert len(lines) == 11 and lines[-1].startswith("demo: step 20/20")  # first, then each tenth
     assert "\r" not in err
+
+
+@pytest.mark.parametrize("name", ["adam", "adamw"])
+def test_fused_optimizer_equals_the_default_up_to_rounding(name):
+    from ctflow.train import make_optimizer
+
+    torch.manual_seed(0)
+    a = torch.nn.Linear(4, 3).double()
+    b = torch.nn.Linear(4, 3).double()
+    b.load_state_dict(a.state_dict())
+    initial = a.weight.detach().clone()
+    opts = [
+        make_optimizer(m.parameters(), name, 1e-2, 0.1, fused=f) for m, f in ((a, False), (b, True))
+    ]
+    for step in range(20):
+        x = torch.randn(8, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(step))
+        for m, opt in zip((a, b), opts):
+            opt.zero_grad()
+            m(x).square().mean().backward()
+            opt.step()
+    for p, q in zip(a.parameters(), b.parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-12, atol=1e-12)
+    assert (b.weight - initial).abs().max() > 1e-2  # it trained
+
+
+def test_fused_is_refused_for_sgd():
+    from ctflow.train import make_optimizer
+
+    with pytest.raises(ValueError, match="fused=True applies to 'adam' and 'adamw'"):
+        make_optimizer(torch.nn.Linear(2, 2).parameters(), "sgd", fused=True)
