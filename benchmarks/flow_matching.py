@@ -505,6 +505,7 @@ def bench_growth() -> dict:
 
 
 def growth_figure(growth: dict, path: Path) -> None:
+    """Times against size (top row) and each peer's time over ctflow's (bottom row)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -522,17 +523,25 @@ def growth_figure(growth: dict, path: Path) -> None:
         ),
     ]
     labels = {"torchcfm": "torchcfm (torchdiffeq for sampling)"}
-    fig, axes = plt.subplots(1, 3, figsize=(10.5, 3.2), dpi=80)
-    for ax, (key, size, unit, title, names) in zip(axes, panels):
+    fig, axes = plt.subplots(2, 3, figsize=(10.5, 5.4), dpi=80, sharex="col")
+    for col, (key, size, unit, title, names) in enumerate(panels):
         rows = growth[key]
         xs = [r[size] for r in rows]
+        top, bottom = axes[0, col], axes[1, col]
         for name, marker in zip(names, "os^"):
-            ax.loglog(
-                xs, [r[name + unit] for r in rows], marker + "-", label=labels.get(name, name)
-            )
-        ax.set_xlabel(size)
-        ax.set_title(title, fontsize=9)
-        ax.legend(fontsize=7)
+            times = [r[name + unit] for r in rows]
+            top.loglog(xs, times, marker + "-", label=labels.get(name, name))
+            if name != "ctflow":
+                ratio = [t / r["ctflow" + unit] for t, r in zip(times, rows)]
+                bottom.semilogx(xs, ratio, marker + "-", color=f"C{names.index(name)}")
+        bottom.axhline(1.0, color="k", lw=0.8)
+        top.set_title(title, fontsize=9)
+        top.legend(fontsize=7)
+        bottom.set(xlabel=size, ylim=(0.8, max(1.3, bottom.get_ylim()[1])))
+        for ax in (top, bottom):
+            ax.set_xticks(xs, [str(x) for x in xs])
+            ax.minorticks_off()
+    axes[1, 0].set_ylabel("peer time / ctflow time")
     fig.suptitle("Time against size, one CPU thread (medians)", fontsize=9)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

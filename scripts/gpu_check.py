@@ -1,11 +1,13 @@
-"""A short, prepared GPU check: train and sample cnf-2d on CUDA, plain and under DDP (one process).
+"""A short, prepared GPU check: train and sample on CUDA, plain, under DDP, and per method family.
 
     python scripts/gpu_check.py                 # on a machine with CUDA
     python scripts/gpu_check.py --device cpu    # a dry run of the same code path (gloo)
 
 Prints training throughput (steps/s, points/s) and sampling throughput (points/s) for a plain
 run and a single-process DistributedDataParallel run (nccl on CUDA), then runs the registered
-`cnf-2d` experiment at smoke size on the device. Exits non-zero on any failure.
+`cnf-2d` experiment at smoke size on the device. Then it times one training step and one
+sampling call (or solve) for each method family (``scripts/gpu_families.py``) and prints a table.
+Exits non-zero on any failure.
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ from ctflow.flows import CNF
 from ctflow.nn import TimeMLP
 from ctflow.runs import run_experiment
 from ctflow.train import fit, select_device
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from gpu_families import time_families  # noqa: E402
 
 
 def _sync(device: torch.device) -> None:
@@ -82,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--batch", type=int, default=4096)
+    parser.add_argument("--repeats", type=int, default=5, help="timed calls per family")
     args = parser.parse_args(argv)
     try:
         device = select_device(args.device)
@@ -117,6 +123,10 @@ def main(argv: list[str] | None = None) -> int:
             f"cnf-2d --smoke on {device}: {time.perf_counter() - start:.1f} s, "
             f"checkerboard test NLL {results.metrics['cnf/checkerboard/test_nll']:.3f}"
         )
+    failed = [row["family"] for row in time_families(device, args.repeats) if row["error"]]
+    if failed:
+        print(f"gpu_check: {len(failed)} famil{'y' if len(failed) == 1 else 'ies'} failed")
+        return 1
     print("gpu_check: ok")
     return 0
 
