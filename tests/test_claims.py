@@ -54,6 +54,58 @@ def flow_matching_2d(c: Claims) -> None:
     c.below("FM-OT NLL within 0.6 nats of the entropy", m["fm-ot/checkerboard/nll_gap"], 0.6)
 
 
+def meanflow_2d(c: Claims) -> None:
+    # docs/results/meanflow.md "Verdict": one MeanFlow jump samples about as well as 100
+    # evaluations of flow matching (full size: within 20% on W2), where one Euler step of the
+    # flow-matching field is several times worse; shortcut models make the same one-step gain.
+    m = c.m
+    one_step_fm = m["fm/8gaussians/w2_1step"]
+    c.below(
+        "one MeanFlow jump: W2 under half of one flow-matching Euler step's",
+        m["meanflow/8gaussians/w2_1step"],
+        0.5 * one_step_fm,
+    )
+    c.below(
+        "one MeanFlow jump within 1.6x the W2 of 100-NFE flow matching (quick size)",
+        m["meanflow/8gaussians/w2_1step_over_ref"],
+        1.6,
+    )
+    c.below(
+        "one shortcut jump: W2 under half of one flow-matching Euler step's",
+        m["shortcut/8gaussians/w2_1step"],
+        0.5 * one_step_fm,
+    )
+
+
+def meanflow_digits(c: Claims) -> None:
+    # docs/results/meanflow.md "Verdict (digits)": one MeanFlow jump gives class-true digits
+    # that a 1-NN two-sample test tells from real ones about as often as 100-step flow
+    # matching, while one Euler step of flow matching (close to each class's mean image) is
+    # far easier to tell apart. W2 and class accuracy cannot show this (see the page).
+    m = c.m
+    one_euler = m["fm/digits/nn1_1step"]
+    c.below(
+        "one MeanFlow jump: 1-NN accuracy at least 0.1 below one Euler step's",
+        m["meanflow/digits/nn1_1step"],
+        one_euler - 0.1,
+    )
+    c.below(
+        "one MeanFlow jump: 1-NN accuracy within 0.05 of 100-NFE flow matching's",
+        m["meanflow/digits/nn1_1step"],
+        m["fm/digits/nn1_ref"] + 0.05,
+    )
+    c.above(
+        "one MeanFlow jump: class accuracy above 0.85",
+        m["meanflow/digits/class_accuracy_1step"],
+        0.85,
+    )
+    c.below(
+        "one shortcut jump: 1-NN accuracy at least 0.05 below one Euler step's",
+        m["shortcut/digits/nn1_1step"],
+        one_euler - 0.05,
+    )
+
+
 def flow_matching_digits(c: Claims) -> None:
     # docs/results/flow-matching.md "Verdict (digits): reproduces": fewer evaluations for the OT
     # path on real 64-d data, a lower bits/dim, and guidance makes the requested class.
@@ -714,6 +766,28 @@ CLAIMS: dict[str, Claim] = {
         (
             untrained("steps"),
             Control("FM-OT's numbers replaced by FM-VP's", transform=swap(fm_ot="fm-vp")),
+        ),
+    ),
+    "meanflow-2d": Claim(
+        "meanflow.md#verdict",
+        meanflow_2d,
+        (
+            untrained("steps"),
+            Control(
+                "MeanFlow and shortcut trained as plain flow matching (s = t only)",
+                {"equal_fraction": 1.0, "consistency_fraction": 0.0},
+            ),
+        ),
+    ),
+    "meanflow-digits": Claim(
+        "meanflow.md#verdict-digits",
+        meanflow_digits,
+        (
+            untrained("steps"),
+            Control(
+                "MeanFlow and shortcut trained as plain flow matching (s = t only)",
+                {"equal_fraction": 1.0, "consistency_fraction": 0.0},
+            ),
         ),
     ),
     "flow-matching-digits": Claim(

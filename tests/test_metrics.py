@@ -289,3 +289,22 @@ def test_mmd_refuses_non_finite_samples():
     x[3, 1] = float("nan")
     with pytest.raises(ValueError, match="x contains NaN or inf"):
         mmd(x, torch.randn(8, 2))
+
+
+def test_nn1_accuracy_against_a_loop_and_at_its_two_ends():
+    from ctflow.metrics import nn1_accuracy
+
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(30, 3, generator=g), torch.randn(30, 3, generator=g) + 0.7
+    # an independent loop over the pooled points (no ties with continuous draws)
+    pooled, labels = torch.cat([x, y]), [0] * 30 + [1] * 30
+    hits = 0
+    for i in range(60):
+        best = min((float((pooled[i] - pooled[j]).norm()), j) for j in range(60) if j != i)[1]
+        hits += labels[best] == labels[i]
+    assert nn1_accuracy(x, y) == pytest.approx(hits / 60)
+    assert nn1_accuracy(x + 100.0, y) == 1.0
+    # a collapse onto the data mean is separable although it sits inside the data
+    assert nn1_accuracy(y.mean(0).expand(30, 3) + 1e-3 * x, y) > 0.9
+    with pytest.raises(ValueError, match="same n"):
+        nn1_accuracy(x[:10], y)

@@ -26,7 +26,14 @@ from .base import ExperimentConfig, Results, RunContext
 from .config import check_fields
 from .registry import Experiment, register
 
-__all__ = ["FlowMatchingDigitsConfig", "run", "build_models", "guided_field"]
+__all__ = [
+    "FlowMatchingDigitsConfig",
+    "run",
+    "build_models",
+    "guided_field",
+    "digit_classifier",
+    "to_pixels",
+]
 
 PATHS = ("fm-ot", "fm-vp")
 N_CLASSES = 10
@@ -117,7 +124,7 @@ def run(config: FlowMatchingDigitsConfig, ctx: RunContext | None = None) -> Resu
     x_train, y_train = load_digits_split("train", seed=0)
     x_test, _ = load_digits_split("test", seed=0)
     x_test = x_test[: config.n_test]
-    classifier = _classifier(x_train, y_train)
+    classifier = digit_classifier(x_train, y_train)
     models = build_models(config)
     ctx.track(models)
     results = Results(models=models)
@@ -212,7 +219,9 @@ def _evaluate(method, flow, x_test, classifier, config, device):
     return metrics, grid
 
 
-def _classifier(x_train: torch.Tensor, y_train: torch.Tensor):
+def digit_classifier(x_train: torch.Tensor, y_train: torch.Tensor):
+    """A logistic regression on grey levels / 16, fitted to the real training images; it returns
+    a function from pixel images ``(N, 64)`` to predicted labels ``(N,)``."""
     from sklearn.linear_model import LogisticRegression
 
     model = LogisticRegression(max_iter=2000).fit(x_train.numpy() / 16.0, y_train.numpy())

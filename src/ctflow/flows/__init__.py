@@ -19,6 +19,12 @@ from .dequantization import (
     make_dequantizer,
     make_posterior,  # noqa: F401  (deprecated name, kept importable)
 )
+from .flow_maps import (
+    average_velocity_and_derivative,
+    flow_map_sample,
+    meanflow_loss,
+    shortcut_loss,
+)
 from .guidance import ClassifierFreeGuidance
 from .matching import (
     COUPLINGS,
@@ -32,6 +38,10 @@ from .voronoi import VoronoiTessellation
 from .voronoi_mixture import FlowMixture, MixtureDistribution, RadialStudentT, VoronoiMixture
 
 __all__ = [
+    "meanflow_loss",
+    "shortcut_loss",
+    "flow_map_sample",
+    "average_velocity_and_derivative",
     "CNF",
     "CNFDistribution",
     "CPFlow",

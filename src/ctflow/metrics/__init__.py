@@ -1,4 +1,4 @@
-"""Evaluation metrics: likelihoods, sample distances (W2, MMD), and calibration."""
+"""Evaluation metrics: likelihoods, sample distances (W2, MMD, 1-NN two-sample), calibration."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from ctflow.metrics.likelihood import (
     nll,
 )
 from ctflow.metrics.mmd import DEFAULT_BANDWIDTHS, mmd, mmd2
+from ctflow.metrics.two_sample import nn1_accuracy
 from ctflow.metrics.wasserstein import wasserstein2
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "mmd",
     "mmd2",
     "nll",
+    "nn1_accuracy",
     "reliability_diagram_data",
     "wasserstein2",
 ]

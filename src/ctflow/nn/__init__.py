@@ -3,7 +3,7 @@
 from .icnn import CONVEX_ACTIVATIONS, ICNN
 from .jacobian import mlp_value_and_divergence, supports_analytic_divergence
 from .mlp import ACTIVATIONS, MLP, activation
-from .time import SinusoidalTimeEmbedding, TimeMLP
+from .time import FlowMapMLP, SinusoidalTimeEmbedding, TimeMLP
 
 __all__ = [
     "ICNN",
@@ -15,4 +15,5 @@ __all__ = [
     "supports_analytic_divergence",
     "SinusoidalTimeEmbedding",
     "TimeMLP",
+    "FlowMapMLP",
 ]

@@ -11,7 +11,7 @@ from torch import Tensor, nn
 from .jacobian import mlp_value_and_divergence, supports_analytic_divergence
 from .mlp import MLP
 
-__all__ = ["SinusoidalTimeEmbedding", "TimeMLP"]
+__all__ = ["SinusoidalTimeEmbedding", "TimeMLP", "FlowMapMLP"]
 
 
 class SinusoidalTimeEmbedding(nn.Module):
@@ -100,3 +100,55 @@ class TimeMLP(nn.Module):
         elif c is not None:
             raise ValueError("this field was built with context=0 but got a context c")
         return torch.cat(parts, dim=-1)
+
+
+class FlowMapMLP(nn.Module):
+    """An average-velocity field ``u(s, t, x, c=None)``: an MLP on ``[x, s, t - s, c]``.
+
+    ``x + (t - s) u(s, t, x)`` is the model's jump from time ``s`` to ``t``; ``u(t, t, x)`` is the
+    instantaneous velocity. Feeding the gap ``t - s`` rather than ``t`` lets the network tell the
+    instantaneous case (gap 0) apart at every ``s``.
+
+    Args:
+        features: size of ``x`` (and of the output).
+        context: size of the context ``c`` (0 for none), e.g. a one-hot class.
+        hidden: hidden widths.
+        act: activation name (smooth ones suit the JVPs of MeanFlow training).
+
+    Shapes: ``s`` and ``t`` are 0-d or broadcastable to ``x.shape[:-1]``; ``x`` is
+    ``(*batch, features)``; ``c`` is ``(*batch, context)`` or broadcastable to it. Returns
+    ``(*batch, features)``.
+
+    Examples:
+        >>> u = FlowMapMLP(2, hidden=(16,))
+        >>> u(torch.tensor(0.0), torch.tensor(1.0), torch.zeros(5, 2)).shape
+        torch.Size([5, 2])
+    """
+
+    def __init__(
+        self,
+        features: int,
+        context: int = 0,
+        hidden: Sequence[int] = (64, 64),
+        act: str = "silu",
+    ):
+        super().__init__()
+        if isinstance(context, (tuple, list)):
+            raise TypeError("context is the context size; pass hidden widths as hidden=(...)")
+        self.features, self.context = features, context
+        self.net = MLP(features + 2 + context, features, hidden, act)
+
+    def forward(self, s: Tensor, t: Tensor, x: Tensor, c: Tensor | None = None) -> Tensor:
+        if x.shape[-1] != self.features:
+            raise ValueError(f"x must end in {self.features} features, got shape {tuple(x.shape)}")
+        batch = x.shape[:-1]
+        s = torch.as_tensor(s, dtype=x.dtype, device=x.device).expand(batch)
+        t = torch.as_tensor(t, dtype=x.dtype, device=x.device).expand(batch)
+        parts = [x, s.unsqueeze(-1), (t - s).unsqueeze(-1)]
+        if self.context:
+            if c is None:
+                raise ValueError(f"this field needs a context c of size {self.context}")
+            parts.append(c.expand(*batch, self.context))
+        elif c is not None:
+            raise ValueError("this field was built with context=0 but got a context c")
+        return self.net(torch.cat(parts, dim=-1))
