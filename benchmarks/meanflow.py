@@ -49,7 +49,10 @@ def bench_sampling(repeats: int) -> dict:
     x0 = torch.randn(POINTS, 2, generator=torch.Generator().manual_seed(1))
     solver = ODESolver(velocity_model=lambda x, t: field(t, x))
     fns = {
-        **{f"ctflow {n} jump": (lambda n=n: flow_map_sample(flow_map, x0, n)) for n in (1, 2, 4)},
+        **{
+            f"ctflow {n} jump{'s' if n > 1 else ''}": (lambda n=n: flow_map_sample(flow_map, x0, n))
+            for n in (1, 2, 4)
+        },
         "ctflow midpoint 100 NFE": lambda: odeint(
             field, x0, [0.0, 1.0], method="midpoint", step_size=STEP
         )[-1],
