@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..ops.reductions import log_mean_exp
 from .voronoi import _from_cell, _to_cell
 
 __all__ = [
@@ -311,7 +312,7 @@ class Dequantization(nn.Module):
             raise ValueError(f"k must be a positive integer, got {k!r}")
         chunk = chunk or k
         logw = torch.cat([self.log_weights(x, min(chunk, k - i), c) for i in range(0, k, chunk)], 0)
-        return torch.logsumexp(logw, 0) - math.log(k)
+        return log_mean_exp(logw, 0)
 
     @torch.no_grad()
     def sample(self, shape: Sequence[int] = (), c: Tensor | None = None) -> Tensor:

@@ -15,12 +15,11 @@ model (``P_B = 1``) are subclasses.
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import Tensor, nn
 
 from .._validate import check_finite
+from ..ops.reductions import log_mean_exp
 
 __all__ = ["MarkovChainGFN", "mle_gfn_loss"]
 
@@ -112,7 +111,7 @@ class MarkovChainGFN(nn.Module):
             raise ValueError("this model has no context; call iwae(x, k)")
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k}")
-        return self.log_ratio(x, k).logsumexp(0) - math.log(k)
+        return log_mean_exp(self.log_ratio(x, k), 0)
 
 
 def mle_gfn_loss(

@@ -9,6 +9,7 @@ import torch
 from torch import Tensor
 
 from ctflow.data.digits import dequantize
+from ctflow.ops.reductions import log_mean_exp
 
 __all__ = ["bits_per_dim", "dequantized_log_likelihood", "log_mean_exp", "nll"]
 
@@ -25,24 +26,6 @@ def _check_positive_int(value: int, name: str) -> None:
         raise TypeError(f"{name} must be an int, got {type(value).__name__}")
     if value < 1:
         raise ValueError(f"{name} must be at least 1, got {value}")
-
-
-def log_mean_exp(x: Tensor, dim: int, keepdim: bool = False) -> Tensor:
-    """Numerically stable ``log(mean(exp(x), dim))``.
-
-    Args:
-        x: tensor of any shape with a non-empty dimension ``dim``.
-        dim: the dimension to average over.
-        keepdim: keep ``dim`` as a size-1 dimension.
-
-    Returns:
-        ``x`` reduced over ``dim``.
-    """
-    _check_float_tensor(x, "x")
-    size = x.shape[dim]
-    if size == 0:
-        raise ValueError(f"cannot average over dimension {dim} of x, which has size 0")
-    return torch.logsumexp(x, dim=dim, keepdim=keepdim) - math.log(size)
 
 
 def nll(log_prob: Tensor) -> Tensor:

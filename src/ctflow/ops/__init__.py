@@ -1,8 +1,9 @@
-"""Divergences, Jacobian helpers and trace estimators."""
+"""Divergences, Jacobian helpers, trace estimators and shared reductions."""
 
 from .divergence import ANALYTIC_MAX_DIM, DIVERGENCE_METHODS, divergence
 from .krylov import conjugate_gradient, lanczos_logdet
 from .probes import PROBES, gaussian_like, rademacher_like
+from .reductions import log_mean_exp
 
 __all__ = [
     "divergence",
@@ -13,4 +14,5 @@ __all__ = [
     "PROBES",
     "conjugate_gradient",
     "lanczos_logdet",
+    "log_mean_exp",
 ]

@@ -12,12 +12,11 @@ tightening as ``K`` grows. ``K = 0`` is the conditional ``log pi(a | s, z_0)``.
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import Tensor
 
 from .._validate import finite_check_applies
+from ..ops.reductions import log_mean_exp
 
 __all__ = ["marginal_log_prob", "aggregate_particles", "AGGREGATIONS"]
 
@@ -48,7 +47,7 @@ def marginal_log_prob(log_probs: Tensor, dim: int = -1) -> Tensor:
     # -inf is a legitimate log-probability; NaN means the policy diverged
     if finite_check_applies(log_probs) and bool(torch.isnan(log_probs).any()):
         raise ValueError("log_probs contains NaN")
-    return torch.logsumexp(log_probs, dim=dim) - math.log(count)
+    return log_mean_exp(log_probs, dim)
 
 
 def aggregate_particles(values: Tensor, how: str = "mean", dim: int = -1) -> Tensor:
@@ -56,7 +55,7 @@ def aggregate_particles(values: Tensor, how: str = "mean", dim: int = -1) -> Ten
     if how == "mean":
         return values.mean(dim)
     if how == "logmeanexp":
-        return torch.logsumexp(values, dim=dim) - math.log(values.shape[dim])
+        return log_mean_exp(values, dim)
     if how == "min":
         return values.amin(dim)
     raise ValueError(f"unknown aggregation {how!r}; choose one of: {', '.join(AGGREGATIONS)}")
