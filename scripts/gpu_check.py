@@ -23,10 +23,11 @@ import torch
 import torch.distributed as dist
 
 from ctflow.data import sample_toy
+from ctflow.device import select_device
 from ctflow.flows import CNF
 from ctflow.nn import TimeMLP
 from ctflow.runs import run_experiment
-from ctflow.train import fit, select_device
+from ctflow.train import fit
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from gpu_families import time_families  # noqa: E402

@@ -19,13 +19,14 @@ from typing import Any
 from torch import nn
 
 from .checkpoint import Checkpointer, load_checkpoint, save_checkpoint
+from .device import select_device
 from .distributed import barrier, init_distributed, is_main_process
 from .experiments import get_experiment, make_config
 from .experiments.base import Results, RunContext
 from .experiments.config import config_to_dict
 from .plotting import save_figure
 from .seeding import rng_state, seed_everything, set_rng_state
-from .train import SeriesLogger, select_device
+from .train import SeriesLogger
 
 __all__ = ["run_experiment", "resume_experiment", "load", "config_from_dict", "write_results"]
 

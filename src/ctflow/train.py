@@ -21,6 +21,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm.auto import tqdm
 
 from .checkpoint import Checkpointer
+from .device import available_devices, select_device  # noqa: F401  (re-exported)
 from .distributed import wrap_ddp
 from .seeding import set_rng_state
 from .solvers import SolverError
@@ -66,34 +67,6 @@ class TrainResult:
     seconds: float
     losses: list[float] = field(default_factory=list)
     resumed_at: int | None = None
-
-
-def select_device(device: str | torch.device) -> torch.device:
-    """A torch device from a string, with a clear error when it is not available here."""
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise ValueError(
-            f"unknown device {device!r}; valid devices here: {', '.join(available_devices())}"
-        ) from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(
-            f"device {device!r} requested but CUDA is not available; valid devices here: "
-            f"{', '.join(available_devices())}"
-        )
-    if dev.type == "mps" and not torch.backends.mps.is_available():
-        raise ValueError(
-            f"device {device!r} requested but MPS is not available; valid devices here: "
-            f"{', '.join(available_devices())}"
-        )
-    return dev
-
-
-def available_devices() -> list[str]:
-    devices = ["cpu"]
-    if torch.cuda.is_available():
-        devices += ["cuda"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
-    return devices
 
 
 def make_optimizer(

@@ -14,12 +14,12 @@ from dataclasses import dataclass
 import torch
 
 from ..data import TOY_DATASETS, read_points
+from ..device import select_device
 from ..flows import CNF
 from ..metrics import wasserstein2
 from ..nn import TimeMLP
 from ..plotting import density_sample_figure
 from ..solvers import METHODS, odeint
-from ..train import select_device
 from .base import ExperimentConfig, Results, RunContext
 from .config import check_fields
 from .point_data import PointData, plane, point_datasets

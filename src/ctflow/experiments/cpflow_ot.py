@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import torch
 
+from ..device import select_device
 from ..flows import CPFlow
-from ..train import select_device
 from .base import ExperimentConfig, Results, RunContext
 from .config import check_fields
 from .cpflow_common import BASELINES, fit_mle, matched_baseline, parameter_count

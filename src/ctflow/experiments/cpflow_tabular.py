@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..train import select_device
+from ..device import select_device
 from .base import ExperimentConfig, Results, RunContext
 from .config import check_fields
 from .cpflow_common import BASELINES, cpflow_model, fit_mle, matched_baseline, parameter_count

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 
 from ..data.digits import load_digits_split
-from ..train import select_device
+from ..device import select_device
 from ..vi import POSTERIORS, VAE, make_posterior
 from .base import ExperimentConfig, Results, RunContext
 from .config import check_choices, check_fields

@@ -16,13 +16,13 @@ from dataclasses import dataclass
 import torch
 
 from ..data import TOY_DATASETS, read_points
+from ..device import select_device
 from ..flows import CNF
 from ..flows.matching import VelocityFromScore, cfm_loss, score_matching_loss
 from ..nn import TimeMLP
 from ..paths import CondOTPath, VPPath
 from ..plotting import sample_grid_figure, trajectory_figure
 from ..solvers import odeint
-from ..train import select_device
 from .base import ExperimentConfig, Results, RunContext
 from .config import check_fields
 from .point_data import PointData, plane, point_datasets

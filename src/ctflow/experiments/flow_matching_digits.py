@@ -15,13 +15,13 @@ import torch
 import torch.nn.functional as F
 
 from ..data import DIGITS_LEVELS, load_digits_split
+from ..device import select_device
 from ..flows import CNF, ClassifierFreeGuidance, cfm_loss
 from ..metrics import dequantized_log_likelihood
 from ..nn import TimeMLP
 from ..paths import CondOTPath, VPPath
 from ..plotting import image_grid_figure
 from ..solvers import odeint
-from ..train import select_device
 from .base import ExperimentConfig, Results, RunContext
 from .config import check_fields
 from .registry import Experiment, register

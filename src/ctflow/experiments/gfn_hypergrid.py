@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import torch
 
+from ..device import select_device
 from ..gfn import OBJECTIVES, GFlowNetPolicy, HyperGrid, gfn_loss, sample_trajectories
 from ..gfn.env import terminal_distribution
-from ..train import select_device
 from .base import ExperimentConfig, Results, RunContext
 from .config import check_fields
 from .registry import Experiment, register

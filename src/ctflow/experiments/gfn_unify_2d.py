@@ -17,10 +17,10 @@ from dataclasses import dataclass
 import torch
 
 from ..data import sample_toy
+from ..device import select_device
 from ..gfn import DiffusionGFN, linear_betas, mle_gfn_loss
 from ..nn import TimeMLP
 from ..solvers import odeint
-from ..train import select_device
 from .base import ExperimentConfig, Results, RunContext
 from .config import check_fields
 from .flow_matching_2d import FlowMatching2DConfig

@@ -18,13 +18,13 @@ from dataclasses import dataclass
 import torch
 
 from ..data import TOY_DATASETS, read_points
+from ..device import select_device
 from ..flows import cfm_loss, flow_map_sample, meanflow_loss, shortcut_loss
 from ..metrics import wasserstein2
 from ..nn import FlowMapMLP, TimeMLP
 from ..paths import CondOTPath
 from ..plotting import sample_grid_figure
 from ..solvers import odeint
-from ..train import select_device
 from .base import ExperimentConfig, Results, RunContext
 from .config import check_fields
 from .point_data import PointData, plane, point_datasets

@@ -22,13 +22,13 @@ import torch
 import torch.nn.functional as F
 
 from ..data import DIGITS_LEVELS, load_digits_split
+from ..device import select_device
 from ..flows import cfm_loss, flow_map_sample, meanflow_loss, shortcut_loss
 from ..metrics import nn1_accuracy, wasserstein2
 from ..nn import FlowMapMLP, TimeMLP
 from ..paths import CondOTPath
 from ..plotting import image_grid_figure
 from ..solvers import odeint
-from ..train import select_device
 from .base import ExperimentConfig, Results, RunContext
 from .config import check_fields
 from .flow_matching_digits import digit_classifier, to_pixels

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from ..device import select_device
 from ..fields import (
     PeriodicEmbedding,
     euler_residuals,
@@ -39,7 +40,6 @@ from ..fields import (
     value_jacobian_hessian,
 )
 from ..nn import MLP
-from ..train import select_device
 from .base import ExperimentConfig, Results, RunContext
 from .config import check_choices, check_fields
 from .registry import Experiment, register

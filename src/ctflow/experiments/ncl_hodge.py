@@ -27,10 +27,10 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from ..device import select_device
 from ..fields import PeriodicEmbedding, curl_components, torus_field, value_and_jacobian
 from ..fields._checks import batched
 from ..nn import MLP
-from ..train import select_device
 from .base import ExperimentConfig, Results, RunContext
 from .config import check_fields
 from .registry import Experiment, register

@@ -23,10 +23,10 @@ import torch
 from torch import Tensor, nn
 from torch.distributions import Categorical, MixtureSameFamily, MultivariateNormal
 
+from ..device import select_device
 from ..fields import GaussianMixtureFlux, MatrixField, SpaceTimeFlow
 from ..metrics import wasserstein2
 from ..solvers import odeint
-from ..train import select_device
 from .base import ExperimentConfig, Results, RunContext
 from .config import check_fields
 from .registry import Experiment, register

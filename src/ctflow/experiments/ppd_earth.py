@@ -18,9 +18,9 @@ from dataclasses import dataclass
 import torch
 
 from ..data.earth import EARTH_DATASETS, earth_split, load_earth
+from ..device import select_device
 from ..manifolds import Sphere
 from ..ppd import KernelMixturePath
-from ..train import select_device
 from .base import ExperimentConfig, Results, RunContext
 from .config import check_fields
 from .ppd_common import (

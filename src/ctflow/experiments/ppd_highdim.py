@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 import torch
 
+from ..device import select_device
 from ..manifolds import FlatTorus
 from ..ppd import KernelMixturePath
-from ..train import select_device
 from .base import ExperimentConfig, Results, RunContext
 from .config import check_fields
 from .ppd_common import make_field, make_flow, nll, train

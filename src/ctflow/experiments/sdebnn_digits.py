@@ -18,8 +18,8 @@ import torch
 
 from ..bayes import SDEBNN, MeanFieldBNN, ODENet
 from ..data import load_digits_split
+from ..device import select_device
 from ..metrics import expected_calibration_error, reliability_diagram_data
-from ..train import select_device
 from .base import ExperimentConfig, Results, RunContext
 from .config import check_fields
 from .registry import Experiment, register

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import matplotlib.pyplot as plt
 import torch
 
+from ..device import select_device
 from ..flows import DEQUANTIZERS, Dequantization
-from ..train import select_device
 from .base import ExperimentConfig, Results, RunContext
 from .config import check_fields
 from .registry import Experiment, register

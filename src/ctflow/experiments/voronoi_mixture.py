@@ -24,9 +24,9 @@ import torch
 from torch import Tensor, nn
 
 from ..data import TOY_DATASETS, sample_toy
+from ..device import select_device
 from ..flows import VoronoiMixture
 from ..flows.voronoi_mixture import TAILS
-from ..train import select_device
 from .base import ExperimentConfig, Results, RunContext
 from .config import check_fields
 from .registry import Experiment, register

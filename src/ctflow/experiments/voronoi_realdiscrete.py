@@ -25,7 +25,7 @@ import torch
 from torch import Tensor
 
 from ..data import DIGITS_LEVELS, load_digits_split
-from ..train import select_device
+from ..device import select_device
 from .base import ExperimentConfig, Results, RunContext
 from .config import check_fields
 from .registry import Experiment, register
