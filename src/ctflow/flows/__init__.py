@@ -25,7 +25,7 @@ from .flow_maps import (
     meanflow_loss,
     shortcut_loss,
 )
-from .guidance import ClassifierFreeGuidance
+from .guidance import ClassifierFreeGuidance, RewardGuidance
 from .matching import (
     COUPLINGS,
     VelocityFromEps,
@@ -55,6 +55,7 @@ __all__ = [
     "VelocityFromScore",
     "VelocityFromEps",
     "ClassifierFreeGuidance",
+    "RewardGuidance",
     "COUPLINGS",
     "VoronoiTessellation",
     "VoronoiMixture",

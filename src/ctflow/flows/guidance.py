@@ -1,4 +1,4 @@
-"""Classifier-free guidance as a field wrapper, for any conditional field.
+"""Guidance as field wrappers: classifier-free guidance, and guidance by a differentiable reward.
 
 A field trained with its context sometimes replaced by a null context learns both
 ``v(t, x | c)`` and ``v(t, x | null)``. Guidance with scale ``w`` samples with
@@ -8,6 +8,18 @@ A field trained with its context sometimes replaced by a null context learns bot
 ``w = 1`` the conditional field, ``w = 0`` the unconditional one, ``w > 1`` sharper classes.
 The wrapper is itself a conditional field, so the solvers and :class:`ctflow.flows.CNF` take it
 as they take the field.
+
+Reward guidance aims at the tilted target ``q(x1) ~ p(x1) exp(lambda r(x1))``. Its marginal
+score is ``grad log p_t + grad_x log E[exp(lambda r(x1)) | x_t = x]``; replacing the expectation by
+``exp(lambda r(x1_hat))`` at the posterior mean ``x1_hat = E[x1 | x_t]`` (read off the velocity)
+gives the guided velocity
+
+    v_lambda(t, x) = v(t, x) + lambda b(t) grad_x r(x1_hat(t, x)),
+
+with ``b(t)`` the score's coefficient in the velocity of an affine path. For Gaussian data and a
+linear reward this is exact (the posterior of ``x1`` is Gaussian with a covariance that does not
+depend on ``x``); for anything else it is an approximation, measured in
+``docs/results/flow-matching.md``.
 """
 
 from __future__ import annotations
@@ -16,8 +28,9 @@ import torch  # noqa: F401  (the doctests' namespace)
 from torch import Tensor, nn
 
 from .._validate import check_real
+from ..paths import AffineGaussianPath
 
-__all__ = ["ClassifierFreeGuidance"]
+__all__ = ["ClassifierFreeGuidance", "RewardGuidance"]
 
 
 class ClassifierFreeGuidance(nn.Module):
@@ -64,3 +77,70 @@ class ClassifierFreeGuidance(nn.Module):
 
     def extra_repr(self) -> str:
         return f"scale={self.scale}"
+
+
+class RewardGuidance(nn.Module):
+    """``v(t, x) + scale * b(t) * grad_x r(x1_hat(t, x))``: steer a field towards high reward.
+
+    Args:
+        field: the velocity ``field(t, x)`` (or ``field(t, x, c)``), trained on ``path``.
+        path: the affine path the field was trained on; it gives ``x1_hat`` from the velocity
+            and the score coefficient ``b(t)``.
+        reward: a differentiable ``r(x1)`` returning one value per row, shape ``(*batch,)``.
+        scale: ``lambda`` of the tilt ``exp(lambda r)`` (finite).
+        t_min: below this time ``b(t)`` is infinite at ``t = 0`` for paths with ``alpha(0) = 0``;
+            the guidance term is evaluated at ``max(t, t_min)`` there (its limit is finite).
+
+    Shapes: ``forward(t, x[, c])`` takes ``x (*batch, D)`` and returns ``(*batch, D)``. The
+    guidance term is computed with its own autograd pass (also under ``torch.no_grad``) and
+    carries no gradient to the field's parameters.
+
+    Examples:
+        >>> from ctflow.nn import TimeMLP
+        >>> from ctflow.paths import CondOTPath
+        >>> guided = RewardGuidance(TimeMLP(2), CondOTPath(), lambda x: x[..., 0], scale=1.0)
+        >>> guided(torch.tensor(0.5), torch.zeros(4, 2)).shape
+        torch.Size([4, 2])
+    """
+
+    def __init__(
+        self,
+        field: nn.Module,
+        path: AffineGaussianPath,
+        reward,
+        scale: float,
+        t_min: float = 1e-3,
+    ):
+        super().__init__()
+        if not callable(field) or not callable(reward):
+            raise TypeError("field and reward must be callable")
+        if not isinstance(path, AffineGaussianPath):
+            raise TypeError(f"path must be an affine Gaussian path, got {type(path).__name__}")
+        if not 0.0 < t_min < 1.0:
+            raise ValueError(f"t_min must lie in (0, 1), got {t_min}")
+        self.field, self.path, self.reward = field, path, reward
+        self.scale, self.t_min = check_real(scale, "scale"), t_min
+
+    def forward(self, t: Tensor | float, x: Tensor, *context: Tensor) -> Tensor:
+        v = self.field(t, x, *context)
+        if self.scale == 0.0:
+            return v
+        t = torch.as_tensor(t, dtype=x.dtype, device=x.device)
+        t_eff = t.clamp_min(self.t_min)
+        with torch.enable_grad():
+            x_ = x.detach().requires_grad_(True)
+            v_ = self.field(t_eff, x_, *context)
+            x1_hat = self.path.x1_from_velocity(x_, v_, t_eff)
+            r = self.reward(x1_hat)
+            if r.shape != x.shape[:-1]:
+                raise ValueError(
+                    f"reward must return one value per row, shape {tuple(x.shape[:-1])}, "
+                    f"got {tuple(r.shape)}"
+                )
+            (grad,) = torch.autograd.grad(r.sum(), x_)
+        a, s, da, ds = self.path._coefficients(t_eff, x)
+        b = (da * s * s - a * s * ds) / a  # the score's coefficient in velocity_from_score
+        return v + self.scale * b * grad
+
+    def extra_repr(self) -> str:
+        return f"scale={self.scale}, t_min={self.t_min}"
