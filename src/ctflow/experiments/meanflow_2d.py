@@ -19,22 +19,18 @@ import torch
 
 from ..data import TOY_DATASETS, read_points
 from ..device import select_device
-from ..flows import cfm_loss, flow_map_sample, meanflow_loss, shortcut_loss
 from ..metrics import wasserstein2
 from ..nn import FlowMapMLP, TimeMLP
 from ..paths import CondOTPath
 from ..plotting import sample_grid_figure
-from ..solvers import odeint
 from .base import ExperimentConfig, Results, RunContext
 from .config import check_fields
+from .flow_map_common import METHODS, budget_samples, check_flow_map_options, flow_map_training_loss
 from .point_data import PointData, plane, point_datasets
 from .registry import Experiment, register
 from .toy_eval import sample_quality
 
 __all__ = ["MeanFlow2DConfig", "METHODS", "run", "build_models"]
-
-# flow matching (the reference and the one-step baseline), MeanFlow, shortcut models
-METHODS = ("fm", "meanflow", "shortcut")
 
 
 @dataclass
@@ -67,25 +63,10 @@ class MeanFlow2DConfig(ExperimentConfig):
                 f"unknown toy dataset {bad[0] if bad else None!r}; "
                 f"choose from: {', '.join(TOY_DATASETS)}"
             )
-        bad = [m for m in self.methods if m not in METHODS]
-        if bad or "fm" not in self.methods:
-            raise ValueError(
-                f"methods must include 'fm' (the reference) and come from {', '.join(METHODS)}; "
-                f"got {self.methods}"
-            )
+        check_flow_map_options(self)
         check_fields(self, at_least_one="steps batch_size hidden depth n_eval")
         if self.data:
             read_points(self.data, min_rows=10)  # refuse a bad file before any training
-        if not self.few_steps or any(n < 1 for n in self.few_steps):
-            raise ValueError(f"few_steps must be positive step counts, got {self.few_steps}")
-        if self.reference_nfe < 2 or self.reference_nfe % 2:
-            raise ValueError(
-                f"reference_nfe must be an even number >= 2 (midpoint), got {self.reference_nfe}"
-            )
-        if not 0 <= self.equal_fraction <= 1 or not 0 <= self.consistency_fraction <= 1:
-            raise ValueError("equal_fraction and consistency_fraction must lie in [0, 1]")
-        if not self.lr > 0 or self.adaptive_power < 0:
-            raise ValueError("need lr > 0 and adaptive_power >= 0")
 
 
 SIZES = {
@@ -135,7 +116,7 @@ def run(config: MeanFlow2DConfig, ctx: RunContext | None = None) -> Results:
         for mi, method in enumerate(config.methods):
             net = models[f"{method}/{name}"].to(device)
             _train(method, net, data, config, ctx, device, 10 * di + mi)
-            samples = _sample(method, net, x0, config)
+            samples = budget_samples(method, net, x0, config)
             for label, x in samples.items():
                 quality = sample_quality(x, x_ref, name)
                 results.metrics.update(
@@ -170,25 +151,7 @@ def _train(method, net, data: PointData, config, ctx, device, seed_offset: int) 
 
     def loss_fn(step: int):
         x1 = data.sample(config.batch_size, gen).to(device)
-        if method == "fm":
-            return cfm_loss(net, path, x1, generator=gen)
-        if method == "meanflow":
-            return meanflow_loss(
-                net,
-                path,
-                x1,
-                generator=gen,
-                equal_fraction=config.equal_fraction,
-                adaptive_power=config.adaptive_power,
-            )
-        return shortcut_loss(
-            net,
-            path,
-            x1,
-            generator=gen,
-            consistency_fraction=config.consistency_fraction,
-            min_step=config.min_step,
-        )
+        return flow_map_training_loss(method, net, path, x1, gen, config)
 
     ctx.fit(
         loss_fn,
@@ -202,23 +165,6 @@ def _train(method, net, data: PointData, config, ctx, device, seed_offset: int) 
         warmup=min(100, config.steps // 10),
         grad_clip=10.0,
     )
-
-
-@torch.no_grad()
-def _sample(method: str, net, x0: torch.Tensor, config) -> dict[str, torch.Tensor]:
-    """Samples by budget label: ``<n>step`` for each few-step count, and ``ref`` for flow
-    matching's reference solve."""
-    out = {}
-    for n in config.few_steps:
-        if method == "fm":
-            grid = torch.linspace(0.0, 1.0, n + 1, device=x0.device)
-            out[f"{n}step"] = odeint(net, x0, grid, method="euler")[-1]
-        else:
-            out[f"{n}step"] = flow_map_sample(net, x0, n)
-    if method == "fm":
-        step = 2.0 / config.reference_nfe
-        out["ref"] = odeint(net, x0, [0.0, 1.0], method="midpoint", step_size=step)[-1]
-    return out
 
 
 def _title(method: str, label: str, reference_nfe: int) -> str:

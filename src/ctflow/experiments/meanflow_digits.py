@@ -23,20 +23,18 @@ import torch.nn.functional as F
 
 from ..data import DIGITS_LEVELS, load_digits_split
 from ..device import select_device
-from ..flows import cfm_loss, flow_map_sample, meanflow_loss, shortcut_loss
 from ..metrics import nn1_accuracy, wasserstein2
 from ..nn import FlowMapMLP, TimeMLP
 from ..paths import CondOTPath
 from ..plotting import image_grid_figure
-from ..solvers import odeint
 from .base import ExperimentConfig, Results, RunContext
 from .config import check_fields
+from .flow_map_common import METHODS, budget_samples, check_flow_map_options, flow_map_training_loss
 from .flow_matching_digits import digit_classifier, to_pixels
 from .registry import Experiment, register
 
 __all__ = ["MeanFlowDigitsConfig", "METHODS", "run", "build_models"]
 
-METHODS = ("fm", "meanflow", "shortcut")
 N_CLASSES = 10
 D = 64
 
@@ -60,23 +58,8 @@ class MeanFlowDigitsConfig(ExperimentConfig):
     n_test: int = 359  # the whole test split
 
     def __post_init__(self):
-        bad = [m for m in self.methods if m not in METHODS]
-        if bad or "fm" not in self.methods:
-            raise ValueError(
-                f"methods must include 'fm' (the reference) and come from {', '.join(METHODS)}; "
-                f"got {self.methods}"
-            )
+        check_flow_map_options(self)
         check_fields(self, at_least_one="steps batch_size hidden depth n_test")
-        if not self.few_steps or any(n < 1 for n in self.few_steps):
-            raise ValueError(f"few_steps must be positive step counts, got {self.few_steps}")
-        if self.reference_nfe < 2 or self.reference_nfe % 2:
-            raise ValueError(
-                f"reference_nfe must be an even number >= 2 (midpoint), got {self.reference_nfe}"
-            )
-        if not 0 <= self.equal_fraction <= 1 or not 0 <= self.consistency_fraction <= 1:
-            raise ValueError("equal_fraction and consistency_fraction must lie in [0, 1]")
-        if not self.lr > 0 or self.adaptive_power < 0:
-            raise ValueError("need lr > 0 and adaptive_power >= 0")
 
 
 SIZES = {
@@ -129,7 +112,7 @@ def run(config: MeanFlowDigitsConfig, ctx: RunContext | None = None) -> Results:
     for mi, method in enumerate(config.methods):
         net = models[f"{method}/digits"].to(device)
         _train(method, net, x_train, y_train, config, ctx, device, mi)
-        for label, z in _sample(method, net, x0, context, config).items():
+        for label, z in budget_samples(method, net, x0, config, context).items():
             pixels = to_pixels(z.cpu())
             key = f"{method}/digits"
             results.metrics[f"{key}/w2_{label}"] = float(
@@ -177,27 +160,7 @@ def _train(method, net, x_train, y_train, config, ctx, device, offset: int) -> N
         y = (x_train[idx] + torch.rand(config.batch_size, D, generator=gen)) / DIGITS_LEVELS
         z = (2 * y - 1).to(device)
         c = F.one_hot(y_train[idx], N_CLASSES).float().to(device)
-        if method == "fm":
-            return cfm_loss(net, path, z, generator=gen, context=c)
-        if method == "meanflow":
-            return meanflow_loss(
-                net,
-                path,
-                z,
-                generator=gen,
-                context=c,
-                equal_fraction=config.equal_fraction,
-                adaptive_power=config.adaptive_power,
-            )
-        return shortcut_loss(
-            net,
-            path,
-            z,
-            generator=gen,
-            context=c,
-            consistency_fraction=config.consistency_fraction,
-            min_step=config.min_step,
-        )
+        return flow_map_training_loss(method, net, path, z, gen, config, context=c)
 
     ctx.fit(
         loss_fn,
@@ -211,24 +174,6 @@ def _train(method, net, x_train, y_train, config, ctx, device, offset: int) -> N
         warmup=min(200, config.steps // 10),
         grad_clip=10.0,
     )
-
-
-@torch.no_grad()
-def _sample(method, net, x0, context, config) -> dict[str, torch.Tensor]:
-    def field(t, x):
-        return net(t, x, context)
-
-    out = {}
-    for n in config.few_steps:
-        if method == "fm":
-            grid = torch.linspace(0.0, 1.0, n + 1, device=x0.device)
-            out[f"{n}step"] = odeint(field, x0, grid, method="euler")[-1]
-        else:
-            out[f"{n}step"] = flow_map_sample(net, x0, n, context=context)
-    if method == "fm":
-        step = 2.0 / config.reference_nfe
-        out["ref"] = odeint(field, x0, [0.0, 1.0], method="midpoint", step_size=step)[-1]
-    return out
 
 
 register(

@@ -138,9 +138,9 @@ class RewardGuidance(nn.Module):
                     f"got {tuple(r.shape)}"
                 )
             (grad,) = torch.autograd.grad(r.sum(), x_)
-        a, s, da, ds = self.path._coefficients(t_eff, x)
-        b = (da * s * s - a * s * ds) / a  # the score's coefficient in velocity_from_score
-        return v + self.scale * b * grad
+        # b(t) grad: the velocity that a score of `grad` adds at x = 0
+        push = self.path.velocity_from_score(torch.zeros_like(x), grad, t_eff)
+        return v + self.scale * push
 
     def extra_repr(self) -> str:
         return f"scale={self.scale}, t_min={self.t_min}"
