@@ -19,6 +19,13 @@ from .dequantization import (
     make_dequantizer,
     make_posterior,  # noqa: F401  (deprecated name, kept importable)
 )
+from .discrete import (
+    DiscreteClassifierFreeGuidance,
+    discrete_fm_loss,
+    discrete_posterior,
+    discrete_sample,
+    mixture_elbo,
+)
 from .flow_maps import (
     average_velocity_and_derivative,
     flow_map_sample,
@@ -38,6 +45,11 @@ from .voronoi import VoronoiTessellation
 from .voronoi_mixture import FlowMixture, MixtureDistribution, RadialStudentT, VoronoiMixture
 
 __all__ = [
+    "DiscreteClassifierFreeGuidance",
+    "discrete_fm_loss",
+    "discrete_posterior",
+    "discrete_sample",
+    "mixture_elbo",
     "meanflow_loss",
     "shortcut_loss",
     "flow_map_sample",

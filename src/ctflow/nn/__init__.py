@@ -3,6 +3,7 @@
 from .icnn import CONVEX_ACTIVATIONS, ICNN
 from .jacobian import mlp_value_and_divergence, supports_analytic_divergence
 from .mlp import ACTIVATIONS, MLP, activation
+from .sequence import SequenceTransformer
 from .time import FlowMapMLP, SinusoidalTimeEmbedding, TimeMLP
 
 __all__ = [
@@ -16,4 +17,5 @@ __all__ = [
     "SinusoidalTimeEmbedding",
     "TimeMLP",
     "FlowMapMLP",
+    "SequenceTransformer",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .coupling import COUPLING_METHODS, ot_coupling, sinkhorn_plan
+from .discrete import DISCRETE_SOURCES, MixtureDiscretePath
 from .gaussian import PATHS, AffineGaussianPath, CondOTPath, PathSample, VEPath, VPPath
 from .schedulers import (
     CosinePath,
@@ -29,4 +30,6 @@ __all__ = [
     "ot_coupling",
     "sinkhorn_plan",
     "COUPLING_METHODS",
+    "MixtureDiscretePath",
+    "DISCRETE_SOURCES",
 ]
