@@ -14,10 +14,14 @@ from ctflow.metrics.likelihood import (
     nll,
 )
 from ctflow.metrics.mmd import DEFAULT_BANDWIDTHS, mmd, mmd2
+from ctflow.metrics.text import NGramModel, unigram_entropy_bits, word_validity
 from ctflow.metrics.two_sample import nn1_accuracy
 from ctflow.metrics.wasserstein import wasserstein2
 
 __all__ = [
+    "NGramModel",
+    "unigram_entropy_bits",
+    "word_validity",
     "DEFAULT_BANDWIDTHS",
     "ReliabilityData",
     "bits_per_dim",

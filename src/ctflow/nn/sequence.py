@@ -69,6 +69,9 @@ class SequenceTransformer(nn.Module):
         self.length, self.context, self.causal, self.time = length, context, causal, time
         self.num_tokens = num_tokens
         self.embed = nn.Embedding(num_tokens, width)
+        # tokens and positions start at the same scale, so attention can tell positions apart
+        # from the first step (with N(0, 1) tokens it sat on a unigram plateau for ~1000 steps)
+        nn.init.normal_(self.embed.weight, std=0.02)
         self.position = nn.Parameter(torch.randn(length, width) * 0.02)
         if time:
             self.time_embed = nn.Sequential(
@@ -77,6 +80,10 @@ class SequenceTransformer(nn.Module):
                 nn.SiLU(),
                 nn.Linear(width, width),
             )
+            # zero at the start: an untrained time signal drowned the small token embeddings
+            # and stalled learning (mask-source text: 4.6 against 3.7 bits/char at 1000 steps)
+            nn.init.zeros_(self.time_embed[-1].weight)
+            nn.init.zeros_(self.time_embed[-1].bias)
         self.context_embed = nn.Linear(context, width) if context else None
         layer = nn.TransformerEncoderLayer(
             width,
