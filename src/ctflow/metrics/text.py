@@ -12,18 +12,22 @@ __all__ = ["NGramModel", "word_validity", "unigram_entropy_bits"]
 
 
 class NGramModel:
-    """A count-based ``n``-gram model of token sequences with add-``k`` smoothing.
+    """A count-based ``n``-gram model of token sequences, each order smoothed towards the one below.
+
+    ``p_n(c | ctx) = (count(ctx, c) + beta p_{n-1}(c | ctx')) / (count(ctx) + beta)``, where
+    ``ctx'`` drops the oldest token and ``p_0`` is the add-1/2 unigram. An unseen context thus
+    falls back to the shorter one instead of to a uniform guess, so random tokens score badly.
 
     Fitted once on a long training stream, it scores any set of sequences without knowing which
     model made them, which makes it a fixed judge of samples: lower bits per token means more
-    plausible local statistics (a degenerate, repetitive sampler can also score low, so read it
-    beside :func:`unigram_entropy_bits`).
+    plausible local statistics (a repetitive sampler can also score low, so read it beside
+    :func:`unigram_entropy_bits`).
 
     Args:
         stream: the training tokens, 1-D long.
         vocab_size: ``V``.
         order: ``n`` (the context is the previous ``n - 1`` tokens).
-        k: the additive smoothing count.
+        beta: the weight of the lower order (positive).
 
     Examples:
         >>> judge = NGramModel(torch.tensor([0, 1, 0, 1, 0, 1, 0, 1]), vocab_size=2, order=2)
@@ -31,27 +35,35 @@ class NGramModel:
         True
     """
 
-    def __init__(self, stream: Tensor, vocab_size: int, order: int = 3, k: float = 0.1):
+    def __init__(self, stream: Tensor, vocab_size: int, order: int = 3, beta: float = 2.0):
         if not isinstance(stream, Tensor) or stream.dim() != 1 or len(stream) < order:
             raise ValueError(f"stream must be a 1-D token tensor of length >= {order}")
-        if order < 1 or k <= 0:
-            raise ValueError(f"need order >= 1 and k > 0, got order={order}, k={k}")
-        self.vocab_size, self.order, self.k = vocab_size, order, k
-        windows = stream.long().unfold(0, order, 1)
-        self._radix = vocab_size ** torch.arange(order - 1, -1, -1)
-        codes = (windows * self._radix).sum(-1)
-        self._counts = torch.bincount(codes, minlength=vocab_size**order).double()
-        self._context = self._counts.view(-1, vocab_size).sum(-1)
+        if order < 1 or beta <= 0:
+            raise ValueError(f"need order >= 1 and beta > 0, got order={order}, beta={beta}")
+        self.vocab_size, self.order, self.beta = vocab_size, order, beta
+        stream = stream.long()
+        # counts[j]: (V^j contexts, V) counts of a token after j context tokens
+        self._counts = []
+        for j in range(order):
+            windows = stream.unfold(0, j + 1, 1)
+            codes = (windows * vocab_size ** torch.arange(j, -1, -1)).sum(-1)
+            counts = torch.bincount(codes, minlength=vocab_size ** (j + 1)).double()
+            self._counts.append(counts.view(-1, vocab_size))
 
     def log_prob(self, seqs: Tensor) -> Tensor:
         """``(batch,)`` log-probability (nats) of the tokens after the first ``n - 1`` of each."""
         if seqs.dim() != 2 or seqs.shape[1] < self.order:
             raise ValueError(f"seqs must be (batch, L >= {self.order}), got {tuple(seqs.shape)}")
-        windows = seqs.long().unfold(1, self.order, 1)
-        codes = (windows * self._radix).sum(-1)
-        num = self._counts[codes] + self.k
-        den = self._context[codes // self.vocab_size] + self.k * self.vocab_size
-        return (num.log() - den.log()).sum(-1)
+        windows = seqs.long().unfold(1, self.order, 1)  # (batch, positions, n)
+        target = windows[..., -1]
+        unigram = self._counts[0][0] + 0.5
+        p = (unigram / unigram.sum())[target]
+        for j in range(1, self.order):
+            ctx = windows[..., self.order - 1 - j : self.order - 1]
+            code = (ctx * self.vocab_size ** torch.arange(j - 1, -1, -1)).sum(-1)
+            table = self._counts[j]
+            p = (table[code, target] + self.beta * p) / (table[code].sum(-1) + self.beta)
+        return p.log().sum(-1)
 
     def bits_per_token(self, seqs: Tensor) -> float:
         """Mean bits per scored token over ``seqs (batch, L)``."""
