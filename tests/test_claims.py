@@ -837,6 +837,10 @@ CLAIMS: dict[str, Claim] = {
                 "mask DFM's numbers replaced by uniform DFM's",
                 transform=swap(dfm_mask="dfm-uniform"),
             ),
+            Control(
+                "the causal model's numbers replaced by the independent model's",
+                transform=swap(ar="independent"),
+            ),
         ),
     ),
     "flow-matching-digits": Claim(

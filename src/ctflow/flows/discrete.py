@@ -56,12 +56,7 @@ def discrete_posterior(
         x_t: tokens, shape ``(batch, L)``, mask token allowed.
         context: optional context passed to the model.
     """
-    logits = model(t, x_t) if context is None else model(t, x_t, context)
-    expected = (*x_t.shape, path.vocab_size)
-    if not isinstance(logits, Tensor) or tuple(logits.shape) != expected:
-        got = tuple(logits.shape) if isinstance(logits, Tensor) else type(logits).__name__
-        raise ValueError(f"model must return logits of shape {expected}, got {got}")
-    log_p = torch.log_softmax(logits, -1)
+    log_p = torch.log_softmax(_logits(model, path, t, x_t, context), -1)
     if path.mask_token is None:
         return log_p
     known = x_t != path.mask_token
@@ -69,6 +64,15 @@ def discrete_posterior(
         -1, x_t.clamp_max(path.vocab_size - 1).unsqueeze(-1), 0.0
     )
     return torch.where(known.unsqueeze(-1), point, log_p)
+
+
+def _logits(model, path: MixtureDiscretePath, t: Tensor, x_t: Tensor, context) -> Tensor:
+    logits = model(t, x_t) if context is None else model(t, x_t, context)
+    expected = (*x_t.shape, path.vocab_size)
+    if not isinstance(logits, Tensor) or tuple(logits.shape) != expected:
+        got = tuple(logits.shape) if isinstance(logits, Tensor) else type(logits).__name__
+        raise ValueError(f"model must return logits of shape {expected}, got {got}")
+    return logits
 
 
 def discrete_fm_loss(
@@ -117,19 +121,22 @@ def discrete_fm_loss(
         raise ValueError(f"t must have shape ({x1.shape[0]},)")
     t = t.clamp(0, T_MAX)
     x_t = path.sample(x1, t, generator=generator)
-    log_p = discrete_posterior(model, path, t, x_t, context)
-    weight = (path.d_kappa(t) / (1 - path.kappa(t))).to(log_p).unsqueeze(-1)
+    logits = _logits(model, path, t, x_t, context)
+    # only two entries of the posterior enter the loss: gather them and normalise by one
+    # logsumexp instead of materialising log_softmax over the vocabulary
+    log_norm = logits.logsumexp(-1)
+    log_p_x1 = logits.gather(-1, x1.unsqueeze(-1)).squeeze(-1) - log_norm
     same = x_t == x1
-    log_p_x1 = log_p.gather(-1, x1.unsqueeze(-1)).squeeze(-1)
     in_vocab = x_t < path.vocab_size
-    p_xt = torch.where(
-        in_vocab,
-        log_p.gather(-1, x_t.clamp_max(path.vocab_size - 1).unsqueeze(-1)).squeeze(-1).exp(),
-        torch.zeros_like(log_p_x1),
-    )
-    # Where x_t = x1 the log term is absent; its -inf (carry-over) must not reach the gradient.
+    log_p_xt = logits.gather(-1, x_t.clamp_max(path.vocab_size - 1).unsqueeze(-1)).squeeze(-1)
+    p_xt = torch.where(in_vocab, (log_p_xt - log_norm).exp(), torch.zeros_like(log_p_x1))
+    weight = (path.d_kappa(t) / (1 - path.kappa(t))).to(logits).unsqueeze(-1)
+    # where x_t = x1 the log term is absent. On a mask source those are the unmasked positions,
+    # whose carry-over posterior is a point mass there: [x_t = x1] - p(x_t) = 0, so they add 0.
     log_term = torch.where(same, torch.zeros_like(log_p_x1), log_p_x1)
-    per_token = weight * (same.to(log_p) - p_xt - log_term)
+    per_token = weight * (same.to(logits) - p_xt - log_term)
+    if path.mask_token is not None:
+        per_token = torch.where(in_vocab, torch.zeros_like(per_token), per_token)
     return per_token.mean()
 
 
