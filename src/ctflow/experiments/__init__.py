@@ -2,7 +2,7 @@
 
 # importing an experiment module registers it
 from . import cnf_2d, flow_matching_2d, flow_matching_digits, steady_state_heat, steady_state_light  # noqa: E402, F401, I001
-from . import meanflow_2d, meanflow_digits, discrete_fm_text  # noqa: E402, F401, I001
+from . import meanflow_2d, meanflow_digits, discrete_fm_text, conditional_2d  # noqa: E402, F401, I001
 from . import cpflow_2d, cpflow_ot, cpflow_tabular, cpflow_vae  # noqa: E402, F401, I001
 from . import ncl_euler, ncl_hodge, ncl_ot  # noqa: E402, F401, I001
 from . import voronoi_discrete2d, voronoi_realdiscrete, voronoi_mixture  # noqa: E402, F401, I001

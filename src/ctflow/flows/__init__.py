@@ -26,6 +26,7 @@ from .discrete import (
     discrete_sample,
     mixture_elbo,
 )
+from .exact import GaussianMixtureVelocity
 from .flow_maps import (
     average_velocity_and_derivative,
     flow_map_sample,
@@ -45,6 +46,7 @@ from .voronoi import VoronoiTessellation
 from .voronoi_mixture import FlowMixture, MixtureDistribution, RadialStudentT, VoronoiMixture
 
 __all__ = [
+    "GaussianMixtureVelocity",
     "DiscreteClassifierFreeGuidance",
     "discrete_fm_loss",
     "discrete_posterior",
