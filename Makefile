@@ -61,6 +61,7 @@ bench: bench-deps
 	$(BIN)/python benchmarks/solvers.py
 	$(BIN)/python benchmarks/flow_matching.py
 	$(BIN)/python benchmarks/meanflow.py
+	$(BIN)/python benchmarks/discrete_flow_matching.py
 	$(BIN)/python benchmarks/steady_state.py
 	$(BIN)/python benchmarks/cpflow.py
 	$(BIN)/python benchmarks/divfree.py

@@ -9,7 +9,7 @@ repeats run in a seeded shuffled order (``bench_timing``).
    mixture path with ``kappa(t) = t^2``: ctflow's ``discrete_fm_loss`` against the peer's
    ``MixtureDiscreteProbPath`` + ``MixturePathGeneralizedKL``, the same ``SequenceTransformer``
    body for both (the peer's reads logits over the mask token too, as its loss requires).
-2. Sampling 256 sequences of 64 characters (65 + mask tokens) in 64 steps: ctflow's
+2. Sampling 128 sequences of 32 characters (65 + mask tokens) in 64 steps: ctflow's
    ``discrete_sample`` against the peer's ``MixtureDiscreteEulerSolver``.
 3. Sampler accuracy with the exact posterior of a known target (the 4^3 HyperGrid reward
    distribution, posterior by Bayes' rule): total variation between 200,000 samples and the
@@ -117,7 +117,7 @@ def bench_training(repeats: int, shapes) -> list[dict]:
 def bench_sampling(repeats: int) -> dict:
     from flow_matching.solver import MixtureDiscreteEulerSolver
 
-    n, length, steps = 256, 64, 64
+    n, length, steps = 128, 32, 64
     path = MixtureDiscretePath(VOCAB, "mask", power=POWER)
     torch.manual_seed(0)
     net = SequenceTransformer(VOCAB + 1, VOCAB + 1, length=length, width=64, depth=2).eval()
@@ -131,7 +131,7 @@ def bench_sampling(repeats: int) -> dict:
     with torch.no_grad():
         med = interleaved_medians(fns, repeats)
     a, b = med["ctflow"] * 1e3, med["peer"] * 1e3
-    print("\n| sampler | ms per 256 x 64 tokens, 64 steps | peer / ctflow |")
+    print("\n| sampler | ms per 128 x 32 tokens, 64 steps | peer / ctflow |")
     print("|---|---|---|")
     print(f"| ctflow `discrete_sample` | {a:.1f} | {b / a:.2f} |")
     print(f"| flow_matching `MixtureDiscreteEulerSolver` | {b:.1f} | 1.00 |", flush=True)
