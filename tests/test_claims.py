@@ -173,7 +173,7 @@ def conditional_2d(c: Claims) -> None:
     c.below(
         "reward guidance (trained field, t_min 0.1): W2 to the tilt under half the unguided",
         m["reward/tmin0.1/w2_trained"],
-        0.5 * m["reward/w2_unguided"],
+        0.5 * m["reward/unguided/w2"],
     )
     c.below(
         "discrete classifier-free guidance at w = 2 (trained): TV to the tilt under 0.1",

@@ -164,7 +164,7 @@ def _solve(field, x0, c):
 
 def run(config: Conditional2DConfig, ctx: RunContext | None = None) -> Results:
     """Metrics ``<coupling>/2d/{accuracy,w2,nfe}``, ``cfg/w<w>/{w2_trained,w2_exact,w2_floor}``,
-    ``reward/tmin<t>/w2_trained``, ``reward/{w2_exact,w2_unguided,w2_floor}`` and
+    ``reward/tmin<t>/w2_trained``, ``reward/{exact,unguided,floor}/w2`` and
     ``dfm-cfg/w<w>/{tv_trained,tv_oracle,tv_floor}``."""
     ctx = ctx or RunContext()
     device = select_device(config.device)
@@ -309,10 +309,10 @@ def _reward(trained, exact, null, x0, config, gen, m, figure_rows):
                 shown = a
         b = guided(exact, config.reward_t_min[0], x0.double())
         plain = _solve(lambda t, x, c: trained(t, x, nulls), x0, None)
-    m["reward/w2_exact"] = float(wasserstein2(b, tilt))
-    m["reward/w2_unguided"] = float(wasserstein2(plain.double(), tilt))
-    m["reward/w2_floor"] = float(wasserstein2(floor, tilt))
-    figure_rows[f"reward lambda={lam:g}"] = (shown, tilt)
+    m["reward/exact/w2"] = float(wasserstein2(b, tilt))
+    m["reward/unguided/w2"] = float(wasserstein2(plain.double(), tilt))
+    m["reward/floor/w2"] = float(wasserstein2(floor, tilt))
+    figure_rows[f"reward lambda={lam:g}, t_min={config.reward_t_min[0]:g}"] = (shown, tilt)
 
 
 def _discrete_guidance(model, config, ctx, device, m):
