@@ -8,7 +8,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from ctflow.data.digits import dequantize
+from ctflow.ops.quantization import dequantize
 from ctflow.ops.reductions import log_mean_exp
 
 __all__ = ["bits_per_dim", "dequantized_log_likelihood", "log_mean_exp", "nll"]

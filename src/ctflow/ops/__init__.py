@@ -3,6 +3,7 @@
 from .divergence import ANALYTIC_MAX_DIM, DIVERGENCE_METHODS, divergence
 from .krylov import conjugate_gradient, lanczos_logdet
 from .probes import PROBES, gaussian_like, rademacher_like
+from .quantization import dequantize
 from .reductions import log_mean_exp
 
 __all__ = [
@@ -15,4 +16,5 @@ __all__ = [
     "conjugate_gradient",
     "lanczos_logdet",
     "log_mean_exp",
+    "dequantize",
 ]
