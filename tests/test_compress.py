@@ -3,6 +3,7 @@
 import math
 import struct
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -319,6 +320,8 @@ def test_cli_compress_decompress_roundtrip(tmp_path, capsys):
                 "0.01",
                 "--tol",
                 "0.2",
+                "--fps",
+                "1",
             ]
         )
         == 0
@@ -360,7 +363,12 @@ def test_values_far_from_zero_are_coded_exactly_not_clipped(tmp_path):
     rng = np.random.default_rng(1)
     x = 1013 + rng.random((30, 2))
     np.save(tmp_path / "in.npy", x)
-    assert compress_main(["compress", str(tmp_path / "in.npy"), str(tmp_path / "s.ctfc")]) == 0
+    assert (
+        compress_main(
+            ["compress", str(tmp_path / "in.npy"), str(tmp_path / "s.ctfc"), "--fps", "1"]
+        )
+        == 0
+    )
     assert compress_main(["decompress", str(tmp_path / "s.ctfc"), str(tmp_path / "o.npy")]) == 0
     out = np.load(tmp_path / "o.npy")
     step = (x.max() - x.min()) / 1000  # the default step; the default tolerance is one step
@@ -381,7 +389,12 @@ def test_a_step_too_fine_for_the_data_is_refused_naming_a_step_that_fits(tmp_pat
         encode(codec, x[None])
     np.save(tmp_path / "in.npy", x)
     out = tmp_path / "s.ctfc"
-    assert compress_main(["compress", str(tmp_path / "in.npy"), str(out), "--step", "1e-6"]) == 2
+    assert (
+        compress_main(
+            ["compress", str(tmp_path / "in.npy"), str(out), "--step", "1e-6", "--fps", "1"]
+        )
+        == 2
+    )
     assert "would fit" in capsys.readouterr().err and not out.exists()
 
 
@@ -392,11 +405,12 @@ BAD_CLI = [
     (["compress", "{nan}", "{out}"], "NaN or infinite"),
     (["compress", "{empty}", "{out}"], "empty"),
     (["compress", "{good}", "{dir}"], "is a directory"),
-    (["compress", "{good}", "{out}", "--step", "-1"], "step"),
-    (["compress", "{good}", "{out}", "--step", "nan"], "step"),
-    (["compress", "{good}", "{out}", "--tol", "-1"], "tol"),
+    (["compress", "{good}", "{out}", "--fps", "1", "--step", "-1"], "step"),
+    (["compress", "{good}", "{out}", "--fps", "1", "--step", "nan"], "step"),
+    (["compress", "{good}", "{out}", "--fps", "1", "--tol", "-1"], "tol"),
     (["compress", "{good}", "{out}", "--uniform", "-3"], "--uniform"),
     (["compress", "{good}", "{out}", "--fps", "0"], "--fps"),
+    (["compress", "{good}", "{out}"], "no time stamps: pass --fps"),
     (["decompress", "{missing}", "{out}"], "no input file"),
     (["decompress", "{text}", "{out}"], "not a ctflow compressed stream"),
     (["decompress", "{stream}", "{dir}"], "is a directory"),
@@ -414,7 +428,8 @@ def test_cli_bad_inputs_exit_2_with_one_line_and_write_nothing(argv, message, tm
     np.save(tmp_path / "empty.npy", np.zeros((0, 2)))
     (tmp_path / "text.npy").write_text("latitude,longitude\n1,2\n")
     (tmp_path / "dir").mkdir()
-    assert compress_main(["compress", str(tmp_path / "good.npy"), str(tmp_path / "s.ctfc")]) == 0
+    good_args = ["compress", str(tmp_path / "good.npy"), str(tmp_path / "s.ctfc"), "--fps", "1"]
+    assert compress_main(good_args) == 0
     capsys.readouterr()
     paths = {
         "missing": tmp_path / "nope.npy",
@@ -433,3 +448,28 @@ def test_cli_bad_inputs_exit_2_with_one_line_and_write_nothing(argv, message, tm
     assert err.startswith("ctflow: error: ") and err.count("\n") == 1 and message in err, err
     assert "Traceback" not in err
     assert sorted(p.name for p in tmp_path.rglob("*")) == before  # nothing written or removed
+
+
+def test_a_bvh_file_gives_its_frame_rate_and_npy_needs_one(tmp_path):
+    # the frame rate comes from the BVH Frame Time (never a silent 1); --fps overrides it
+    from ctflow.data.bvh import read_bvh
+
+    bvh_path = (
+        Path(__file__).resolve().parents[2] / "shared" / "data" / "mocap" / "walk_meredith.bvh"
+    )
+    if not bvh_path.exists():
+        pytest.skip("the shared mocap data is not here")
+    clip = tmp_path / "clip.bvh"
+    text = bvh_path.read_text()
+    head, _, motion = text.partition("MOTION")
+    lines = motion.strip().splitlines()
+    frame_time = float(lines[1].split(":")[1])
+    clip.write_text(head + "MOTION\nFrames: 40\n" + lines[1] + "\n" + "\n".join(lines[2:42]) + "\n")
+    out = tmp_path / "s.ctfc"
+    assert compress_main(["compress", str(clip), str(out), "--tol", "0.5"]) == 0
+    header = read_header(out.read_bytes())
+    # the Frame Time itself: three numbers in the header, not a time per frame
+    assert header["grid"] == {"t0": 0.0, "dt": frame_time, "T": len(read_bvh(clip).motion)}
+    assert header["grid"]["T"] == 40
+    assert compress_main(["compress", str(clip), str(tmp_path / "t.ctfc"), "--fps", "10"]) == 0
+    assert read_header((tmp_path / "t.ctfc").read_bytes())["grid"]["fps"] == 10.0

@@ -33,7 +33,11 @@ def add_subcommands(sub) -> None:
         "--tol", type=float, default=None, help="knot tolerance, RMS per frame (default: step)"
     )
     c.add_argument(
-        "--fps", type=float, default=1.0, help="input frame rate (times = arange(T) / fps)"
+        "--fps",
+        type=float,
+        default=None,
+        help="input frame rate, times = arange(T) / fps; needed for .npy and for .npz without "
+        "'times' (a .bvh gives its Frame Time; --fps overrides it)",
     )
     c.add_argument(
         "--uniform", type=int, default=0, metavar="STRIDE", help="knots every STRIDE frames instead"
@@ -51,8 +55,15 @@ def add_subcommands(sub) -> None:
 
 
 def _load_frames(path: Path):
+    """``(frames (N, T, ...), times or None, single, seconds per frame of the file or None)``."""
     if not path.is_file():
         raise FileNotFoundError(f"no input file {path}")
+    if path.suffix.lower() == ".bvh":
+        from .data.bvh import read_bvh
+
+        bvh = read_bvh(path)
+        x, single = bvh.motion, True
+        return _checked(path, x)[0], None, single, bvh.frame_time
     times = None
     try:
         if path.suffix == ".npz":
@@ -69,6 +80,12 @@ def _load_frames(path: Path):
         if str(err).startswith(str(path)):
             raise
         raise ValueError(f"{path} is not a readable .npy or .npz array file ({err})") from None
+    x, single = _checked(path, x)
+    return x, times, single, None
+
+
+def _checked(path: Path, x) -> tuple[np.ndarray, bool]:
+    """``(frames as (N, T, ...) float64, whether the input was one sequence)``, or a clear error."""
     x = np.asarray(x)
     if x.dtype.kind not in "fiu":
         raise ValueError(f"{path}: frames must be numeric, got dtype {x.dtype}")
@@ -81,7 +98,7 @@ def _load_frames(path: Path):
     if bad.any():
         first = tuple(int(i) for i in np.argwhere(bad)[0])
         raise ValueError(f"{path}: {int(bad.sum())} NaN or infinite values (the first at {first})")
-    return (x[None] if single else x).astype(np.float64), times, single
+    return (x[None] if single else x).astype(np.float64), single
 
 
 def _check_output(path: str) -> None:
@@ -111,12 +128,21 @@ def _compress(args) -> int:
         raise ValueError(
             f"--uniform takes a stride >= 1 (or 0 for adaptive knots), got {args.uniform}"
         )
-    x, times, single = _load_frames(Path(args.input))
+    if args.fps is not None and not (math.isfinite(args.fps) and args.fps > 0):
+        raise ValueError(f"--fps must be a positive number, got {args.fps}")
+    x, times, single, frame_time = _load_frames(Path(args.input))
     N, T = x.shape[:2]
     if times is None:
-        if not (math.isfinite(args.fps) and args.fps > 0):
-            raise ValueError(f"--fps must be a positive number, got {args.fps}")
-        times = np.arange(T, dtype=np.float64) / args.fps
+        if args.fps is not None:
+            times = np.arange(T, dtype=np.float64) / args.fps
+        elif frame_time is not None:
+            # the BVH Frame Time itself, so the header codes the grid as (t0, dt, T) bit for bit
+            times = np.arange(T, dtype=np.float64) * frame_time
+        else:
+            raise ValueError(
+                f"{args.input} holds no time stamps: pass --fps (frames per second), or save an "
+                ".npz with a 'times' array beside 'frames'"
+            )
     extra = {"single": single}
     if args.model:
         codec = _neural(args)
