@@ -20,7 +20,6 @@ from .dequantization import (
     make_posterior,  # noqa: F401  (deprecated name, kept importable)
 )
 from .discrete import (
-    DiscreteClassifierFreeGuidance,
     discrete_fm_loss,
     discrete_posterior,
     discrete_sample,
@@ -33,7 +32,7 @@ from .flow_maps import (
     meanflow_loss,
     shortcut_loss,
 )
-from .guidance import ClassifierFreeGuidance, RewardGuidance
+from .guidance import ClassifierFreeGuidance, DiscreteClassifierFreeGuidance, RewardGuidance
 from .matching import (
     COUPLINGS,
     VelocityFromEps,

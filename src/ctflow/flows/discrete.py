@@ -18,7 +18,8 @@ velocity (the jump rates) of a continuous-time Markov chain:
 - :func:`mixture_elbo` is the evidence lower bound of exactly that ``steps``-step sampler, so it
   never exceeds the sampler's true log-likelihood (``tests/test_discrete_flow_matching.py``
   enumerates both on a small space).
-- :class:`DiscreteClassifierFreeGuidance` combines conditional and unconditional posteriors.
+- :class:`ctflow.flows.DiscreteClassifierFreeGuidance` (in ``guidance.py``) combines
+  conditional and unconditional posteriors.
 
 On a mask source, positions that are no longer masked keep their token ("carry-over"): their
 posterior is set to a point mass on it whatever the model says.
@@ -29,7 +30,6 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from .._validate import check_real
 from ..paths.discrete import MixtureDiscretePath
 
 __all__ = [
@@ -37,7 +37,6 @@ __all__ = [
     "discrete_posterior",
     "discrete_sample",
     "mixture_elbo",
-    "DiscreteClassifierFreeGuidance",
 ]
 
 # Training times stop short of 1, where kappa'/(1 - kappa) diverges.
@@ -253,44 +252,3 @@ def _step_kl(path: MixtureDiscretePath, log_p: Tensor, x_k: Tensor, x1: Tensor, 
     if r < 1:
         jump = jump + (1 - r) * (torch.log1p(torch.tensor(-r)) - torch.log1p(-r + r * p_xk))
     return torch.where(x_k == x1, arrived, jump)
-
-
-class DiscreteClassifierFreeGuidance(nn.Module):
-    """``scale * log p(. | x_t, c) + (1 - scale) * log p(. | x_t, null)`` for a conditional model.
-
-    The result is a geometric mixture of the two posteriors; :func:`discrete_sample` normalises
-    it per position. ``scale = 1`` is the conditional model, ``0`` the unconditional one, and
-    ``scale > 1`` sharpens the condition. It aims at ``p(x | c)^w p(x)^(1-w)``; the factorised
-    posteriors make that an approximation, measured in ``docs/results/discrete-flow-matching.md``.
-
-    Args:
-        model: ``model(t, x_t, c) -> (batch, L, V)``, trained with the null context among its
-            contexts.
-        scale: the guidance scale ``w``.
-        null: the null context, shape ``(k,)``.
-
-    Shapes: ``forward(t, x_t, c)`` with ``x_t (batch, L)`` and ``c (batch, k)`` returns
-    ``(batch, L, V)`` log-weights.
-    """
-
-    def __init__(self, model: nn.Module, scale: float, null: Tensor):
-        super().__init__()
-        if not callable(model):
-            raise TypeError(f"model must be callable, got {type(model).__name__}")
-        if not isinstance(null, Tensor) or null.dim() != 1:
-            raise ValueError("null must be a context vector of shape (k,)")
-        self.model, self.scale = model, check_real(scale, "scale")
-        self.register_buffer("null", null.detach().clone())
-
-    def forward(self, t: Tensor, x_t: Tensor, c: Tensor) -> Tensor:
-        if not isinstance(c, Tensor) or c.shape[-1:] != self.null.shape:
-            shape = tuple(c.shape) if isinstance(c, Tensor) else type(c).__name__
-            raise ValueError(f"c must have shape (batch, {len(self.null)}), got {shape}")
-        cond = torch.log_softmax(self.model(t, x_t, c), -1)
-        if self.scale == 1.0:
-            return cond
-        null = torch.log_softmax(self.model(t, x_t, self.null.to(c).expand(c.shape)), -1)
-        return self.scale * cond + (1 - self.scale) * null
-
-    def extra_repr(self) -> str:
-        return f"scale={self.scale}"
