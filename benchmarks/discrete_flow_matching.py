@@ -32,7 +32,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import torch  # noqa: E402
 from bench_timing import interleaved_medians, write_report  # noqa: E402
 
-from ctflow.flows import discrete_fm_loss, discrete_sample  # noqa: E402
+from ctflow.flows import ExactMaskedPosterior, discrete_fm_loss, discrete_sample  # noqa: E402
 from ctflow.gfn import HyperGrid  # noqa: E402
 from ctflow.nn import SequenceTransformer  # noqa: E402
 from ctflow.paths import MixtureDiscretePath  # noqa: E402
@@ -140,22 +140,6 @@ def bench_sampling(repeats: int) -> dict:
     )
 
 
-class _Oracle(torch.nn.Module):
-    """Exact posterior logits of a known target on the mask path, by Bayes over all sequences."""
-
-    def __init__(self, states, target, vocab):
-        super().__init__()
-        self.states, self.target, self.vocab = states, target, vocab
-
-    def forward(self, t, x):
-        known = x[:, None, :] == self.states[None]
-        masked = (x == self.vocab)[:, None, :]
-        w = ((known | masked).all(-1)).double() * self.target  # consistent sequences
-        w = w / w.sum(-1, keepdim=True).clamp_min(1e-300)
-        onehot = torch.nn.functional.one_hot(self.states, self.vocab).double()
-        return torch.einsum("bn,nlv->blv", w, onehot).clamp_min(1e-300).log()
-
-
 def bench_accuracy(samples: int) -> list[dict]:
     from flow_matching.solver import MixtureDiscreteEulerSolver
 
@@ -164,7 +148,7 @@ def bench_accuracy(samples: int) -> list[dict]:
     states, target = env.reward_distribution()
     order = (states * v ** torch.arange(length - 1, -1, -1)).sum(-1).argsort()
     states, target = states[order], target[order]
-    oracle = _Oracle(states, target, v)
+    oracle = ExactMaskedPosterior(states, target, v)
     radix = v ** torch.arange(length - 1, -1, -1)
     path = MixtureDiscretePath(v, "mask", power=POWER)
 

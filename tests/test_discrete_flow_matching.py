@@ -320,3 +320,22 @@ def test_bits_per_token_of_a_uniform_model_is_the_code_length():
     path = MixtureDiscretePath(V, "mask")
     bound = mixture_elbo(Flat(), path, all_sequences(V, L), steps=1)
     assert torch.allclose(bound, torch.full_like(bound, -L * math.log(V)))
+
+
+def test_library_masked_posterior_oracle_agrees_with_bayes():
+    # ctflow.flows.ExactMaskedPosterior (used by the benchmark and conditional-2d) against the
+    # independent Bayes-rule oracle above, on every noisy state
+    from ctflow.flows import ExactMaskedPosterior
+
+    path = MixtureDiscretePath(V, "mask")
+    # a law with no symmetry, so a mix-up of sequences shows
+    target = torch.rand(V**L, generator=torch.Generator().manual_seed(7), dtype=torch.float64)
+    target = target / target.sum()
+    states = all_sequences(path.num_tokens, L)
+    t = torch.full((len(states),), 0.4)
+    ours = discrete_posterior(ExactMaskedPosterior(all_sequences(V, L), target, V), path, t, states)
+    bayes = discrete_posterior(Oracle(path, target), path, t, states)
+    reachable = torch.isfinite(bayes).any(-1).all(-1)
+    torch.testing.assert_close(ours.exp()[reachable], bayes.exp()[reachable], atol=1e-12, rtol=0)
+    with pytest.raises(ValueError, match="context"):
+        ExactMaskedPosterior(all_sequences(V, L), torch.stack([target, target]), V)(t, states)

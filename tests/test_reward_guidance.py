@@ -102,3 +102,31 @@ def test_bad_arguments_are_named():
             ).sum()
         )
     )
+
+
+def test_library_mixture_velocity_is_the_posterior_mean_of_x1_minus_x0():
+    # ctflow.flows.GaussianMixtureVelocity against a Monte Carlo estimate of E[x1 - x0 | x_t = x]
+    from ctflow.flows import GaussianMixtureVelocity
+
+    w, mu, sd = [0.3, 0.7], [[-2.0, 0.5], [1.5, -1.0]], [0.5, 0.8]
+    field = GaussianMixtureVelocity(w, mu, sd)
+    gen = torch.Generator().manual_seed(3)
+    n = 400_000
+    comp = torch.multinomial(torch.tensor(w, dtype=torch.float64), n, True, generator=gen)
+    x1 = torch.tensor(mu, dtype=torch.float64)[comp] + torch.tensor(sd, dtype=torch.float64)[
+        comp, None
+    ] * torch.randn(n, 2, generator=gen, dtype=torch.float64)
+    for t in (0.3, 0.7):
+        x = torch.tensor([[0.2, -0.1], [-1.0, 0.4]], dtype=torch.float64)
+        # x0 = (x - t x1) / (1 - t); weight of each x1 is the density N(x; t x1, (1 - t)^2 I)
+        diff = x[:, None, :] - t * x1[None]
+        logw = -0.5 * diff.square().sum(-1) / (1 - t) ** 2
+        wts = torch.softmax(logw, -1)
+        x0 = diff / (1 - t)
+        mc = (wts[..., None] * (x1[None] - x0)).sum(1)
+        torch.testing.assert_close(field(t, x), mc, atol=0.03, rtol=0)
+    # a single Gaussian is carried exactly: x1 = m + s x0
+    single = GaussianMixtureVelocity([1.0], [[1.0, -0.5]], [0.6])
+    x0 = torch.randn(64, 2, generator=gen, dtype=torch.float64)
+    x1_hat = _solve(single, x0)
+    torch.testing.assert_close(x1_hat, torch.tensor([1.0, -0.5]) + 0.6 * x0, atol=1e-6, rtol=0)

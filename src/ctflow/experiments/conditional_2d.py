@@ -36,6 +36,7 @@ from ..device import select_device
 from ..flows import (
     ClassifierFreeGuidance,
     DiscreteClassifierFreeGuidance,
+    ExactMaskedPosterior,
     GaussianMixtureVelocity,
     RewardGuidance,
     cfm_loss,
@@ -348,7 +349,7 @@ def _discrete_guidance(model, config, ctx, device, m):
         grad_clip=1.0,
     )
     model.cpu().eval()
-    oracle = _SequenceOracle(states, classes)
+    oracle = ExactMaskedPosterior(states, classes, V)
     eval_gen = torch.Generator().manual_seed(10**6 + 7 + config.seed)
     n = config.n_discrete
     ask = F.one_hot(torch.zeros(n, dtype=torch.long), 3).float()
@@ -374,22 +375,6 @@ def _discrete_guidance(model, config, ctx, device, m):
             states[torch.multinomial(tilt, n, True, generator=eval_gen)], tilt
         )
     model.train()
-
-
-class _SequenceOracle(torch.nn.Module):
-    """Exact posterior logits on the mask path for class-conditional laws over ``states``."""
-
-    def __init__(self, states, classes):
-        super().__init__()
-        self.states, self.classes = states, classes
-
-    def forward(self, t, x, c):
-        law = self.classes[c.argmax(-1)]  # (B, n)
-        fits = ((x[:, None, :] == self.states[None]) | (x == V)[:, None, :]).all(-1)
-        w = law * fits
-        w = w / w.sum(-1, keepdim=True).clamp_min(1e-300)
-        onehot = F.one_hot(self.states, V).double()
-        return torch.einsum("bn,nlv->blv", w, onehot).clamp_min(1e-300).log()
 
 
 def _figure(rows: dict):

@@ -25,7 +25,7 @@ from .discrete import (
     discrete_sample,
     mixture_elbo,
 )
-from .exact import GaussianMixtureVelocity
+from .exact import ExactMaskedPosterior, GaussianMixtureVelocity
 from .flow_maps import (
     average_velocity_and_derivative,
     flow_map_sample,
@@ -46,6 +46,7 @@ from .voronoi_mixture import FlowMixture, MixtureDistribution, RadialStudentT, V
 
 __all__ = [
     "GaussianMixtureVelocity",
+    "ExactMaskedPosterior",
     "DiscreteClassifierFreeGuidance",
     "discrete_fm_loss",
     "discrete_posterior",

@@ -1,4 +1,10 @@
-"""Exact marginal velocity of an isotropic Gaussian mixture on the CondOT path: a test oracle.
+"""Exact fields and posteriors of known targets, as oracles for trained models and guidance.
+
+``GaussianMixtureVelocity``: the exact marginal velocity of an isotropic Gaussian mixture on the
+CondOT path. ``ExactMaskedPosterior``: the exact posterior of a known law of token sequences on
+a mask-source mixture path.
+
+The mixture velocity:
 
 For data ``sum_k w_k N(m_k, s_k^2 I)`` and the path ``x_t = t x1 + (1 - t) x0``, ``x0 ~ N(0, I)``,
 each component's marginal at time ``t`` is ``N(t m_k, S_k(t)^2 I)`` with
@@ -13,7 +19,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-__all__ = ["GaussianMixtureVelocity"]
+__all__ = ["ExactMaskedPosterior", "GaussianMixtureVelocity"]
 
 
 class GaussianMixtureVelocity(nn.Module):
@@ -57,3 +63,41 @@ class GaussianMixtureVelocity(nn.Module):
         resp = torch.softmax(log_r, dim=-1)
         v_k = self.mu[None] + diff * (ds / s)[None, :, None]
         return (resp[..., None] * v_k).sum(1).to(x.dtype)
+
+
+class ExactMaskedPosterior(nn.Module):
+    """Exact posterior logits ``log p(x1^i | x_t)`` on a mask-source path, for a known law.
+
+    With a mask source the posterior does not depend on ``t``: it is the law restricted to the
+    sequences that agree with every unmasked token of ``x_t``, marginalised per position. This
+    enumerates them, so keep the support small (a test oracle for samplers and guidance).
+
+    Args:
+        states: ``(n, L)`` long, every sequence of the support.
+        laws: ``(n,)`` probabilities, or ``(m, n)`` for ``m`` classes; with classes the model
+            reads a context ``c (batch, m)`` and uses the law of ``argmax c``.
+        vocab_size: ``V`` (the mask token is ``V``).
+
+    Shapes: ``forward(t, x_t[, c])`` with ``x_t (batch, L)`` returns ``(batch, L, V)`` float64.
+    """
+
+    def __init__(self, states: Tensor, laws: Tensor, vocab_size: int):
+        super().__init__()
+        if states.dim() != 2 or laws.shape[-1] != states.shape[0] or laws.dim() > 2:
+            raise ValueError("need states (n, L) and laws (n,) or (m, n)")
+        self.vocab_size = vocab_size
+        self.register_buffer("states", states.long())
+        self.register_buffer("laws", laws.double())
+
+    def forward(self, t: Tensor, x_t: Tensor, c: Tensor | None = None) -> Tensor:
+        if self.laws.dim() == 2:
+            if c is None:
+                raise ValueError("these laws are per class: pass a context c (batch, classes)")
+            law = self.laws[c.argmax(-1)]  # (batch, n)
+        else:
+            law = self.laws.expand(x_t.shape[0], -1)
+        agrees = (x_t[:, None, :] == self.states[None]) | (x_t == self.vocab_size)[:, None, :]
+        w = law * agrees.all(-1)
+        w = w / w.sum(-1, keepdim=True).clamp_min(1e-300)
+        onehot = nn.functional.one_hot(self.states, self.vocab_size).double()
+        return torch.einsum("bn,nlv->blv", w, onehot).clamp_min(1e-300).log()
