@@ -142,21 +142,29 @@ def test_entropy_parameters_are_bit_identical_across_batch_sizes(neural):
     assert offsets_m == len(whole.means) and offsets_k == len(whole.keep_probs)
 
 
-def test_decoder_recomputes_the_encoders_parameters(monkeypatch, neural):
-    import ctflow.compress.bitstream as bs
+@pytest.mark.parametrize("kind", ["neural", "adaptive knots"])
+def test_decoder_recomputes_the_encoders_parameters(monkeypatch, neural, kind):
+    from ctflow.compress import entropy
 
     x, times = _walks(n=3, T=20, D=6, seed=2)
-    stream, info = encode(neural, x.astype(np.float32), times)
+    if kind == "neural":
+        codec, x = neural, x.astype(np.float32)
+    else:  # parameters learned while coding: the decoder must learn the same ones
+        codec = KnotCodec.fit(x, times, step=0.05, tol=0.3, adaptive=True)
+    stream, info = encode(codec, x, times)
+    if kind != "neural":
+        assert len(set(info.stds.round(9))) > 12  # the learned stds did move
     seen = []
-    original = bs._value_params
+    prior = entropy.AdaptivePrior if kind != "neural" else entropy.StaticPrior
+    original = prior.params
 
-    def spy(*args):
-        out = original(*args)
+    def spy(self, *args):
+        out = original(self, *args)
         seen.append(out)
         return out
 
-    monkeypatch.setattr(bs, "_value_params", spy)
-    decode_latents(neural, stream)
+    monkeypatch.setattr(prior, "params", spy)
+    decode_latents(codec, stream)
     means = np.concatenate([m.reshape(-1) for m, _ in seen])
     stds = np.concatenate([s.reshape(-1) for _, s in seen])
     assert np.array_equal(means, info.means) and np.array_equal(stds, info.stds)
@@ -171,7 +179,7 @@ def _stream():
 
 def test_header_is_versioned_and_checksummed():
     codec, stream = _stream()
-    assert stream[:4] == b"CTFC" and stream[4] == 1
+    assert stream[:4] == b"CTFC" and stream[4] == 2
     header = read_header(stream)
     assert header["model_id"] == codec.model_id() and header["frame_shape"] == [3]
     assert header["grid"]["T"] == 30
@@ -206,11 +214,13 @@ def test_stream_of_another_model_is_refused():
 
 def _resealed(stream, payload_mutator, rng):
     """A stream whose payload is damaged but whose checksum is recomputed (it passes framing)."""
-    header_len = struct.unpack_from("<I", stream, 5)[0]
-    start = 9 + header_len + 4
-    payload = bytearray(stream[start:-4])
-    payload = payload_mutator(payload, rng)
-    body = stream[: start - 4] + struct.pack("<I", len(payload) // 4) + bytes(payload)
+    from ctflow.compress.header import Reader, varint_bytes
+
+    r = Reader(stream, 5)
+    length_at = r.varint("header length") + r.pos  # where the payload length starts
+    start = read_header(stream)["_payload_offset"]
+    payload = payload_mutator(bytearray(stream[start:-4]), rng)
+    body = stream[:length_at] + varint_bytes(len(payload) // 4) + bytes(payload)
     return body + struct.pack("<I", zlib.crc32(body))
 
 
@@ -353,7 +363,7 @@ def test_a_frame_rate_grid_is_stored_as_three_numbers(fps, tmp_path):
     assert compress_main([*args, "--tol", "0.01"]) == 0
     header = read_header((tmp_path / "s.ctfc").read_bytes())
     assert header["grid"] == {"t0": 0.0, "fps": fps, "T": 6000}
-    codec = KnotCodec.from_spec(header["extra"]["codec"])
+    codec = KnotCodec.from_bytes(header["codec_spec"])
     _, _, times, _ = decode_latents(codec, (tmp_path / "s.ctfc").read_bytes())
     assert np.array_equal(times, t)  # the grid comes back bit for bit
 

@@ -1,14 +1,17 @@
 """Property-based fuzzing of the stream decoder: any bytes end in the data or a ValueError.
 
 Damage behind a recomputed checksum reaches the header parser and the range decoder: bit flips,
-truncations and extensions anywhere, and edits of every header field to arbitrary JSON values.
-The decoding path is the one `ctflow decompress` takes for a knot stream: read the header,
-rebuild the codec from the spec it carries, decode.
+truncations and extensions anywhere in a version-2 stream (binary header, adaptive knot codec,
+what `ctflow compress` writes), arbitrary bytes as its codec spec, and edits of every field of
+a version-1 stream's JSON header to arbitrary JSON values. The decoding path is the one
+`ctflow decompress` takes for a knot stream: read the header, rebuild the codec from the spec
+it carries, decode.
 """
 
 import json
 import struct
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -33,13 +36,15 @@ def _stream() -> bytes:
     rng = np.random.default_rng(3)
     x = np.cumsum(rng.normal(size=(2, 20, 3)), axis=1)
     times = np.arange(20.0)
-    codec = KnotCodec.fit(x, times, step=0.05, tol=0.2)
-    return encode(codec, x, times, extra={"codec": codec.spec()})[0]
+    codec = KnotCodec.fit(x, times, step=0.05, tol=0.2, adaptive=True)
+    return encode(codec, x, times)[0]
 
 
-STREAM = _stream()
-HEADER_LEN = struct.unpack_from("<I", STREAM, 5)[0]
-HEADER = json.loads(STREAM[9 : 9 + HEADER_LEN])
+STREAM = _stream()  # version 2
+# version 1 (JSON header), written by ctflow 0.x before the binary header
+V1 = (Path(__file__).parent / "data" / "compress_v1.ctfc").read_bytes()
+HEADER_LEN = struct.unpack_from("<I", V1, 5)[0]
+HEADER = json.loads(V1[9 : 9 + HEADER_LEN])
 
 
 def _seal(body: bytes) -> bytes:
@@ -48,13 +53,15 @@ def _seal(body: bytes) -> bytes:
 
 def _with_header(header: dict) -> bytes:
     head = json.dumps(header).encode()
-    rest = STREAM[9 + HEADER_LEN : -4]
-    return _seal(STREAM[:5] + struct.pack("<I", len(head)) + head + rest)
+    rest = V1[9 + HEADER_LEN : -4]
+    return _seal(V1[:5] + struct.pack("<I", len(head)) + head + rest)
 
 
 def _decompress(data: bytes) -> np.ndarray:
     """What `ctflow decompress` does with a knot stream."""
     header = read_header(data)
+    if "codec_spec" in header:
+        return decode(KnotCodec.from_bytes(header["codec_spec"]), data)
     spec = (
         (header.get("extra") or {}).get("codec") if isinstance(header.get("extra"), dict) else None
     )
@@ -72,8 +79,26 @@ def _outcome(data: bytes) -> str:
     return "decoded"
 
 
-def test_the_unharmed_stream_decodes():
-    assert _outcome(STREAM) == "decoded"
+def test_the_unharmed_streams_decode():
+    assert _outcome(STREAM) == "decoded" and _outcome(V1) == "decoded"
+
+
+SPEC = KnotCodec.fit(np.zeros((1, 3, 3)), np.arange(3.0), step=0.05, adaptive=True).spec_bytes()
+
+
+@FUZZ
+@given(
+    st.binary(max_size=80)
+    | st.builds(
+        lambda cut, tail: SPEC[:cut] + tail, st.integers(0, len(SPEC)), st.binary(max_size=8)
+    )
+)
+def test_arbitrary_codec_specs(spec):
+    try:
+        codec = KnotCodec.from_bytes(spec)
+    except ValueError:
+        return
+    assert codec.spec_bytes() == spec  # what reads back is what was written
 
 
 @FUZZ
@@ -138,12 +163,13 @@ def test_header_edits_behind_a_valid_checksum(field, value):
 @given(st.binary(max_size=200))
 def test_arbitrary_bytes(data):
     _outcome(data)
-    _outcome(_seal(STREAM[:9] + data))
+    _outcome(_seal(STREAM[:6] + data))
+    _outcome(_seal(V1[:9] + data))
 
 
 def test_a_deeply_nested_header_is_refused_not_a_recursion_error():
     head = b"[" * 100_000 + b"]" * 100_000
-    data = _seal(STREAM[:5] + struct.pack("<I", len(head)) + head + STREAM[9 + HEADER_LEN : -4])
+    data = _seal(V1[:5] + struct.pack("<I", len(head)) + head + V1[9 + HEADER_LEN : -4])
     with pytest.raises(ValueError, match="unreadable header"):
         read_header(data)
 
@@ -153,7 +179,6 @@ def test_a_stream_that_asks_for_huge_output_is_refused():
     header["n"] = 10**7
     with pytest.raises(ValueError, match="implausible size"):
         _decompress(_with_header(header))
-    data = STREAM
-    spec = KnotCodec.from_spec(HEADER["extra"]["codec"])
+    codec = KnotCodec.from_bytes(read_header(STREAM)["codec_spec"])
     with pytest.raises(ValueError, match="exceeds"):
-        decode(spec, data, np.linspace(0, 19, 9_000_000))
+        decode(codec, STREAM, np.linspace(0, 19, 9_000_000))

@@ -143,7 +143,7 @@ def _compress(args) -> int:
                 f"{args.input} holds no time stamps: pass --fps (frames per second), or save an "
                 ".npz with a 'times' array beside 'frames'"
             )
-    extra = {"single": single}
+    extra: dict = {"single": True} if single else {}
     if args.model:
         codec = _neural(args)
         extra["codec"] = {"kind": "neural", "key": args.key}
@@ -152,9 +152,10 @@ def _compress(args) -> int:
         step = args.step if args.step is not None else span / 1000
         tol = args.tol if args.tol is not None else step
         uniform = args.uniform > 0
-        codec = KnotCodec.fit(x, times, step, tol, uniform=uniform, stride=max(args.uniform, 1))
-        extra["codec"] = codec.spec()
-    stream, info = encode(codec, x, times, extra=extra)
+        codec = KnotCodec.fit(
+            x, times, step, tol, uniform=uniform, stride=max(args.uniform, 1), adaptive=True
+        )  # its binary spec travels in the header
+    stream, info = encode(codec, x, times, extra=extra or None)
     Path(args.output).write_bytes(stream)
     print(
         f"{args.input}: {N} x {T} frames -> {len(stream)} bytes "
@@ -175,9 +176,11 @@ def _decompress(args) -> int:
     data = path.read_bytes()
     header = read_header(data)
     extra = header.get("extra") or {}
-    spec = extra.get("codec") if isinstance(extra, dict) else None
+    spec = extra.get("codec") if isinstance(extra, dict) else None  # version-1 streams
     if args.model:
         codec = _neural(args)
+    elif "codec_spec" in header:
+        codec = KnotCodec.from_bytes(header["codec_spec"])
     elif isinstance(spec, dict) and spec.get("kind") == "knots":
         codec = KnotCodec.from_spec(spec)
     else:
@@ -186,9 +189,9 @@ def _decompress(args) -> int:
     if args.fps is not None:
         if not (math.isfinite(args.fps) and args.fps > 0):
             raise ValueError(f"--fps must be a positive number, got {args.fps}")
-        from .compress.bitstream import _times_from_record
+        from .compress.header import times_from_record
 
-        grid = _times_from_record(header["grid"])
+        grid = times_from_record(header["grid"])
         frames_wanted = (grid[-1] - grid[0]) * args.fps + 1
         if frames_wanted > MAX_OUTPUT_FRAMES:
             raise ValueError(

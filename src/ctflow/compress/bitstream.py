@@ -1,19 +1,15 @@
 """Real bitstreams: entropy coding of quantised latents with ``constriction``'s range coder.
 
-Layout (all integers little-endian)::
-
-    b"CTFC" | version u8 | header_len u32 | header (UTF-8 JSON) |
-    payload_len u32 (32-bit words) | payload | crc32 u32 (of every byte before it)
-
-The header names the codec (``model_id``, a hash of its weights and settings), the frame shape,
-the number of sequences, the time grid (``t0, dt, T`` when it is uniform, else every time), the
-latent size and the symbol range. The payload codes, in order: the keep decisions of grid points
+The framing (magic, version, a compact binary header, CRC32) is in :mod:`.header`. The header
+names the codec (``model_id``, a hash of its weights and settings), the frame shape, the number
+of sequences, the time grid (``t0, dt, T`` when it is uniform, else every time), the latent size
+and the symbol range. The payload codes, in order: the keep decisions of grid points
 ``1 .. T-2`` (time-major; Bernoulli with the codec's hazard given the gap since the last kept
 point; skipped for codecs whose time points are fixed) and then the kept latents (time-major,
 sequence, coordinate; quantised Gaussians under the OU prior given the previous kept latent and
-the gap). Entropy-model parameters are computed per distinct gap with scalar float64 ``math``
-calls and then one IEEE multiply per symbol, so the coder and decoder (and any batch size) get
-bit-identical parameters.
+the gap). The entropy models (:mod:`.entropy`) are fixed by the codec or learned from the
+symbols already coded; coder and decoder step through time the same way, so they agree bit for
+bit.
 
 Any damage (bad magic, unknown version, wrong lengths, checksum mismatch, another codec's
 stream, an undecodable payload) raises ``ValueError`` naming what is wrong.
@@ -21,14 +17,13 @@ stream, an undecodable payload) raises ``ValueError`` naming what is wrong.
 
 from __future__ import annotations
 
-import json
 import math
-import struct
-import zlib
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
+
+from .entropy import make_hazard, make_prior
+from .header import MAGIC, MAX_ELEMENTS, VERSION, pack, read_header, times_from_record, times_record
 
 __all__ = [
     "MAGIC",
@@ -42,10 +37,7 @@ __all__ = [
     "ideal_bits",
 ]
 
-MAGIC = b"CTFC"
-VERSION = 1
 QMAX = 32767  # coded symbols lie in [-QMAX, QMAX]; a per-coordinate offset shifts them there
-_MAX_ELEMENTS = 50_000_000  # refuse headers that ask for absurd allocations
 
 
 def _constriction():
@@ -80,161 +72,6 @@ class StreamInfo:
     keep_probs: np.ndarray
     means: np.ndarray
     stds: np.ndarray
-
-
-# ---- entropy-model parameters (shared by coder and decoder) ----------------------------------
-def _gap_table(gaps: np.ndarray, theta: np.ndarray, sigma: np.ndarray):
-    """Per distinct gap ``dt``: the OU decay and std per coordinate, by scalar ``math`` calls."""
-    table = {}
-    for dt in np.unique(gaps):
-        dt_f = float(dt)
-        decay = np.array([math.exp(-float(th) * dt_f) for th in theta])
-        std = np.array(
-            [
-                max(
-                    math.sqrt(
-                        max(
-                            float(s) ** 2 * -math.expm1(-2 * float(th) * dt_f) / (2 * float(th)),
-                            0.0,
-                        )
-                    ),
-                    0.05,
-                )
-                for th, s in zip(theta, sigma)
-            ]
-        )
-        table[dt_f] = (decay, std)
-    return table
-
-
-def _stationary_std(theta: np.ndarray, sigma: np.ndarray) -> np.ndarray:
-    return np.array([max(float(s) / math.sqrt(2 * float(th)), 0.05) for th, s in zip(theta, sigma)])
-
-
-def _hazard_probs(hazard_logits: np.ndarray) -> np.ndarray:
-    return np.array([1.0 / (1.0 + math.exp(-float(h))) for h in hazard_logits])
-
-
-def _value_params(q_prev, has_prev, dt, theta, sigma, table):
-    """Means and stds ``(K, d)`` for K latents given their previous kept latents."""
-    K, d = q_prev.shape
-    means = np.zeros((K, d))
-    stds = np.empty((K, d))
-    stat = _stationary_std(theta, sigma)
-    for k in range(K):
-        if has_prev[k]:
-            decay, std = table[float(dt[k])]
-            means[k] = q_prev[k].astype(np.float64) * decay
-            stds[k] = std
-        else:
-            stds[k] = stat
-    return means, stds
-
-
-# ---- header ------------------------------------------------------------------------------------
-def _header_int(value: Any, name: str, low: int, high: int = _MAX_ELEMENTS) -> int:
-    """An integer header field in ``[low, high]`` (JSON ints only: bools and floats refused)."""
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ValueError(f"corrupted bitstream: header field {name} is {value!r}")
-    return value
-
-
-def _times_record(times: np.ndarray) -> dict[str, Any]:
-    """The time grid as three numbers when it is uniform, else every time.
-
-    Two uniform forms are recognised bit for bit: ``t0 + dt * arange(T)`` and
-    ``t0 + arange(T) / fps`` (how a frame rate usually makes its grid: ``arange(T) / 100`` is not
-    ``0.01 * arange(T)`` in floating point, and a grid of 6000 frames written out time by time
-    was 35 KB of header).
-    """
-    T = len(times)
-    if T >= 2:
-        t0, dt = float(times[0]), float(times[1] - times[0])
-        if np.array_equal(t0 + dt * np.arange(T, dtype=np.float64), times):
-            return {"t0": t0, "dt": dt, "T": T}
-        if dt > 0:
-            fps = float(f"{1.0 / dt:.12g}")  # the rate, cleaned of the step's rounding
-            if np.array_equal(t0 + np.arange(T, dtype=np.float64) / fps, times):
-                return {"t0": t0, "fps": fps, "T": T}
-    return {"times": [float(t) for t in times]}
-
-
-def _times_from_record(rec: dict[str, Any]) -> np.ndarray:
-    if "times" in rec:
-        times = np.asarray(rec["times"], dtype=np.float64)
-    else:
-        T = int(rec["T"])
-        if not 1 <= T <= _MAX_ELEMENTS:
-            raise ValueError(f"corrupted bitstream: invalid number of frames {T}")
-        grid = np.arange(T, dtype=np.float64)
-        if "fps" in rec:
-            fps = float(rec["fps"])
-            if not (math.isfinite(fps) and fps > 0):
-                raise ValueError(f"corrupted bitstream: invalid frame rate {fps}")
-            times = float(rec["t0"]) + grid / fps
-        else:
-            times = float(rec["t0"]) + float(rec["dt"]) * grid
-    if times.ndim != 1 or len(times) < 1 or not np.all(np.isfinite(times)):
-        raise ValueError("corrupted bitstream: invalid time grid in the header")
-    if len(times) > 1 and not np.all(np.diff(times) > 0):
-        raise ValueError("corrupted bitstream: the time grid is not increasing")
-    return times
-
-
-def read_header(data: bytes) -> dict[str, Any]:
-    """Check a stream's framing and checksum and return its header (plus ``payload_words``).
-
-    Raises:
-        ValueError: if the stream is truncated, corrupted or not a ctflow stream.
-    """
-    if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise TypeError(f"a bitstream is bytes, got {type(data).__name__}")
-    data = bytes(data)
-    if len(data) < 4 + 1 + 4 + 4 + 4:
-        raise ValueError(f"truncated bitstream: {len(data)} bytes is shorter than any stream")
-    if data[:4] != MAGIC:
-        raise ValueError(f"not a ctflow compressed stream (magic {data[:4]!r}, expected {MAGIC!r})")
-    version = data[4]
-    if version != VERSION:
-        raise ValueError(f"unsupported bitstream version {version} (this ctflow reads {VERSION})")
-    (header_len,) = struct.unpack_from("<I", data, 5)
-    pos = 9 + header_len
-    if pos + 8 > len(data):
-        raise ValueError(
-            f"truncated bitstream: header says {header_len} header bytes, stream has {len(data)}"
-        )
-    (payload_words,) = struct.unpack_from("<I", data, pos)
-    end = pos + 4 + 4 * payload_words
-    if end + 4 != len(data):
-        kind = "truncated" if end + 4 > len(data) else "corrupted"
-        raise ValueError(
-            f"{kind} bitstream: expected {end + 4} bytes from its lengths, got {len(data)}"
-        )
-    (crc,) = struct.unpack_from("<I", data, end)
-    if zlib.crc32(data[:end]) != crc:
-        raise ValueError("corrupted bitstream: checksum mismatch")
-    try:
-        header = json.loads(data[9:pos].decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
-        raise ValueError(f"corrupted bitstream: unreadable header ({err})") from None
-    if not isinstance(header, dict):
-        raise ValueError("corrupted bitstream: the header is not a JSON object")
-    header["payload_words"] = payload_words
-    header["_payload_offset"] = pos + 4
-    return header
-
-
-def _pack(header: dict[str, Any], words: np.ndarray) -> bytes:
-    head = json.dumps(header, separators=(",", ":"), sort_keys=True).encode("utf-8")
-    body = (
-        MAGIC
-        + bytes([VERSION])
-        + struct.pack("<I", len(head))
-        + head
-        + struct.pack("<I", len(words))
-        + words.astype("<u4").tobytes()
-    )
-    return body + struct.pack("<I", zlib.crc32(body))
 
 
 # ---- coding ------------------------------------------------------------------------------------
@@ -293,6 +130,49 @@ def _symbol_offset(q: np.ndarray, mask: np.ndarray, step: float | None) -> np.nd
     return np.where(fits, 0, (lo + hi) // 2).astype(np.int64)
 
 
+def _header_int(value, name: str, low: int, high: int = MAX_ELEMENTS) -> int:
+    """An integer header field in ``[low, high]`` (ints only: bools and floats refused)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError(f"corrupted bitstream: header field {name} is {value!r}")
+    return value
+
+
+def _previous(symbols, prev, times, ns, i):
+    """For the sequences ``ns`` kept at grid point ``i``: their previous kept latents ``(K, d)``,
+    whether they have one ``(K,)``, and the time since it ``(K,)`` (0 where none)."""
+    pk = prev[ns, i]
+    has_prev = pk >= 0
+    dt = np.where(has_prev, times[i] - times[np.maximum(pk, 0)], 0.0)
+    return symbols[ns, np.maximum(pk, 0)], has_prev, dt
+
+
+def _keep_probs(hazard, mask: np.ndarray) -> np.ndarray:
+    """The keep probability of every coded decision (grid points ``1 .. T-2``, time-major)."""
+    N, T = mask.shape
+    last = np.zeros(N, dtype=np.int64)
+    out = []
+    for i in range(1, T - 1):
+        gaps = i - last  # frames since the last kept point
+        out.append(hazard(gaps))
+        hazard.update(gaps, mask[:, i])
+        last = np.where(mask[:, i], i, last)
+    return np.concatenate(out) if out else np.zeros(0)
+
+
+def _decode_keep(dec, hazard, N: int, T: int, constriction) -> np.ndarray:
+    mask = np.zeros((N, T), dtype=bool)
+    mask[:, 0] = mask[:, -1] = True
+    last = np.zeros(N, dtype=np.int64)
+    bern = constriction.stream.model.Bernoulli(perfect=False)
+    for i in range(1, T - 1):
+        gaps = i - last
+        bits = np.asarray(dec.decode(bern, hazard(gaps))).astype(bool)
+        hazard.update(gaps, bits)
+        mask[:, i] = bits
+        last = np.where(bits, i, last)
+    return mask
+
+
 def encode(
     codec, x: np.ndarray, times: np.ndarray | None = None, extra: dict | None = None
 ) -> tuple[bytes, StreamInfo]:
@@ -326,28 +206,27 @@ def encode(
     offset = _symbol_offset(q, mask, getattr(codec, "step", None))
     symbols = (q - offset).astype(np.int32)  # the coded symbols lie in [-QMAX, QMAX]
     d = q.shape[-1]
-    theta, sigma = codec.prior_params()
     enc = constriction.stream.queue.RangeEncoder()
-    prev = _prev_kept(mask)
     keep_probs = np.zeros(0)
     keep_syms = np.zeros(0, np.int32)
     if codec.keep_coded and T > 2:
-        hazard = _hazard_probs(codec.hazard_logits_numpy())
-        gap = np.arange(T)[None, :] - prev  # frames since the last kept point
-        gi = np.clip(gap, 1, len(hazard)) - 1
-        keep_probs = hazard[gi[:, 1:-1].T.reshape(-1)]
+        keep_probs = _keep_probs(make_hazard(codec), mask)
         keep_syms = mask[:, 1:-1].T.reshape(-1).astype(np.int32)
         enc.encode(keep_syms, constriction.stream.model.Bernoulli(perfect=False), keep_probs)
-    order = np.argwhere(mask.T)  # (i, n), time-major
-    ii, nn_ = order[:, 0], order[:, 1]
-    pk = prev[nn_, ii]
-    has_prev = pk >= 0
-    dt = np.where(has_prev, times[ii] - times[np.maximum(pk, 0)], 0.0)
-    table = _gap_table(dt[has_prev], theta, sigma)
-    q_prev = symbols[nn_, np.maximum(pk, 0)]
-    means, stds = _value_params(q_prev, has_prev, dt, theta, sigma, table)
-    values = symbols[nn_, ii].reshape(-1)
-    means, stds = means.reshape(-1), stds.reshape(-1)
+    prior = make_prior(codec)
+    prev = _prev_kept(mask)
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    for i in range(T):  # time-major, as the decoder must go
+        ns = np.nonzero(mask[:, i])[0]
+        if len(ns) == 0:
+            continue
+        q_prev, has_prev, dt = _previous(symbols, prev, times, ns, i)
+        means, stds = prior.params(q_prev, has_prev, dt)
+        vals = symbols[ns, i]
+        prior.update(vals, means, has_prev, dt)
+        parts.append((vals.reshape(-1), means.reshape(-1), stds.reshape(-1)))
+    values, means, stds = (np.concatenate(p) for p in zip(*parts)) if parts else (np.zeros(0),) * 3
+    values = values.astype(np.int32)
     if len(values):
         family = constriction.stream.model.QuantizedGaussian(-QMAX, QMAX)
         enc.encode(values, family, means, stds)
@@ -359,13 +238,16 @@ def encode(
         "latent_dim": d,
         "qmax": QMAX,
         "keep_coded": bool(codec.keep_coded),
-        "grid": _times_record(times),
+        "grid": times_record(times),
     }
     if np.any(offset):  # only streams that need it carry it, so older streams read unchanged
         header["offset"] = [int(v) for v in offset]
+    spec_bytes = getattr(codec, "spec_bytes", None)
+    if spec_bytes is not None:  # a codec the decoder can rebuild from the stream alone
+        header["codec_spec"] = spec_bytes()
     if extra is not None:
         header["extra"] = extra
-    stream = _pack(header, words)
+    stream = pack(header, words)
     info = StreamInfo(
         q=q,
         mask=mask,
@@ -392,7 +274,7 @@ def decode_latents(codec, data: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarr
         d = _header_int(header["latent_dim"], "latent_dim", 0)
         keep_coded = header["keep_coded"]
         qmax = _header_int(header["qmax"], "qmax", 0)
-        times = _times_from_record(header["grid"])
+        times = times_from_record(header["grid"])
         offset = [_header_int(v, "offset", -(2**52), 2**52) for v in header.get("offset", [0] * d)]
     except (KeyError, TypeError, ValueError, OverflowError, AttributeError) as err:
         if isinstance(err, ValueError) and str(err).startswith("corrupted"):
@@ -410,43 +292,32 @@ def decode_latents(codec, data: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarr
     T = len(times)
     if math.prod(frame_shape) != codec.frame_dim or d != codec.latent_dim or qmax != QMAX:
         raise ValueError("corrupted bitstream: the header's shapes do not match the codec")
-    if N < 1 or N * T * max(d, 1) > _MAX_ELEMENTS:
+    if N < 1 or N * T * max(d, 1) > MAX_ELEMENTS:
         raise ValueError(f"corrupted bitstream: implausible size N={N}, T={T}, d={d}")
     if keep_coded != bool(codec.keep_coded):
         raise ValueError("corrupted bitstream: keep-decision coding does not match the codec")
     start = header["_payload_offset"]
     words = np.frombuffer(data, dtype="<u4", count=header["payload_words"], offset=start)
     dec = constriction.stream.queue.RangeDecoder(words.astype(np.uint32))
-    theta, sigma = codec.prior_params()
     try:
-        mask = np.zeros((N, T), dtype=bool)
-        mask[:, 0] = True
-        mask[:, -1] = True
         if keep_coded:
-            hazard = _hazard_probs(codec.hazard_logits_numpy())
-            last = np.zeros(N, dtype=np.int64)
-            bern = constriction.stream.model.Bernoulli(perfect=False)
-            for i in range(1, T - 1):
-                p = hazard[np.clip(i - last, 1, len(hazard)) - 1]
-                bits = np.asarray(dec.decode(bern, p)).astype(bool)
-                mask[:, i] = bits
-                last = np.where(bits, i, last)
+            mask = _decode_keep(dec, make_hazard(codec), N, T, constriction)
         else:
             mask = codec.fixed_mask(N, T)
         q = np.zeros((N, T, d), dtype=np.int32)
         family = constriction.stream.model.QuantizedGaussian(-QMAX, QMAX)
+        prior = make_prior(codec)
         prev = _prev_kept(mask)
         for i in range(T):
             ns = np.nonzero(mask[:, i])[0]
             if len(ns) == 0:
                 continue
-            pk = prev[ns, i]
-            has_prev = pk >= 0
-            dt = np.where(has_prev, times[i] - times[np.maximum(pk, 0)], 0.0)
-            table = _gap_table(dt[has_prev], theta, sigma)
-            means, stds = _value_params(q[ns, np.maximum(pk, 0)], has_prev, dt, theta, sigma, table)
+            q_prev, has_prev, dt = _previous(q, prev, times, ns, i)
+            means, stds = prior.params(q_prev, has_prev, dt)
             vals = np.asarray(dec.decode(family, means.reshape(-1), stds.reshape(-1)))
-            q[ns, i] = vals.reshape(len(ns), d)
+            vals = vals.reshape(len(ns), d).astype(np.int32)
+            prior.update(vals, means, has_prev, dt)
+            q[ns, i] = vals
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as err:  # noqa: BLE001 - constriction panics are BaseExceptions
@@ -469,10 +340,10 @@ def decode(codec, data: bytes, times: np.ndarray | None = None) -> np.ndarray:
     query = grid if times is None else np.asarray(times, dtype=np.float64)
     if query.ndim != 1 or not np.all(np.isfinite(query)):
         raise ValueError("query times must be a finite 1-D array")
-    if q.shape[0] * len(query) * codec.frame_dim > _MAX_ELEMENTS:
+    if q.shape[0] * len(query) * codec.frame_dim > MAX_ELEMENTS:
         raise ValueError(
             f"decoding {q.shape[0]} sequences at {len(query)} times of {codec.frame_dim} values "
-            f"exceeds {_MAX_ELEMENTS} values; ask for fewer times"
+            f"exceeds {MAX_ELEMENTS} values; ask for fewer times"
         )
     frames = codec.reconstruct(q, mask, grid, query)
     return frames.reshape(q.shape[0], len(query), *header["frame_shape"])

@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import json
 import math
+import struct
 
 import numpy as np
+
+from .header import MAX_ELEMENTS, Reader, varint_bytes
 
 __all__ = ["KnotCodec", "greedy_knots"]
 
@@ -58,6 +61,10 @@ class KnotCodec:
         hazard: keep probability per gap of 1 .. len(hazard) frames.
         uniform: place knots every ``stride`` frames instead.
         stride: the uniform spacing.
+        adaptive: learn the prior's ``sigma`` and the hazard from the symbols already coded
+            (:mod:`ctflow.compress.entropy`); ``sigma`` and ``hazard[0]`` are then only the
+            starting values, and the stream header stays a few dozen bytes however many
+            coordinates a frame has.
     """
 
     def __init__(
@@ -70,6 +77,7 @@ class KnotCodec:
         hazard=(0.5,),
         uniform: bool = False,
         stride: int = 1,
+        adaptive: bool = False,
     ):
         if not (isinstance(frame_dim, int) and frame_dim >= 1):
             raise ValueError(f"frame_dim must be a positive integer, got {frame_dim!r}")
@@ -81,6 +89,7 @@ class KnotCodec:
             raise ValueError(f"stride must be a positive integer, got {stride!r}")
         self.frame_dim = self.latent_dim = frame_dim
         self.step, self.tol, self.uniform, self.stride = float(step), float(tol), uniform, stride
+        self.adaptive = bool(adaptive)
         try:
             self.theta = np.broadcast_to(np.asarray(theta, np.float64), (frame_dim,)).copy()
             self.sigma = np.broadcast_to(np.asarray(sigma, np.float64), (frame_dim,)).copy()
@@ -111,6 +120,8 @@ class KnotCodec:
             "hazard": [float(v) for v in self.hazard],
             "uniform": bool(self.uniform),
             "stride": self.stride,
+            # only adaptive codecs name it, so the ids of older (static) codecs are unchanged
+            **({"adaptive": True} if self.adaptive else {}),
         }
 
     @classmethod
@@ -127,11 +138,40 @@ class KnotCodec:
                 spec["hazard"],
                 bool(spec["uniform"]),
                 int(spec["stride"]),
+                bool(spec.get("adaptive", False)),
             )
         except (KeyError, TypeError, AttributeError, OverflowError) as err:
             raise ValueError(f"invalid knot codec spec in the stream header ({err!r})") from None
         except ValueError as err:
             raise ValueError(f"invalid knot codec spec in the stream header: {err}") from None
+
+    def spec_bytes(self) -> bytes:
+        """The spec in binary, for the stream header (a few dozen bytes when ``adaptive``)."""
+        flags = (1 if self.uniform else 0) | (2 if self.adaptive else 0)
+        out = b"K" + bytes([flags]) + varint_bytes(self.frame_dim) + varint_bytes(self.stride)
+        out += struct.pack("<2d", self.step, self.tol)
+        return out + b"".join(_array_bytes(a) for a in (self.theta, self.sigma, self.hazard))
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> KnotCodec:
+        """The codec of :meth:`spec_bytes`; ``ValueError`` for anything else."""
+        r = Reader(bytes(data))
+        if r.take(1, "the codec kind") != b"K":
+            raise ValueError("corrupted bitstream: the header's codec spec is not a knot codec")
+        (flags,) = r.take(1, "the codec flags")
+        frame_dim = r.varint("frame_dim", 1)
+        stride = r.varint("stride", 1)
+        step, tol = struct.unpack("<2d", r.take(16, "step and tol"))
+        theta, sigma = _read_array(r, frame_dim, "theta"), _read_array(r, frame_dim, "sigma")
+        hazard = _read_array(r, None, "hazard")
+        if flags & ~3 or r.pos != r.end:
+            raise ValueError("corrupted bitstream: unreadable knot codec spec")
+        try:
+            return cls(
+                frame_dim, step, tol, theta, sigma, hazard, bool(flags & 1), stride, bool(flags & 2)
+            )
+        except ValueError as err:
+            raise ValueError(f"corrupted bitstream: invalid knot codec spec ({err})") from None
 
     def model_id(self) -> str:
         import hashlib
@@ -182,7 +222,9 @@ class KnotCodec:
     def fit(
         cls, x: np.ndarray, times: np.ndarray, step: float, tol: float = 0.0, **kw
     ) -> KnotCodec:
-        """A codec whose prior and hazard are fitted to frames ``(N, T, D)`` at these settings."""
+        """A codec whose prior and hazard are fitted to frames ``(N, T, D)`` at these settings
+        (with ``adaptive=True``, only their starting values: the median ``sigma`` and the keep
+        rate)."""
         x = np.asarray(x, dtype=np.float64).reshape(x.shape[0], x.shape[1], -1)
         probe = cls(x.shape[-1], step, tol, **kw)
         q, mask = probe.quantize(x, times)
@@ -207,4 +249,36 @@ class KnotCodec:
             g = np.minimum(np.asarray(gaps), K)
             # discrete hazard h(k) = P(gap = k | gap >= k), add-one smoothed
             hazard = tuple((np.sum(g == k) + 0.5) / (np.sum(g >= k) + 1.0) for k in range(1, K + 1))
+        if kw.get("adaptive"):
+            # starting values only (the coder learns the rest): one float32 each in the header
+            sigma = float(np.float32(np.median(sigma)))
+            inner = mask[:, 1:-1]
+            hazard = (float(np.float32((inner.sum() + 0.5) / (inner.size + 1.0))),)
         return cls(x.shape[-1], step, tol, theta, sigma, hazard, **kw)
+
+
+# ---- compact float arrays for the binary spec: one value when all agree, float32 when exact ----
+_ONE64, _ONE32, _MANY64, _MANY32 = 0, 1, 2, 3
+
+
+def _array_bytes(a: np.ndarray) -> bytes:
+    a = np.asarray(a, dtype=np.float64).reshape(-1)
+    exact32 = bool(np.array_equal(a.astype(np.float32).astype(np.float64), a))
+    if np.all(a == a[0]):
+        mode, values = (_ONE32, a[:1].astype("<f4")) if exact32 else (_ONE64, a[:1].astype("<f8"))
+        return bytes([mode]) + varint_bytes(len(a)) + values.tobytes()
+    mode, values = (_MANY32, a.astype("<f4")) if exact32 else (_MANY64, a.astype("<f8"))
+    return bytes([mode]) + varint_bytes(len(a)) + values.tobytes()
+
+
+def _read_array(r: Reader, length: int | None, what: str) -> np.ndarray:
+    (mode,) = r.take(1, what)
+    n = r.varint(what, 1, MAX_ELEMENTS if length is None else length)
+    if length is not None and n != length:
+        raise ValueError(f"corrupted bitstream: {n} values of {what} for {length} coordinates")
+    if mode not in (_ONE64, _ONE32, _MANY64, _MANY32):
+        raise ValueError(f"corrupted bitstream: unknown array mode {mode} for {what}")
+    count = 1 if mode in (_ONE64, _ONE32) else n
+    size = 4 if mode in (_ONE32, _MANY32) else 8
+    raw = np.frombuffer(r.take(size * count, what), dtype="<f4" if size == 4 else "<f8")
+    return np.broadcast_to(raw.astype(np.float64), (n,)).copy()
