@@ -302,6 +302,21 @@ def test_bd_rate_of_a_scaled_curve_is_the_scale():
         bd_rate(r, p, r, p + 100)
 
 
+def test_bd_rate_over_a_sliver_of_overlap_is_refused_not_reported():
+    from ctflow.compress import MIN_OVERLAP, bd_overlap
+
+    r = np.array([100.0, 200.0, 400.0])
+    p = np.array([30.0, 35.0, 40.0])
+    # the second curve shares 2 of its 10 dB (and of the first's 10): 20% of the longer range
+    assert bd_overlap(p, p + 8) == (2.0, 0.2)
+    assert bd_overlap(p, [0.0, 100.0]) == (10.0, 0.1)  # a long curve dwarfs the shared range
+    assert bd_overlap(p, p + 20)[1] == 0.0
+    with pytest.raises(ValueError, match="no overlap: the curves share 2.00 dB, 20%"):
+        bd_rate(r, p, r, p + 8, min_overlap=MIN_OVERLAP)
+    assert math.isfinite(bd_rate(r, p, r, p + 8))  # without the rule, a number from 2 dB
+    assert math.isclose(bd_rate(r, p, 0.5 * r, p, min_overlap=MIN_OVERLAP), -50.0, rel_tol=1e-9)
+
+
 def test_datasets_have_exact_ground_truth_at_any_time():
     for make in (bouncing_balls, smooth_control):
         data = make(3, T=20, size=8, seed=5)

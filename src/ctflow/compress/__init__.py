@@ -8,7 +8,9 @@
   model's latents (dynamic programming), the keep network's teacher.
 - :class:`KnotCodec`: the non-neural adaptive (greedy) and uniform knot coders.
 - :mod:`ctflow.compress.baselines`: zlib / lzma on quantised frames, H.264 through ffmpeg.
-- :func:`bd_rate`: Bjontegaard-style rate difference between rate-distortion curves.
+- :func:`bd_rate`: Bjontegaard-style rate difference between rate-distortion curves, over
+  their shared PSNR range (:func:`bd_overlap`; pairs sharing less than :data:`MIN_OVERLAP` of
+  the longer range are "no overlap").
 """
 
 from .bitstream import QMAX, VERSION, StreamInfo, decode, decode_latents, encode, read_header
@@ -17,7 +19,7 @@ from .interp import interpolate_kept, interpolate_without_self, kept_neighbours
 from .knots import KnotCodec, greedy_knots
 from .model import SequenceCodec, force_ends, uniform_mask
 from .prior import bernoulli_bits, bin_bits, ou_params, ou_params_numpy
-from .rd import bd_rate, psnr
+from .rd import MIN_OVERLAP, bd_overlap, bd_rate, psnr
 from .rdknots import keep_bits_table, optimal_knots, rd_latent_masks, segment_costs
 
 __all__ = [
@@ -30,6 +32,8 @@ __all__ = [
     "SequenceCodec",
     "StreamInfo",
     "bd_rate",
+    "bd_overlap",
+    "MIN_OVERLAP",
     "bernoulli_bits",
     "bin_bits",
     "decode",
