@@ -50,8 +50,10 @@ def fit_mle(
     lr: float,
     generators: list[torch.Generator],
     device: torch.device,
+    callbacks=(),
 ):
-    """Maximum likelihood: minimise ``-log p(x)`` on minibatches from ``sampler(step)``."""
+    """Maximum likelihood: minimise ``-log p(x)`` on minibatches from ``sampler(step)``;
+    ``callbacks`` go to the trainer (e.g. model selection on validation data)."""
 
     def loss_fn(step: int):
         return -model().log_prob(sampler(step).to(device)).mean()
@@ -67,6 +69,7 @@ def fit_mle(
         schedule="cosine",
         warmup=min(50, steps // 10),
         grad_clip=10.0,
+        callbacks=callbacks,
     )
 
 

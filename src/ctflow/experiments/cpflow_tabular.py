@@ -6,13 +6,13 @@ above 16 dimensions)."""
 
 from __future__ import annotations
 
-import copy
 import math
 from dataclasses import dataclass
 
 import torch
 
 from ..device import select_device
+from ..train import Evaluate, KeepBest
 from .base import ExperimentConfig, Results, RunContext
 from .config import check_fields
 from .cpflow_common import BASELINES, cpflow_model, fit_mle, matched_baseline, parameter_count
@@ -108,17 +108,16 @@ def run(config: CPFlowTabularConfig, ctx: RunContext | None = None) -> Results:
             )
             if method == "cpflow":
                 model.initialize(fit_set)
-            # early stopping: every eval_every steps keep the weights with the best validation
-            # NLL (a few hundred examples overfit fast); the record restarts on --resume
-            best = {"nll": math.inf, "step": -1, "state": None}
+            # model selection: every eval_every steps (and at the end) the validation NLL; the
+            # best weights are kept, checkpointed with the run (a few hundred examples overfit)
+            evaluate = Evaluate(
+                lambda m, val=val, method=method: _validation_nll(m, val, method),
+                every=config.eval_every,
+                name="val_nll",
+                grad=True,  # CP-Flow's exact log-determinant needs autograd
+            )
 
-            def sampler(
-                step, gen=gen, fit_set=fit_set, val=val, model=model, best=best, method=method
-            ):
-                if step % config.eval_every == 0:
-                    nll = _validation_nll(model, val, method)
-                    if nll < best["nll"]:
-                        best.update(nll=nll, step=step, state=copy.deepcopy(model.state_dict()))
+            def sampler(step, gen=gen, fit_set=fit_set):
                 idx = torch.randint(0, len(fit_set), (config.batch_size,), generator=gen)
                 return fit_set[idx.to(fit_set.device)]
 
@@ -131,11 +130,9 @@ def run(config: CPFlowTabularConfig, ctx: RunContext | None = None) -> Results:
                 lr=config.lr,
                 generators=[gen],
                 device=device,
+                callbacks=[evaluate, KeepBest("val_nll")],
             )
-            if _validation_nll(model, val, method) > best["nll"]:
-                model.load_state_dict(best["state"])
-            else:
-                best["step"] = config.steps
+            best_step = trained.best["step"]
             if method == "cpflow":
                 model.set_options(logdet="exact")  # exact log-dets for the reported NLL
             with torch.no_grad():
@@ -145,7 +142,7 @@ def run(config: CPFlowTabularConfig, ctx: RunContext | None = None) -> Results:
                 "test_nll": float(-logp_test.mean()),
                 "test_nll_stderr": float(logp_test.std() / math.sqrt(len(logp_test))),
                 "train_nll": float(-logp_train.mean()),
-                "best_step": best["step"],
+                "best_step": best_step,
                 "parameters": parameter_count(model),
                 "train_seconds": trained.seconds,
             }

@@ -13,7 +13,6 @@ from below.
 
 from __future__ import annotations
 
-import copy
 import math
 from dataclasses import dataclass
 
@@ -21,6 +20,7 @@ import torch
 
 from ..data.digits import load_digits_split
 from ..device import select_device
+from ..train import Evaluate, KeepBest
 from ..vi import POSTERIORS, VAE, make_posterior
 from .base import ExperimentConfig, Results, RunContext
 from .config import check_choices, check_fields
@@ -167,13 +167,16 @@ def run(config: CPFlowVAEConfig, ctx: RunContext | None = None) -> Results:
     for index, kind in enumerate(config.posteriors):
         vae = models[kind].to(device)
         gen = torch.Generator().manual_seed(config.seed * 1000 + index + 7919 * ctx.rank)
-        best = {"elbo": -math.inf, "step": -1, "state": None}
+        # model selection on the validation ELBO (every eval_every steps and at the end); the
+        # best weights are kept, checkpointed with the run
+        evaluate = Evaluate(
+            lambda m: _mean_elbo(m, val, samples=10),
+            every=config.eval_every,
+            name="val_elbo",
+            grad=True,
+        )
 
-        def loss_fn(step, vae=vae, gen=gen, best=best):
-            if step % config.eval_every == 0:
-                elbo = _mean_elbo(vae, val, samples=10)
-                if elbo > best["elbo"]:
-                    best.update(elbo=elbo, step=step, state=copy.deepcopy(vae.state_dict()))
+        def loss_fn(step, vae=vae, gen=gen):
             idx = torch.randint(0, len(fit_set), (config.batch_size,), generator=gen)
             x = fit_set[idx.to(fit_set.device)]
             vae.check_data(x)
@@ -196,11 +199,8 @@ def run(config: CPFlowVAEConfig, ctx: RunContext | None = None) -> Results:
             schedule="cosine",
             warmup=min(100, config.steps // 10),
             grad_clip=100.0,
+            callbacks=[evaluate, KeepBest("val_elbo", mode="max")],
         )
-        if _mean_elbo(vae, val, samples=10) < best["elbo"]:
-            vae.load_state_dict(best["state"])
-        else:
-            best["step"] = config.steps
         torch.manual_seed(config.seed + 17)
         with torch.no_grad():
             elbo = torch.stack(
@@ -214,7 +214,7 @@ def run(config: CPFlowVAEConfig, ctx: RunContext | None = None) -> Results:
             "test_iwae_stderr": float(iwae.std() / math.sqrt(len(iwae))),
             "iwae_minus_elbo": float((iwae - elbo).mean()),
             "train_elbo": train_elbo,
-            "best_step": best["step"],
+            "best_step": trained.best["step"],
             "parameters": parameter_count(vae),
             "train_seconds": trained.seconds,
             "iterations_per_s": config.steps / max(trained.seconds, 1e-9),

@@ -17,6 +17,7 @@ import torch
 from ..device import select_device
 from ..gfn import OBJECTIVES, GFlowNetPolicy, HyperGrid, gfn_loss, sample_trajectories
 from ..gfn.env import terminal_distribution
+from ..train import Evaluate
 from .base import ExperimentConfig, Results, RunContext
 from .config import check_fields
 from .registry import Experiment, register
@@ -98,16 +99,12 @@ def run(config: GFNHypergridConfig, ctx: RunContext | None = None) -> Results:
         gen = torch.Generator(device=device).manual_seed(
             config.seed * 1000 + index + 7919 * ctx.rank
         )
-        curve: list[tuple[int, float]] = []
 
         def l1_now(policy=policy) -> float:
             _, p = terminal_distribution(env, policy)
             return float((p.cpu() - target).abs().sum())
 
-        def loss_fn(step: int, obj=obj, policy=policy, gen=gen, curve=curve):
-            if step % config.eval_every == 0:
-                curve.append((step, l1_now()))
-                ctx.logger.log({"tag": f"{obj}/{DATASET}/l1", "step": step, "l1": curve[-1][1]})
+        def loss_fn(step: int, obj=obj, policy=policy, gen=gen):
             traj = sample_trajectories(
                 env, policy, config.batch_size, epsilon=config.epsilon, generator=gen
             )
@@ -123,11 +120,12 @@ def run(config: GFNHypergridConfig, ctx: RunContext | None = None) -> Results:
             steps=config.iterations,
             lr=config.lr,
             schedule="constant",
+            # the L1 distance to the target every eval_every steps and at the end
+            callbacks=[Evaluate(lambda m, l1_now=l1_now: l1_now(), config.eval_every, "l1")],
         )
         seconds = time.perf_counter() - start
-        final = l1_now()
-        curve.append((config.iterations, final))
-        ctx.logger.log({"tag": f"{obj}/{DATASET}/l1", "step": config.iterations, "l1": final})
+        curve = [(int(row["step"]), row["l1"]) for row in trained.metrics]
+        final = curve[-1][1]
         curves[obj] = curve
         finals[obj] = terminal_distribution(env, policy)[1].cpu()
         metrics = {

@@ -14,6 +14,7 @@ from torch import Tensor
 from ..flows import RiemannianCNF, TangentField
 from ..manifolds import Manifold
 from ..ppd import KernelMixturePath, geodesic_fm_loss, ppd_loss
+from ..train import Callback
 from .base import RunContext
 
 METHODS = ("ppd", "mle", "rfm")
@@ -115,7 +116,6 @@ def train(
     )
     val_flow = make_flow(field_, manifold, method="rk4", step_size=eval_step_size)
     curve = Curve()
-    clock = {"start": None, "eval": 0.0}
 
     def batch() -> Tensor:
         if callable(data):
@@ -123,23 +123,7 @@ def train(
         idx = torch.randint(len(data), (batch_size,), generator=gen)
         return data[idx].to(device)
 
-    def evaluate(step: int) -> None:
-        t0 = time.perf_counter()
-        trained = t0 - clock["start"] - clock["eval"]  # training time so far
-        v = nll(val_flow, val_x)[0]
-        clock["eval"] += time.perf_counter() - t0
-        curve.seconds.append(trained)
-        curve.steps.append(step)
-        curve.val_nll.append(v)
-        ctx.logger.log(
-            {"tag": f"{tag}/val", "step": step, "seconds": curve.seconds[-1], "val_nll": v}
-        )
-
     def loss_fn(step: int):
-        if clock["start"] is None:
-            clock["start"] = time.perf_counter()
-        if val_x is not None and eval_every and step % eval_every == 0 and step > 0:
-            evaluate(step)
         if method == "ppd":
             return ppd_loss(
                 field_, path, batch_size, power=power, divergence=divergence, generator=gen
@@ -148,6 +132,9 @@ def train(
             return geodesic_fm_loss(field_, manifold, batch(), generator=gen)
         return -mle_flow().log_prob(batch()).mean()
 
+    callbacks = []
+    if val_x is not None and eval_every:
+        callbacks.append(_ValidationCurve(curve, val_flow, val_x, eval_every, ctx, tag))
     result = ctx.fit(
         loss_fn,
         field_,
@@ -159,10 +146,43 @@ def train(
         schedule="cosine",
         warmup=min(50, steps // 10),
         grad_clip=10.0,
+        callbacks=callbacks,
     )
-    if val_x is not None and eval_every and clock["start"] is not None:
-        evaluate(steps)
     return result, curve
+
+
+class _ValidationCurve(Callback):
+    """The validation NLL every ``every`` steps (not at step 0) and at the end, against the
+    training time so far: the evaluations' own time is not counted."""
+
+    def __init__(self, curve: Curve, flow, val_x: Tensor, every: int, ctx, tag: str):
+        self.curve, self.flow, self.val_x, self.every, self.ctx, self.tag = (
+            curve, flow, val_x, every, ctx, tag
+        )  # fmt: skip
+        self.start, self.eval_seconds = None, 0.0
+
+    def on_start(self, trainer) -> None:
+        self.start = time.perf_counter()
+
+    def _evaluate(self, step: int) -> None:
+        t0 = time.perf_counter()
+        trained = t0 - self.start - self.eval_seconds  # training time so far
+        v = nll(self.flow, self.val_x)[0]
+        self.eval_seconds += time.perf_counter() - t0
+        self.curve.seconds.append(trained)
+        self.curve.steps.append(step)
+        self.curve.val_nll.append(v)
+        self.ctx.logger.log(
+            {"tag": f"{self.tag}/val", "step": step, "seconds": trained, "val_nll": v}
+        )
+
+    def before_step(self, trainer, step: int) -> None:
+        if step % self.every == 0 and step > 0:
+            self._evaluate(step)
+
+    def on_end(self, trainer) -> None:
+        if self.start is not None:
+            self._evaluate(trainer.step)
 
 
 def latlon_grid(n_lat: int, n_lon: int, dtype=torch.float32) -> tuple[Tensor, Tensor, Tensor]:
