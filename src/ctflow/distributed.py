@@ -6,7 +6,10 @@ Nothing here is home-made distribution: it only starts the process group that ``
 
 from __future__ import annotations
 
+import datetime
+import hashlib
 import os
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -21,7 +24,24 @@ __all__ = [
     "wrap_ddp",
     "barrier",
     "shutdown_distributed",
+    "gather_objects",
+    "same_across_ranks",
+    "TIMEOUT_ENV",
 ]
+
+# seconds a rank waits for the others at any collective before the run fails (default 300)
+TIMEOUT_ENV = "CTFLOW_DIST_TIMEOUT"
+
+
+def _timeout() -> datetime.timedelta:
+    raw = os.environ.get(TIMEOUT_ENV, "300")
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = -1.0
+    if not seconds > 0:
+        raise ValueError(f"{TIMEOUT_ENV} must be a positive number of seconds, got {raw!r}")
+    return datetime.timedelta(seconds=seconds)
 
 
 def is_distributed() -> bool:
@@ -45,7 +65,10 @@ def is_main_process() -> bool:
 def init_distributed(device: torch.device) -> bool:
     """Join the process group when launched by ``torchrun`` (``WORLD_SIZE`` > 1).
 
-    Uses nccl for CUDA devices and gloo otherwise. Returns whether a group is running.
+    Uses nccl for CUDA devices and gloo otherwise. Every collective waits at most
+    ``$CTFLOW_DIST_TIMEOUT`` seconds (default 300) for the other ranks, so a stalled or dead rank
+    ends the run with an error instead of blocking it (torch's own default is 30 minutes).
+    Returns whether a group is running.
     """
     if is_distributed():
         return True
@@ -54,7 +77,7 @@ def init_distributed(device: torch.device) -> bool:
     backend = "nccl" if device.type == "cuda" else "gloo"
     if device.type == "cuda":
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-    dist.init_process_group(backend=backend)
+    dist.init_process_group(backend=backend, timeout=_timeout())
     return True
 
 
@@ -62,6 +85,28 @@ def barrier() -> None:
     """Wait for every rank (a no-op in a single process)."""
     if is_distributed():
         dist.barrier()
+
+
+def gather_objects(obj: Any) -> list[Any]:
+    """Every rank's ``obj``, in rank order (``[obj]`` in a single process). Every rank must
+    call it at the same point."""
+    if not is_distributed():
+        return [obj]
+    out: list[Any] = [None] * world_size()
+    dist.all_gather_object(out, obj)
+    return out
+
+
+def same_across_ranks(tensors: list[torch.Tensor]) -> tuple[int, int] | None:
+    """The first pair of ranks whose ``tensors`` are equal byte for byte, else ``None``
+    (always ``None`` in a single process)."""
+    digest = hashlib.sha256(b"".join(t.cpu().numpy().tobytes() for t in tensors)).hexdigest()
+    seen: dict[str, int] = {}
+    for r, d in enumerate(gather_objects(digest)):
+        if d in seen:
+            return seen[d], r
+        seen[d] = r
+    return None
 
 
 def shutdown_distributed(wait: bool = True) -> None:
@@ -80,6 +125,9 @@ def wrap_ddp(module: nn.Module, device: torch.device) -> nn.Module:
     """``module`` in DistributedDataParallel when a process group runs, else unchanged."""
     if not is_distributed():
         return module
+    # some phases train part of a model (a codec's prior, its keep network) while the rest
+    # still requires grad: DDP must not wait for gradients those parameters never get
+    ddp = nn.parallel.DistributedDataParallel
     if device.type == "cuda":
-        return nn.parallel.DistributedDataParallel(module, device_ids=[device.index or 0])
-    return nn.parallel.DistributedDataParallel(module)
+        return ddp(module, device_ids=[device.index or 0], find_unused_parameters=True)
+    return ddp(module, find_unused_parameters=True)

@@ -20,7 +20,7 @@ from torch import nn
 
 from .checkpoint import Checkpointer, load_checkpoint, save_checkpoint
 from .device import select_device
-from .distributed import barrier, init_distributed, is_main_process
+from .distributed import barrier, init_distributed, is_main_process, world_size
 from .experiments import get_experiment, make_config
 from .experiments.base import Results, RunContext
 from .experiments.config import config_to_dict
@@ -216,6 +216,7 @@ def write_results(
         "config": config_to_dict(config),
         "metrics": results.metrics,
         "seconds": seconds,
+        "world_size": world_size(),  # processes that trained it (torchrun: every node's)
         "figures": [str(p.relative_to(run_dir)) for p in figures.values()],
         "command": " ".join(shlex.quote(a) for a in ["ctflow", *sys.argv[1:]])
         if Path(sys.argv[0]).name == "ctflow"

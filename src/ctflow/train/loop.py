@@ -20,8 +20,8 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm.auto import tqdm
 
 from ..checkpoint import Checkpointer
-from ..distributed import wrap_ddp
-from ..seeding import set_rng_state
+from ..distributed import gather_objects, is_distributed, rank, same_across_ranks, wrap_ddp
+from ..seeding import rng_state, set_rng_state
 from ..solvers import SolverError
 from .callbacks import Callback
 from .optim import make_optimizer, make_schedule, parameter_groups
@@ -193,8 +193,8 @@ class Trainer:
             cb.on_eval(self, metrics, step)
 
     # ---- the loop ----------------------------------------------------------------------------
-    def _record(self, seconds: float) -> dict[str, Any]:
-        return {
+    def _record(self, seconds: float, gather: bool = True) -> dict[str, Any]:
+        record = {
             "scheduler": self.scheduler.state_dict(),
             "losses": list(self.losses),
             "seconds": seconds,
@@ -204,9 +204,16 @@ class Trainer:
             "metrics": list(self.metrics),
             "stopped": self.stop,
         }
+        if gather and is_distributed():  # what is each rank's own, so each resumes its own
+            own = {k: record[k] for k in ("generators", "losses", "callbacks", "metrics")}
+            record["ranks"] = gather_objects({**own, "rng": rng_state()})
+        return record
 
     def _restore(self, saved: dict[str, Any]) -> bool:
         """Continue from a checkpointed phase; True when that phase had finished."""
+        ranks = saved.get("ranks")
+        if ranks is not None and len(ranks) > rank():  # this rank's own streams and records
+            saved = {**saved, **ranks[rank()]}
         _restore_generators(self.generators, saved["generators"])
         set_rng_state(saved["rng"])
         self.losses = list(saved["losses"])
@@ -281,6 +288,14 @@ class Trainer:
                 self.model.eval()
                 return self._result(saved["seconds"], resumed_at=self.steps)
             start_step, seconds_before = saved["step"], saved["seconds"]
+        if self.generators:
+            shared = same_across_ranks([g.get_state() for g in self.generators])
+            if shared is not None:
+                raise ValueError(
+                    f"{self.tag}: ranks {shared[0]} and {shared[1]} start with the same data "
+                    "generator state, so they would train on the same batches; seed each rank's "
+                    "generator with its rank (RunContext.rank)"
+                )
         runner = wrap_ddp(_LossModule(self.model, self.loss_fn), self.device)
         start = time.perf_counter()
         self.model.train()
@@ -379,8 +394,9 @@ class Trainer:
     def _fail(self, bad: str, step: int, solve_error, seconds: float) -> None:
         message = f"{self.tag}: {bad} at step {step}; the update was not applied"
         if self.checkpointer is not None:
+            # one rank may fail alone: no collective here
             self.checkpointer.save(self.tag, step=step, done=False, optimizer=self.optimizer,
-                                   record=self._record(seconds))  # fmt: skip
+                                   record=self._record(seconds, gather=False))  # fmt: skip
             message += f" and the last good state is saved in {self.checkpointer.path}"
         if solve_error is not None:
             raise SolverError(message) from solve_error
