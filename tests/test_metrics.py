@@ -36,6 +36,18 @@ def test_nll_mean_and_nan() -> None:
         nll(torch.zeros(0))
 
 
+def test_map_chunks_equals_one_call_for_any_chunk_size() -> None:
+    from ctflow.ops import map_chunks
+
+    x = torch.randn(37, 3, dtype=torch.float64)
+    dist = torch.distributions.MultivariateNormal(torch.zeros(3), torch.eye(3))
+    whole = dist.log_prob(x)
+    for size in (1, 5, 36, 37, 100):
+        assert torch.equal(map_chunks(dist.log_prob, x, size), whole)
+    with pytest.raises(ValueError, match="size must be a positive integer"):
+        map_chunks(dist.log_prob, x, 0)
+
+
 def test_log_mean_exp() -> None:
     x = torch.randn(4, 6, generator=_gen(0), dtype=torch.float64)
     torch.testing.assert_close(log_mean_exp(x, dim=1), x.exp().mean(1).log())

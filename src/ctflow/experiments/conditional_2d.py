@@ -46,6 +46,7 @@ from ..flows import (
 from ..gfn import HyperGrid
 from ..metrics import wasserstein2
 from ..nn import SequenceTransformer, TimeMLP
+from ..ops import log_mean_exp
 from ..paths import CondOTPath, MixtureDiscretePath, ot_coupling
 from ..solvers import odeint
 from .base import ExperimentConfig, Results, RunContext
@@ -151,7 +152,7 @@ def _tilt_samples(w: float, label: int, n: int, gen: torch.Generator) -> torch.T
     axis = torch.arange(-6.0, 6.0, 0.02, dtype=torch.float64)
     grid = torch.stack(torch.meshgrid(axis, axis, indexing="ij"), -1).reshape(-1, 2)
     comp = -0.5 * (grid[:, None, :] - MEANS.double()[None]).square().sum(-1) / STD**2
-    log_mix = comp.logsumexp(-1) - math.log(K)
+    log_mix = log_mean_exp(comp, -1)
     log_q = w * comp[:, label] + (1 - w) * log_mix
     idx = torch.multinomial(torch.softmax(log_q, 0).float(), n, True, generator=gen)
     return grid[idx] + 0.02 * (torch.rand(n, 2, generator=gen, dtype=torch.float64) - 0.5)

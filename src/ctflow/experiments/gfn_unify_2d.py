@@ -20,6 +20,7 @@ from ..data import sample_toy
 from ..device import select_device
 from ..gfn import DiffusionGFN, linear_betas, mle_gfn_loss
 from ..nn import TimeMLP
+from ..ops import map_chunks
 from ..solvers import odeint
 from .base import ExperimentConfig, Results, RunContext
 from .config import check_fields
@@ -202,9 +203,9 @@ def _train_diffusion(method, model, config, ctx, device, index) -> None:
 @torch.no_grad()
 def _evaluate_diffusion(model: DiffusionGFN, config, x_test, x_ref):
     torch.manual_seed(10**5 + config.seed)
-    elbo = torch.cat([model.elbo(chunk) for chunk in x_test.split(256)])
+    elbo = map_chunks(model.elbo, x_test, 256)
     k = config.eval_paths
-    iwae = torch.cat([model.iwae(chunk, k) for chunk in x_test.split(max(1, 8192 // k))])
+    iwae = map_chunks(lambda chunk: model.iwae(chunk, k), x_test, max(1, 8192 // k))
     xs = model.sample(len(x_ref))[-1]
     metrics = {
         "neg_elbo": float(-elbo.mean()),

@@ -13,6 +13,7 @@ from torch import Tensor
 
 from ..flows import RiemannianCNF, TangentField
 from ..manifolds import Manifold
+from ..ops import map_chunks
 from ..ppd import KernelMixturePath, geodesic_fm_loss, ppd_loss
 from ..train import Callback
 from .base import RunContext
@@ -52,7 +53,7 @@ def make_flow(
 def nll(flow: RiemannianCNF, x: Tensor, batch: int = 2048) -> tuple[float, float, Tensor]:
     """Mean negative log-likelihood, its standard error and the per-point values."""
     with torch.no_grad():
-        values = torch.cat([-flow().log_prob(chunk) for chunk in x.split(batch)])
+        values = map_chunks(lambda chunk: -flow().log_prob(chunk), x, batch)
     stderr = float(values.std() / math.sqrt(len(values))) if len(values) > 1 else 0.0
     return float(values.mean()), stderr, values
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from ..ops import map_chunks
 from ..quantum import METHODS, steady_state, steady_state_jacobian
 from ..quantum.heat_transfer import HeatTransferVSystem
 from .base import ExperimentConfig, Results, RunContext
@@ -132,7 +133,7 @@ def _grid_search(device, name, config, budget: int):
         torch.linspace(float(lo[3]), float(hi[3]), n, dtype=torch.float64),
     ]
     mesh = torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1).reshape(-1, 4)
-    values = torch.cat([_objective(device, name, chunk) for chunk in mesh.split(4096)])
+    values = map_chunks(lambda chunk: _objective(device, name, chunk), mesh, 4096)
     return float(values.max()), n, per_point * n**4
 
 

@@ -7,6 +7,7 @@ from torch import Tensor
 
 from ..data import has_log_prob, toy_entropy, toy_entropy_mc, toy_log_prob
 from ..metrics import mmd, wasserstein2
+from ..ops import map_chunks
 
 __all__ = ["sample_quality", "entropy_of", "density_grid"]
 
@@ -39,6 +40,6 @@ def density_grid(log_prob_fn, limit: float, n: int, device: torch.device) -> tup
     """``exp(log_prob)`` on an ``(n, n)`` grid over ``[-limit, limit]^2`` and its total mass."""
     axis = torch.linspace(-limit, limit, n)
     grid = torch.stack(torch.meshgrid(axis, axis, indexing="xy"), dim=-1).reshape(-1, 2)
-    logp = torch.cat([log_prob_fn(chunk.to(device)).cpu() for chunk in grid.split(4096)])
+    logp = map_chunks(lambda chunk: log_prob_fn(chunk.to(device)).cpu(), grid, 4096)
     density = logp.exp().reshape(n, n)
     return density, float(density.sum() * (2 * limit / (n - 1)) ** 2)

@@ -9,6 +9,7 @@ import torch
 from torch import Tensor
 
 from ..flows import Dequantization, dequantization_posterior, make_dequantizer
+from ..ops import map_chunks
 
 __all__ = [
     "PRIORS",
@@ -66,14 +67,13 @@ def evaluate_bounds(
 ) -> dict[str, float]:
     """-ELBO (one sample) and -IWAE-``iwae_k`` in nats per example, averaged over ``x`` (with
     ``weights`` when given, e.g. exact probabilities of every configuration), ``repeats`` times."""
-    neg_elbo, neg_iwae = [], []
-    for start in range(0, len(x), batch):
-        xb = x[start : start + batch]
+
+    def both(xb: Tensor) -> Tensor:  # (n, 2): -ELBO and -IWAE, each averaged over repeats
         e = torch.stack([model.elbo(xb) for _ in range(repeats)]).mean(0)
         i = torch.stack([model.iwae(xb, iwae_k) for _ in range(repeats)]).mean(0)
-        neg_elbo.append(-e)
-        neg_iwae.append(-i)
-    neg_elbo, neg_iwae = torch.cat(neg_elbo), torch.cat(neg_iwae)
+        return torch.stack([-e, -i], -1)
+
+    neg_elbo, neg_iwae = map_chunks(both, x, batch).unbind(-1)
     if weights is None:
         n = len(x)
         return {

@@ -4,7 +4,7 @@ from .divergence import ANALYTIC_MAX_DIM, DIVERGENCE_METHODS, divergence
 from .krylov import conjugate_gradient, lanczos_logdet
 from .probes import PROBES, gaussian_like, rademacher_like
 from .quantization import dequantize
-from .reductions import log_mean_exp
+from .reductions import log_mean_exp, map_chunks
 
 __all__ = [
     "divergence",
@@ -16,5 +16,6 @@ __all__ = [
     "conjugate_gradient",
     "lanczos_logdet",
     "log_mean_exp",
+    "map_chunks",
     "dequantize",
 ]
