@@ -1,6 +1,7 @@
 """Density models (zuko's convention: ``model(c=None)`` returns a Distribution) and their losses."""
 
 from .cnf import CNF, CNFDistribution
+from .ode_flow import ODEFlow, ODEFlowDistribution
 from .cpflow import (
     LOGDET_METHODS,
     ConvexPotential,
@@ -57,6 +58,8 @@ __all__ = [
     "flow_map_sample",
     "average_velocity_and_derivative",
     "CNF",
+    "ODEFlow",
+    "ODEFlowDistribution",
     "CNFDistribution",
     "CPFlow",
     "ConvexPotential",

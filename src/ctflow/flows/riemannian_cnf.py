@@ -16,13 +16,10 @@ from collections.abc import Sequence
 
 import torch
 from torch import Size, Tensor, nn
-from torch.distributions import Distribution, constraints
 
-from .._validate import check_positive, check_sample_shape
 from ..manifolds import Euclidean, FlatTorus, Manifold, Product, Sphere
 from ..nn import MLP
-from ..ops import DIVERGENCE_METHODS, PROBES, divergence
-from ..solvers import METHODS, IntegralDynamics, odeint
+from .ode_flow import ODEFlow, ODEFlowDistribution
 
 __all__ = ["RiemannianCNF", "RiemannianCNFDistribution", "TangentField", "manifold_features"]
 
@@ -120,7 +117,7 @@ class TangentField(nn.Module):
         return _tangent(self.manifold, x, u)
 
 
-class RiemannianCNF(nn.Module):
+class RiemannianCNF(ODEFlow):
     """A CNF on a compact manifold: uniform at ``t0``, data at ``t1``, ``dx/dt = v(t, x)``.
 
     Integration projects onto the manifold (``odeint(..., manifold=M)``), and the log-density
@@ -160,29 +157,13 @@ class RiemannianCNF(nn.Module):
         probe: str = "rademacher",
         options: dict | None = None,
     ):
-        super().__init__()
         if not isinstance(manifold, Manifold):
             raise TypeError(f"manifold must be a ctflow Manifold, got {type(manifold).__name__}")
         manifold.log_volume()  # raises ValueError for a non-compact manifold (no uniform base)
-        if method not in METHODS:
-            raise ValueError(f"unknown method {method!r}; choose one of: {', '.join(METHODS)}")
-        if divergence not in DIVERGENCE_METHODS:
-            raise ValueError(
-                f"unknown divergence {divergence!r}; choose one of: {', '.join(DIVERGENCE_METHODS)}"
-            )
-        if probe not in PROBES:
-            raise ValueError(f"unknown probe {probe!r}; choose one of: {', '.join(PROBES)}")
-        if not t1 > t0:
-            raise ValueError(f"need t0 < t1, got t0={t0}, t1={t1}")
-        atol, rtol = check_positive(atol, "atol"), check_positive(rtol, "rtol")
-        if step_size is not None:
-            step_size = check_positive(step_size, "step_size")
-        self.field, self.manifold = field, manifold
-        self.t0, self.t1 = float(t0), float(t1)
-        self.solver = dict(method=method, atol=atol, rtol=rtol, step_size=step_size)
-        if options:
-            self.solver["options"] = dict(options)
-        self.divergence, self.probe = divergence, probe
+        super().__init__(field, t0=t0, t1=t1, method=method, atol=atol, rtol=rtol,
+                         step_size=step_size, divergence=divergence, probe=probe,
+                         options=options)  # fmt: skip
+        self.manifold, self.event_size = manifold, manifold.ambient_dim
         self.register_buffer("_anchor", torch.zeros(()))  # follows .to(device/dtype)
 
     def forward(self, c: None = None) -> RiemannianCNFDistribution:
@@ -190,82 +171,24 @@ class RiemannianCNF(nn.Module):
             raise ValueError("RiemannianCNF is unconditional: call it without a context")
         return RiemannianCNFDistribution(self)
 
-    def _integrate(
-        self, state: tuple[Tensor, Tensor], t_from: float, t_to: float, sign: float
-    ) -> tuple[Tensor, Tensor]:
-        """Solve ``[x, l]`` with ``dl/dt = sign * div_g v`` from ``t_from`` to ``t_to``."""
-        x = state[0]
-        if x.dim() == 1:  # one unbatched point: odeint refuses the 0-d ``l``, so add a batch axis
-            x_end, l_end = self._integrate(
-                (x.unsqueeze(0), state[1].unsqueeze(0)), t_from, t_to, sign
-            )
-            return x_end.squeeze(0), l_end.squeeze(0)
-        probe = PROBES[self.probe](x) if self.divergence == "hutchinson" else None
+    def _field(self, c: None) -> nn.Module:
+        return self.field
 
-        def field_and_change(t, x):
-            dx, div = divergence(self.field, t, x, method=self.divergence, probe=probe)
-            return dx, sign * div
+    def _odeint_kwargs(self, c: None) -> dict:
+        return dict(manifold=self.manifold, **self.solver)  # solves stay on the manifold
 
-        # l is an integral along x's path: stages of zero weight skip the divergence
-        dynamics = IntegralDynamics(self.field, field_and_change)
+    def _base_log_prob(self, x0: Tensor) -> Tensor:
+        return self.manifold.uniform_logprob(x0)
 
-        t = torch.tensor([t_from, t_to], dtype=x.dtype, device=x.device)
-        xs, ls = odeint(dynamics, state, t, manifold=self.manifold, **self.solver)
-        return xs[-1], ls[-1]
-
-    def _check_x(self, x: Tensor) -> None:
-        if not isinstance(x, Tensor):
-            raise TypeError(f"x must be a tensor, got {type(x).__name__}")
-        d = self.manifold.ambient_dim
-        if x.dim() < 1 or x.shape[-1] != d:
-            raise ValueError(f"x must have shape (..., {d}), got {tuple(x.shape)}")
-        if not bool(torch.isfinite(x).all()):
-            raise ValueError("x contains NaN or inf values")
+    def _base_sample(self, shape: Size) -> Tensor:
+        anchor = self._anchor
+        return self.manifold.random_uniform(tuple(shape), dtype=anchor.dtype, device=anchor.device)
 
 
-class RiemannianCNFDistribution(Distribution):
-    """The distribution of a :class:`RiemannianCNF` (see ``RiemannianCNF.forward``).
-
-    Densities are with respect to the Riemannian volume of the manifold.
-    """
-
-    arg_constraints: dict = {}
-    support = constraints.real_vector
-    has_rsample = True
+class RiemannianCNFDistribution(ODEFlowDistribution):
+    """The distribution of a :class:`RiemannianCNF` (see ``RiemannianCNF.forward``): densities
+    are with respect to the Riemannian volume of the manifold; the methods are those of
+    :class:`~ctflow.flows.ode_flow.ODEFlowDistribution`."""
 
     def __init__(self, flow: RiemannianCNF):
-        self.flow = flow
-        super().__init__(Size(), Size((flow.manifold.ambient_dim,)), validate_args=False)
-
-    def log_prob(self, x: Tensor) -> Tensor:
-        """Log-density w.r.t. the Riemannian volume, shape ``x.shape[:-1]``.
-
-        Integrates ``(x, delta)`` from ``t1`` back to ``t0`` with ``d delta/dt = div_g v``:
-        ``log p_1(x) = log U(x_0) + delta(t0)``.
-        """
-        self.flow._check_x(x)
-        zeros = torch.zeros(x.shape[:-1], dtype=x.dtype, device=x.device)
-        x0, delta = self.flow._integrate((x, zeros), self.flow.t1, self.flow.t0, 1.0)
-        return self.flow.manifold.uniform_logprob(x0) + delta
-
-    def rsample(self, sample_shape: Sequence[int] = Size()) -> Tensor:
-        """Samples ``(*sample_shape, ambient_dim)`` on the manifold, differentiable in the field."""
-        x0 = self._base_sample(sample_shape)
-        t = torch.tensor([self.flow.t0, self.flow.t1], dtype=x0.dtype, device=x0.device)
-        return odeint(self.flow.field, x0, t, manifold=self.flow.manifold, **self.flow.solver)[-1]
-
-    def sample(self, sample_shape: Sequence[int] = Size()) -> Tensor:
-        with torch.no_grad():
-            return self.rsample(sample_shape)
-
-    def rsample_and_log_prob(self, sample_shape: Sequence[int] = Size()) -> tuple[Tensor, Tensor]:
-        """Samples and their log-density in one forward solve (no inversion)."""
-        x0 = self._base_sample(sample_shape)
-        logp0 = self.flow.manifold.uniform_logprob(x0)
-        return self.flow._integrate((x0, logp0), self.flow.t0, self.flow.t1, -1.0)
-
-    def _base_sample(self, sample_shape: Sequence[int]) -> Tensor:
-        anchor = self.flow._anchor
-        return self.flow.manifold.random_uniform(
-            tuple(check_sample_shape(sample_shape)), dtype=anchor.dtype, device=anchor.device
-        )
+        super().__init__(flow, None)
