@@ -1,7 +1,6 @@
 """Density models (zuko's convention: ``model(c=None)`` returns a Distribution) and their losses."""
 
 from .cnf import CNF, CNFDistribution
-from .ode_flow import ODEFlow, ODEFlowDistribution
 from .cpflow import (
     LOGDET_METHODS,
     ConvexPotential,
@@ -42,6 +41,7 @@ from .matching import (
     eps_loss,
     score_matching_loss,
 )
+from .ode_flow import ODEFlow, ODEFlowDistribution
 from .voronoi import VoronoiTessellation
 from .voronoi_mixture import FlowMixture, MixtureDistribution, RadialStudentT, VoronoiMixture
 
