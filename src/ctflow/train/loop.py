@@ -11,7 +11,6 @@ import contextlib
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -20,54 +19,24 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm.auto import tqdm
 
 from ..checkpoint import Checkpointer
-from ..distributed import gather_objects, is_distributed, rank, same_across_ranks, wrap_ddp
+from ..distributed import gather_objects, is_distributed, rank, wrap_ddp
 from ..seeding import rng_state, set_rng_state
 from ..solvers import SolverError
 from .callbacks import Callback
 from .optim import make_optimizer, make_schedule, parameter_groups
 from .sinks import SeriesLogger, send
+from .state import (
+    LossModule,
+    TrainResult,
+    check_distinct_streams,
+    copy_ema,
+    read_back,
+    restore_generators,
+)
 
 __all__ = ["Trainer", "TrainResult", "fit"]
 
 LossFn = Callable[[int], Tensor | tuple[Tensor, dict[str, float]]]
-
-
-@dataclass
-class TrainResult:
-    """What :meth:`Trainer.run` and :func:`fit` return.
-
-    Attributes:
-        steps: the steps asked for.
-        final_loss: the last step's loss.
-        seconds: training time, resumed parts included.
-        losses: every step's loss.
-        resumed_at: the step a resumed run continued from.
-        stopped_at: the step an early stop ended the run before, else ``None``.
-        metrics: every report of the callbacks, ``[{"step": s, name: value, ...}]``.
-        best: ``{"value", "step", "monitor"}`` of a :class:`~ctflow.train.KeepBest`, if any.
-    """
-
-    steps: int
-    final_loss: float
-    seconds: float
-    losses: list[float] = field(default_factory=list)
-    resumed_at: int | None = None
-    stopped_at: int | None = None
-    metrics: list[dict[str, float]] = field(default_factory=list)
-    best: dict[str, Any] | None = None
-
-
-class _LossModule(nn.Module):
-    """Makes ``loss_fn(step)`` the forward of a module that owns ``model``, so DDP can wrap it
-    (DDP synchronises gradients of parameters used in its forward)."""
-
-    def __init__(self, model: nn.Module, loss_fn: Callable):
-        super().__init__()
-        self.model = model
-        self.loss_fn = loss_fn
-
-    def forward(self, step: int):
-        return self.loss_fn(step)
 
 
 class Trainer:
@@ -183,7 +152,6 @@ class Trainer:
         self.best: dict[str, Any] | None = None
         self.losses: list[float] = []
 
-    # ---- for callbacks ---------------------------------------------------------------------
     def report(self, metrics: dict[str, float], step: int) -> None:
         """Record evaluation ``metrics`` of the model after ``step`` updates: a row to the sinks,
         then every callback's ``on_eval``."""
@@ -192,7 +160,7 @@ class Trainer:
         for cb in self.callbacks:
             cb.on_eval(self, metrics, step)
 
-    # ---- the loop ----------------------------------------------------------------------------
+    # ---- checkpoints and the loop ----------------------------------------------------------
     def _record(self, seconds: float, gather: bool = True) -> dict[str, Any]:
         record = {
             "scheduler": self.scheduler.state_dict(),
@@ -214,7 +182,7 @@ class Trainer:
         ranks = saved.get("ranks")
         if ranks is not None and len(ranks) > rank():  # this rank's own streams and records
             saved = {**saved, **ranks[rank()]}
-        _restore_generators(self.generators, saved["generators"])
+        restore_generators(self.generators, saved["generators"])
         set_rng_state(saved["rng"])
         self.losses = list(saved["losses"])
         self.metrics = list(saved.get("metrics", []))
@@ -288,15 +256,8 @@ class Trainer:
                 self.model.eval()
                 return self._result(saved["seconds"], resumed_at=self.steps)
             start_step, seconds_before = saved["step"], saved["seconds"]
-        if self.generators:
-            shared = same_across_ranks([g.get_state() for g in self.generators])
-            if shared is not None:
-                raise ValueError(
-                    f"{self.tag}: ranks {shared[0]} and {shared[1]} start with the same data "
-                    "generator state, so they would train on the same batches; seed each rank's "
-                    "generator with its rank (RunContext.rank)"
-                )
-        runner = wrap_ddp(_LossModule(self.model, self.loss_fn), self.device)
+        check_distinct_streams(self.generators, self.tag)
+        runner = wrap_ddp(LossModule(self.model, self.loss_fn), self.device)
         start = time.perf_counter()
         self.model.train()
         for cb in self.callbacks:
@@ -335,7 +296,7 @@ class Trainer:
             if lazy:
                 pending.append(loss.detach())
                 if step % self.check_every == 0 or self.step == self.steps:
-                    self._check_lazily(first_bad, pending)
+                    read_back(first_bad, pending, self.losses, self.tag, self.check_every)
                     value = self.losses[-1]
             else:
                 value = loss.item()
@@ -350,13 +311,13 @@ class Trainer:
                 and self.step < self.steps
             ):
                 if lazy:
-                    self._check_lazily(first_bad, pending)
+                    read_back(first_bad, pending, self.losses, self.tag, self.check_every)
                 self._save(self.step, False, seconds_before + time.perf_counter() - start)
         bar.close()
         if lazy:
-            self._check_lazily(first_bad, pending)
+            read_back(first_bad, pending, self.losses, self.tag, self.check_every)
         if self.ema is not None:
-            _copy_ema(self.ema, self.model)
+            copy_ema(self.ema, self.model)
         for cb in self.callbacks:
             cb.on_end(self)
         self.model.eval()
@@ -402,19 +363,6 @@ class Trainer:
             raise SolverError(message) from solve_error
         raise FloatingPointError(message)
 
-    def _check_lazily(self, first_bad: Tensor, pending: list[Tensor]) -> None:
-        """Read the losses and the first-bad-step flag back from the device (one wait)."""
-        if pending:
-            self.losses.extend(torch.stack(pending).float().tolist())
-            pending.clear()
-        bad_step = int(first_bad)
-        if bad_step >= 0:
-            raise FloatingPointError(
-                f"{self.tag}: the loss or the gradient norm became NaN or infinite at step "
-                f"{bad_step} (checked every {self.check_every} steps); the weights have been "
-                "updated since, so nothing was saved after it"
-            )
-
     def _log_and_progress(self, step, start_step, value, norm, extras, plain, bar) -> None:
         if value is None:
             return  # checked lazily, and not read back at this step
@@ -450,19 +398,3 @@ def fit(loss_fn: LossFn, model: nn.Module, *, steps: int, **options: Any) -> Tra
         True
     """
     return Trainer(model, loss_fn, steps=steps, **options).run()
-
-
-def _restore_generators(generators: Sequence[torch.Generator], states: list[Tensor]) -> None:
-    if len(states) != len(generators):
-        raise ValueError(
-            f"the checkpoint saved {len(states)} data generators, this run has "
-            f"{len(generators)}: was it made by another version of the experiment?"
-        )
-    for gen, state in zip(generators, states):
-        gen.set_state(state)
-
-
-@torch.no_grad()
-def _copy_ema(ema: AveragedModel, model: nn.Module) -> None:
-    for target, source in zip(model.state_dict().values(), ema.module.state_dict().values()):
-        target.copy_(source)
