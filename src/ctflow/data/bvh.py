@@ -52,6 +52,20 @@ class BVH:
     def times(self) -> np.ndarray:
         return np.arange(len(self.motion)) * self.frame_time
 
+    def stride_for(self, fps: float) -> int:
+        """Every how many frames to keep for a rate near ``fps``: ``round(self.fps / fps)``, at
+        least 1 (a file recorded below ``fps`` is kept whole).
+
+        Examples:
+            >>> BVH([], np.zeros((10, 3)), 1 / 120).stride_for(30)
+            4
+            >>> BVH([], np.zeros((10, 3)), 1 / 24).stride_for(30)
+            1
+        """
+        if not (np.isfinite(fps) and fps > 0):
+            raise ValueError(f"fps must be a positive number, got {fps}")
+        return max(1, round(self.fps / fps))
+
     def positions(self, motion: np.ndarray | None = None, root_frame: bool = False) -> np.ndarray:
         """Joint positions ``(frames, joints, 3)`` by forward kinematics.
 

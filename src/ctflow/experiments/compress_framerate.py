@@ -67,14 +67,14 @@ def _blend(frames: np.ndarray, times: np.ndarray, query: np.ndarray) -> np.ndarr
 def _mocap(config):
     bvh = read_bvh(mocap_root() / config.mocap_file)
     pos = bvh.positions(root_frame=True).reshape(len(bvh.motion), -1).astype(np.float32)
-    step = 4  # 120 fps -> 30 fps
+    step = bvh.stride_for(config.mocap_fps)  # walk_meredith.bvh: 120 fps -> 30 fps
     cut = int(0.7 * len(pos))
     T = config.frames
     train = []
     for phase in range(step):
         seq = pos[:cut][phase::step]
         train += [seq[s : s + T] for s in range(0, len(seq) - T + 1, 12)]
-    span = (T - 1) * step + 1  # a test window at 120 fps
+    span = (T - 1) * step + 1  # a test window at the file's own rate
     test = [pos[cut:][s : s + span] for s in range(0, len(pos) - cut - span + 1, span // 2)]
     if not train or not test:
         raise ValueError(f"{config.mocap_file}: too few frames for windows of {T}")
@@ -164,7 +164,8 @@ def run(config: CompressFramerateConfig, ctx: RunContext | None = None) -> Resul
     results.figures["compress_framerate"] = _figure(shown, config)
     results.notes.append(
         "psnr_new_frames: PSNR on the frames between the coded grid's times (the truth there "
-        "is analytic, or the held-back 120 fps mocap frames); psnr_grid_frames: on the grid."
+        "is analytic, or the held-back mocap frames at the file's own rate); psnr_grid_frames: "
+        "on the grid."
     )
     return results
 

@@ -88,6 +88,9 @@ class CodecTrainingConfig(ExperimentConfig):
     lr: float = 3e-3
     lam: float = 1e-3
     mocap_file: str = "walk_meredith.bvh"
+    # the rate the motion capture is trained and coded at: every round(file fps / mocap_fps)-th
+    # frame (walk_meredith.bvh: 120 fps, every 4th)
+    mocap_fps: float = 30.0
 
     def check_training(self, datasets: tuple[str, ...]) -> None:
         unknown = set(self.datasets) - set(datasets)
@@ -97,7 +100,7 @@ class CodecTrainingConfig(ExperimentConfig):
             self,
             at_least_one="n_train n_test latent_dim hidden batch_size",
             non_negative="ae_steps keep_steps prior_steps lam",
-            positive="lr",
+            positive="lr mocap_fps",
         )
         if self.frames < 4 or self.size < 4:
             raise ValueError("frames and size must be >= 4")
@@ -163,9 +166,11 @@ SIZES = {
 }  # fmt: skip
 
 
-def _mocap_windows(config, T: int, split: str, step: int = 4, hop: int = 12):
-    """Root-relative joint positions of the BVH file at 120/step fps, windows of T frames."""
+def _mocap_windows(config, T: int, split: str, hop: int = 12):
+    """Root-relative joint positions of the BVH file near ``config.mocap_fps`` (every
+    ``step``-th frame, each phase of the stride a sequence of its own), windows of T frames."""
     bvh = read_bvh(mocap_root() / config.mocap_file)
+    step = bvh.stride_for(config.mocap_fps)
     pos = bvh.positions(root_frame=True).reshape(len(bvh.motion), -1)  # root-relative, (F, J*3)
     F = len(pos)
     cut = int(0.7 * F)
