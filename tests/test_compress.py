@@ -498,3 +498,28 @@ def test_a_bvh_file_gives_its_frame_rate_and_npy_needs_one(tmp_path):
     assert header["grid"]["T"] == 40
     assert compress_main(["compress", str(clip), str(tmp_path / "t.ctfc"), "--fps", "10"]) == 0
     assert read_header((tmp_path / "t.ctfc").read_bytes())["grid"]["fps"] == 10.0
+
+
+def test_a_saved_joint_path_codec_compresses_any_bvh_file(tmp_path):
+    # compress-mocap trains on one skeleton (23 joints); freebvh.bvh has 55
+    mocap = Path(__file__).resolve().parents[2] / "shared" / "data" / "mocap"
+    if not (mocap / "freebvh.bvh").exists():
+        pytest.skip("../shared/data/mocap is not present")
+    from ctflow.data.bvh import read_bvh
+    from ctflow.runs import run_experiment
+
+    run_dir, _ = run_experiment("compress-mocap", size="smoke", out=tmp_path / "run",
+                                progress=False)  # fmt: skip
+    model = ["--model", str(run_dir), "--key", "joints"]
+    out, back = tmp_path / "fb.ctfc", tmp_path / "fb.npy"
+    assert compress_main(["compress", str(mocap / "freebvh.bvh"), str(out), *model]) == 0
+    assert compress_main(["decompress", str(out), str(back), *model]) == 0
+    truth = read_bvh(mocap / "freebvh.bvh").positions(root_frame=True)  # (69, 55, 3)
+    frames = np.load(back)
+    assert frames.shape == truth.shape and np.isfinite(frames).all()
+    # a model of another frame size is refused by name, and nothing is written
+    other = tmp_path / "other.ctfc"
+    rd, _ = run_experiment("compress-rd", size="smoke", out=tmp_path / "rd", progress=False)
+    args = ["compress", str(mocap / "freebvh.bvh"), str(other), "--model", str(rd), "--key"]
+    assert compress_main([*args, "bouncing-balls"]) == 2
+    assert not other.exists()

@@ -119,6 +119,24 @@ def _neural(args):
     return NeuralCodec(models[args.key])
 
 
+def _bvh_for(codec, path: Path, x, times, extra):
+    """A BVH file in the form a neural codec takes: its channels when the codec's frames have
+    that many values, else each joint's path in the root's frame (3-D frames, any skeleton;
+    decompressing gives positions ``(frames, joints, 3)``)."""
+    if codec.frame_dim == x.shape[-1]:
+        return x, times, extra
+    if codec.frame_dim != 3:
+        raise ValueError(
+            f"this model codes frames of {codec.frame_dim} values; {path} has {x.shape[-1]} "
+            "channels, and joint paths have 3 values per frame"
+        )
+    from .data.bvh import read_bvh
+
+    paths, _ = read_bvh(path).joint_trajectories()
+    extra = {k: v for k, v in extra.items() if k != "single"}
+    return paths, times, {**extra, "joint_paths": True}
+
+
 def _compress(args) -> int:
     from .compress.bitstream import encode
     from .compress.knots import KnotCodec
@@ -147,6 +165,9 @@ def _compress(args) -> int:
     if args.model:
         codec = _neural(args)
         extra["codec"] = {"kind": "neural", "key": args.key}
+        if Path(args.input).suffix.lower() == ".bvh":
+            x, times, extra = _bvh_for(codec, Path(args.input), x, times, extra)
+            N, T = x.shape[:2]
     else:
         span = float(x.max() - x.min()) or 1.0
         step = args.step if args.step is not None else span / 1000
@@ -203,6 +224,8 @@ def _decompress(args) -> int:
     frames = decode(codec, data, query)
     if extra.get("single"):
         frames = frames[0]
+    elif extra.get("joint_paths"):  # (joints, frames, 3) paths back to per-frame positions
+        frames = frames.transpose(1, 0, 2)
     np.save(args.output, frames)
     print(f"{args.input} -> {args.output}: frames {frames.shape}")
     return 0

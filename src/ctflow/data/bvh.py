@@ -66,6 +66,21 @@ class BVH:
             raise ValueError(f"fps must be a positive number, got {fps}")
         return max(1, round(self.fps / fps))
 
+    def joint_trajectories(self, fps: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Each joint's path in the root's frame, as sequences a codec of 3-D frames takes.
+
+        Args:
+            fps: keep every :meth:`stride_for` ``(fps)``-th frame (``None``: every frame).
+
+        Returns:
+            ``(x, times)``: ``x`` of shape ``(joints, frames, 3)`` (float64, the file's units)
+            and ``times`` ``(frames,)`` in seconds. Any skeleton gives sequences of the same
+            kind, so one model serves every file.
+        """
+        step = 1 if fps is None else self.stride_for(fps)
+        pos = self.positions(root_frame=True)[::step]  # (frames, joints, 3)
+        return np.ascontiguousarray(pos.transpose(1, 0, 2)), self.times[::step]
+
     def positions(self, motion: np.ndarray | None = None, root_frame: bool = False) -> np.ndarray:
         """Joint positions ``(frames, joints, 3)`` by forward kinematics.
 

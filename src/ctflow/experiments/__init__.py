@@ -25,4 +25,4 @@ __all__ = [
 ]
 from . import ppd_sphere, ppd_earth, ppd_highdim  # noqa: E402, F401, I001
 from . import smac_entropy, smac_bandit, smac_control  # noqa: E402, F401, I001
-from . import compress_rd, compress_framerate  # noqa: E402, F401, I001
+from . import compress_rd, compress_framerate, compress_mocap  # noqa: E402, F401, I001
