@@ -48,8 +48,8 @@ negative-controls: $(STAMP)
 	@echo "tables for docs/results/claims.md: runs/claims-tables.md"
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks examples scripts
+	$(BIN)/ruff format --check src tests benchmarks examples scripts
 
 # torchcfm declares torchvision and a CUDA torch: install it without its dependencies (PEERS.md)
 bench-deps: $(STAMP)

@@ -11,7 +11,8 @@ spaces are cheap); capitalised share 0.21 unguided (the data's: 0.19), 0.98 at s
 at scale 3; real words 0.34, 0.38 and 0.31. Past scale 1 the words get worse ("KIINREHE"):
 guidance buys the condition with sample quality.
 
-    python examples/discrete_flow_matching_your_words.py [--text FILE] [--steps N] [--samples N] [--out FOLDER]
+    python examples/discrete_flow_matching_your_words.py [--text FILE] [--steps N] \
+        [--samples N] [--out FOLDER]
 """
 
 from __future__ import annotations

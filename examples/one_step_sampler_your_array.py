@@ -1,4 +1,4 @@
-"""One-step sampling with MeanFlow on your own N-d array (scikit-learn's wine), against flow matching.
+"""One-step sampling with MeanFlow on your own N-d array (scikit-learn's wine) vs flow matching.
 
 Trains an average-velocity field u(s, t, x) by the MeanFlow loss, and a TimeMLP velocity by
 conditional flow matching, on the standardised 13-D wine data (75/25 split), same path, steps
