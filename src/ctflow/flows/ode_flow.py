@@ -17,7 +17,7 @@ from torch import Size, Tensor, nn
 from torch.distributions import Distribution, constraints
 
 from .._validate import check_positive, check_sample_shape
-from ..ops import DIVERGENCE_METHODS, PROBES, divergence
+from ..ops import PROBES, check_divergence_choice, divergence
 from ..solvers import METHODS, IntegralDynamics, odeint
 
 __all__ = ["ODEFlow", "ODEFlowDistribution"]
@@ -51,12 +51,7 @@ class ODEFlow(nn.Module):
         super().__init__()
         if method not in METHODS:
             raise ValueError(f"unknown method {method!r}; choose one of: {', '.join(METHODS)}")
-        if divergence not in DIVERGENCE_METHODS:
-            raise ValueError(
-                f"unknown divergence {divergence!r}; choose one of: {', '.join(DIVERGENCE_METHODS)}"
-            )
-        if probe not in PROBES:
-            raise ValueError(f"unknown probe {probe!r}; choose one of: {', '.join(PROBES)}")
+        check_divergence_choice(divergence, probe)
         if not t1 > t0:
             raise ValueError(f"need t0 < t1, got t0={t0}, t1={t1}")
         atol, rtol = check_positive(atol, "atol"), check_positive(rtol, "rtol")

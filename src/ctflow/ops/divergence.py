@@ -12,11 +12,24 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-__all__ = ["divergence", "DIVERGENCE_METHODS", "ANALYTIC_MAX_DIM"]
+__all__ = ["divergence", "DIVERGENCE_METHODS", "ANALYTIC_MAX_DIM", "check_divergence_choice"]
 
 DIVERGENCE_METHODS = ("exact", "hutchinson")
 # Above this, the analytic pass's (N, D, H) Jacobians cost more memory than autograd's D passes.
 ANALYTIC_MAX_DIM = 64
+
+
+def check_divergence_choice(method: str, probe: str) -> None:
+    """Refuse an unknown divergence method or Hutchinson probe, listing the choices (what every
+    density model built on :func:`divergence` takes as options)."""
+    from .probes import PROBES
+
+    if method not in DIVERGENCE_METHODS:
+        raise ValueError(
+            f"unknown divergence {method!r}; choose one of: {', '.join(DIVERGENCE_METHODS)}"
+        )
+    if probe not in PROBES:
+        raise ValueError(f"unknown probe {probe!r}; choose one of: {', '.join(PROBES)}")
 
 
 def divergence(

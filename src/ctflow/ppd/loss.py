@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 
 from ..manifolds import Manifold
-from ..ops import DIVERGENCE_METHODS, PROBES
+from ..ops import PROBES, check_divergence_choice
 from ..ops import divergence as divergence_of_field
 from .paths import KernelMixturePath, PathPoint
 
@@ -164,12 +164,7 @@ def ppd_loss(
     divergence = _renamed(divergence_method, "divergence_method", divergence)
     if power not in POWERS:
         raise ValueError(f"power must be 1 or 2, got {power!r}")
-    if divergence not in DIVERGENCE_METHODS:
-        raise ValueError(
-            f"unknown divergence {divergence!r}; choose one of: {', '.join(DIVERGENCE_METHODS)}"
-        )
-    if probe not in PROBES:
-        raise ValueError(f"unknown probe {probe!r}; choose one of: {', '.join(PROBES)}")
+    check_divergence_choice(divergence, probe)
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
     if not 0 < t_eps < 0.5:
