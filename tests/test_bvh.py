@@ -140,19 +140,20 @@ def test_the_mocap_experiments_train_any_source_rate_near_mocap_fps(tmp_path, mo
     source = mocap_root() / "walk_meredith.bvh"
     if not source.exists():
         pytest.skip("../shared/data/mocap is not present")
+    from ctflow.experiments.compress_data import mocap_windows
     from ctflow.experiments.compress_framerate import _mocap
-    from ctflow.experiments.compress_rd import CompressRDConfig, _mocap_windows
+    from ctflow.experiments.compress_rd import CompressRDConfig
 
     text = source.read_text().replace("Frame Time: 0.008333", "Frame Time: 0.0166667")
     assert "0.0166667" in text
     (tmp_path / "walk60.bvh").write_text(text)
     monkeypatch.setenv("CTFLOW_MOCAP", str(tmp_path))
     config = CompressRDConfig(datasets=("mocap",), mocap_file="walk60.bvh", frames=16)
-    x, times = _mocap_windows(config, 16, "train")
+    x, times = mocap_windows(config, 16, "train")
     np.testing.assert_allclose(np.diff(times), 2 * 0.0166667)
     _, times, _, fine, step = _mocap(config)  # the frame-rate experiment's split
     assert step == 2 and np.allclose(np.diff(fine), 0.0166667)
     slow = CompressRDConfig(datasets=("mocap",), mocap_file="walk60.bvh", mocap_fps=60.0)
-    assert np.allclose(np.diff(_mocap_windows(slow, 16, "train")[1]), 0.0166667)
+    assert np.allclose(np.diff(mocap_windows(slow, 16, "train")[1]), 0.0166667)
     with pytest.raises(ValueError, match="mocap_fps"):
         CompressRDConfig(mocap_fps=0.0)

@@ -15,6 +15,7 @@ __all__ = [
     "scatter_figure",
     "sample_grid_figure",
     "trajectory_figure",
+    "overlay_figure",
     "image_grid_figure",
     "save_figure",
 ]
@@ -119,6 +120,31 @@ def trajectory_figure(trajectories: dict[str, Tensor], limit: float, title: str 
     axes[0][0].legend(fontsize=7, loc="lower left")
     if title:
         fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def overlay_figure(
+    rows: dict[str, tuple[Tensor, Tensor]],
+    limit: float,
+    marks: Tensor | None = None,
+    labels: tuple[str, str] = ("target", "samples"),
+    show: int = 600,
+):
+    """One panel per title: samples ``(N, 2)`` (blue) over reference points ``(M, 2)`` (grey),
+    the first ``show`` of each, with optional marks ``(K, 2)`` (e.g. mixture means, as x)."""
+    fig, axes = plt.subplots(1, len(rows), figsize=(2.4 * len(rows), 2.5), squeeze=False)
+    for ax, (title, (samples, target)) in zip(axes[0], rows.items()):
+        ax.scatter(*target[:show].T, s=2, c="0.7", label=labels[0])
+        ax.scatter(*samples[:show].T, s=2, c="tab:blue", label=labels[1])
+        if marks is not None:
+            ax.scatter(*marks.T, marker="x", c="k", s=20)
+        ax.set_title(title, fontsize=8)
+        ax.set_xlim(-limit, limit)
+        ax.set_ylim(-limit, limit)
+        ax.set_aspect("equal")
+        ax.tick_params(labelsize=6)
+    axes[0][0].legend(fontsize=6, loc="lower left")
     fig.tight_layout()
     return fig
 

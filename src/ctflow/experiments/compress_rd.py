@@ -32,14 +32,11 @@ import torch
 from ..compress import (
     MIN_OVERLAP,
     KnotCodec,
-    NeuralCodec,
     OracleCodec,
     RDOracleCodec,
     SequenceCodec,
     bd_overlap,
     bd_rate,
-    decode,
-    encode,
     psnr,
     rd_latent_masks,
     segment_costs,
@@ -52,9 +49,10 @@ from ..compress.train import (
     train_codec,
     with_keep,
 )
-from ..data.bvh import mocap_root, read_bvh
-from ..data.sequences import bouncing_balls, skeleton_motion, smooth_control
+from ..data.bvh import mocap_root
 from .base import ExperimentConfig, Results, RunContext
+from .compress_data import VIDEO, frame_dim, make_dataset
+from .compress_figures import keep_figure, rd_figure
 from .config import check_fields
 from .registry import Experiment, register
 
@@ -69,7 +67,6 @@ __all__ = [
 ]
 
 DATASETS = ("bouncing-balls", "smooth-control", "skeleton", "mocap")
-VIDEO = ("bouncing-balls", "smooth-control")
 
 
 @dataclass
@@ -166,64 +163,11 @@ SIZES = {
 }  # fmt: skip
 
 
-def _mocap_windows(config, T: int, split: str, hop: int = 12):
-    """Root-relative joint positions of the BVH file near ``config.mocap_fps`` (every
-    ``step``-th frame, each phase of the stride a sequence of its own), windows of T frames."""
-    bvh = read_bvh(mocap_root() / config.mocap_file)
-    step = bvh.stride_for(config.mocap_fps)
-    pos = bvh.positions(root_frame=True).reshape(len(bvh.motion), -1)  # root-relative, (F, J*3)
-    F = len(pos)
-    cut = int(0.7 * F)
-    part = pos[:cut] if split == "train" else pos[cut:]
-    windows = []
-    for phase in range(step):
-        seq = part[phase::step]
-        for s in range(0, len(seq) - T + 1, hop if split == "train" else T // 2):
-            windows.append(seq[s : s + T])
-    if not windows:
-        raise ValueError(f"{config.mocap_file}: too few frames for windows of {T}")
-    times = np.arange(T) * bvh.frame_time * step
-    return np.stack(windows).astype(np.float32), times
-
-
-def make_dataset(name: str, config, split: str, seed: int):
-    """``(frames (N, T, *shape), times, peak)`` of a dataset split."""
-    T, s = config.frames, config.size
-    n = {"train": config.n_train, "test": config.n_test}.get(split)
-    offset = {"train": 0, "test": 10**6}.get(split)
-    if split == "extra":  # more draws for distillation, disjoint from train and test
-        n, offset = config.n_distill - config.n_train, 2 * 10**6
-    if n is None:
-        raise ValueError(f"split must be 'train', 'test' or 'extra', got {split!r}")
-    if name == "bouncing-balls":
-        d = bouncing_balls(n, T, s, seed=seed + offset)
-        return d.frames, d.times, 1.0
-    if name == "smooth-control":
-        d = smooth_control(n, T, s, seed=seed + offset)
-        return d.frames, d.times, 1.0
-    if name == "skeleton":
-        d = skeleton_motion(n, T, joints=4, seed=seed + offset)
-        return d.frames, d.times, 8.0  # a chain of 4 links spans at most ~8 units
-    x, times = _mocap_windows(config, T, split)
-    if split == "train":
-        x = x[np.random.default_rng(seed).permutation(len(x))[:n]] if len(x) > n else x
-    peak = float(x.max() - x.min())
-    return x, times, peak
-
-
-def _frame_dim(name: str, config) -> int:
-    if name in VIDEO:
-        return config.size * config.size
-    if name == "skeleton":
-        return 10
-    return int(np.prod(_mocap_windows(config, config.frames, "test")[0].shape[2:]))
-
-
 def build_models(config: CompressRDConfig) -> dict[str, torch.nn.Module]:
     """The shared frame autoencoder (with its learned keep network) per synthetic dataset."""
     torch.manual_seed(config.seed)
     return {
-        name: SequenceCodec(_frame_dim(name, config), config.latent_dim, config.hidden)
+        name: SequenceCodec(frame_dim(name, config), config.latent_dim, config.hidden)
         for name in config.datasets
         if name != "mocap"
     }
@@ -387,9 +331,9 @@ def run(config: CompressRDConfig, ctx: RunContext | None = None) -> Results:
                 {"step": i, "tag": f"{ds}/rd", "bits": p["bits_per_seq"], "psnr": p["psnr"]}
             )
     results.models = {k: v for k, v in results.models.items() if v is not None}
-    results.figures["compress_rd"] = _rd_figure(curves)
+    results.figures["compress_rd"] = rd_figure(curves)
     if "bouncing-balls" in examples:
-        results.figures["compress_keeps"] = _keep_figure(*examples["bouncing-balls"], config)
+        results.figures["compress_keeps"] = keep_figure(*examples["bouncing-balls"], config)
     results.notes.append(
         "bits_p*/psnr_p*: rate (payload bits per sequence, the test set coded as one stream) and "
         "PSNR of each operating point; bd_rate_vs_*: percent rate change at matched PSNR, only "
@@ -397,67 +341,6 @@ def run(config: CompressRDConfig, ctx: RunContext | None = None) -> Results:
         f"{MIN_OVERLAP:g}."
     )
     return results
-
-
-STYLE = {
-    "learned": ("C0", "o-"), "uniform": ("C1", "s-"), "oracle": ("C2", "^--"),
-    "rd-oracle": ("C8", "P--"),
-    "knots": ("C3", "v-"), "knots-uniform": ("C4", "d-"), "zlib": ("C5", "x:"),
-    "lzma": ("C6", "+:"), "h264": ("C7", "*-"),
-}  # fmt: skip
-
-
-def _rd_figure(curves):
-    import matplotlib.pyplot as plt
-
-    n = max(len(curves), 1)
-    fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 3.4), dpi=72, squeeze=False)
-    for ax, (ds, cur) in zip(axes[0], curves.items()):
-        for method, points in cur.items():
-            color, style = STYLE.get(method, ("k", "o-"))
-            pts = sorted((p["bits_per_seq"], p["psnr"]) for p in points if math.isfinite(p["psnr"]))
-            ax.plot(*zip(*pts), style, color=color, label=method, ms=4, lw=1)
-        ax.set_xscale("log")
-        ax.set_xlabel("bits per sequence")
-        ax.set_ylabel("PSNR (dB)")
-        ax.set_title(ds, fontsize=9)
-        ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=6)
-    fig.tight_layout()
-    return fig
-
-
-def _keep_figure(model, x, times, config):
-    """Ball centre (intensity centroid) over time: input vs decoded, stored time points marked."""
-    import matplotlib.pyplot as plt
-
-    codec = NeuralCodec(model)
-    T, s = len(times), config.size
-    stream, info = encode(codec, x.reshape(1, T, -1), times)
-    fine = np.linspace(times[0], times[-1], 4 * (T - 1) + 1)
-    frames = decode(codec, stream, fine)
-    g = (np.arange(s) + 0.5) / s
-
-    def centre(v):
-        v = np.clip(v.reshape(-1, s, s), 0, None)
-        w = v.sum((1, 2))
-        return (v.sum(1) @ g) / w, (v.sum(2) @ g) / w
-
-    mask = info.mask[0]
-    fig, ax = plt.subplots(figsize=(6.5, 2.8), dpi=72)
-    for k, (a, b) in enumerate(zip(centre(x[0]), centre(frames[0]))):
-        ax.plot(times, a, "o", ms=3, color=f"C{k}", label="input " + "xy"[k])
-        ax.plot(fine, b, "-", lw=1, color=f"C{k}", label="decoded (4x rate) " + "xy"[k])
-    for t in times[mask]:
-        ax.axvline(t, color="r", lw=0.6, alpha=0.6)
-    ax.set_xlabel("time")
-    ax.set_ylabel("ball centre")
-    ax.set_title(
-        f"learned time points (red): {mask.sum()} of {T}, {info.payload_bits} bits", fontsize=9
-    )
-    ax.legend(fontsize=6, ncol=2)
-    fig.tight_layout()
-    return fig
 
 
 register(

@@ -48,6 +48,7 @@ from ..metrics import wasserstein2
 from ..nn import SequenceTransformer, TimeMLP
 from ..ops import log_mean_exp
 from ..paths import CondOTPath, MixtureDiscretePath, ot_coupling
+from ..plotting import overlay_figure
 from ..solvers import odeint
 from .base import ExperimentConfig, Results, RunContext
 from .config import check_choices, check_fields
@@ -233,7 +234,9 @@ def run(config: Conditional2DConfig, ctx: RunContext | None = None) -> Results:
         "dfm-cfg: total variation of sampled sequences to the exact tilted law over 64 sequences; "
         "tv_floor: exact draws of the same size.",
     ]
-    results.figures["guidance"] = _figure(figure_rows)
+    results.figures["guidance"] = overlay_figure(
+        figure_rows, 5.0, marks=MEANS, labels=("target", "guided (trained)")
+    )
     return results
 
 
@@ -376,24 +379,6 @@ def _discrete_guidance(model, config, ctx, device, m):
             states[torch.multinomial(tilt, n, True, generator=eval_gen)], tilt
         )
     model.train()
-
-
-def _figure(rows: dict):
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(rows), figsize=(2.4 * len(rows), 2.5))
-    for ax, (title, (samples, target)) in zip(list(axes), rows.items()):
-        ax.scatter(*target[:600].T, s=2, c="0.7", label="target")
-        ax.scatter(*samples[:600].T, s=2, c="tab:blue", label="guided (trained)")
-        ax.scatter(*MEANS.T, marker="x", c="k", s=20)
-        ax.set_title(title, fontsize=8)
-        ax.set_xlim(-5, 5)
-        ax.set_ylim(-5, 5)
-        ax.set_aspect("equal")
-        ax.tick_params(labelsize=6)
-    axes[0].legend(fontsize=6, loc="lower left")
-    fig.tight_layout()
-    return fig
 
 
 register(

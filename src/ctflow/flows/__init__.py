@@ -6,8 +6,8 @@ from .cpflow import (
     ConvexPotential,
     ConvexPotentialLayer,
     ConvexPotentialTransform,
-    CPFlow,
 )
+from .cpflow_model import CPFlow
 from .dequantization import (
     DEQUANTIZERS,
     ArgmaxDequantizer,

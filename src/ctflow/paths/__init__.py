@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from .coupling import COUPLING_METHODS, ot_coupling, sinkhorn_plan
+from .diffusion import VEPath, VPPath
 from .discrete import DISCRETE_SOURCES, MixtureDiscretePath
-from .gaussian import PATHS, AffineGaussianPath, CondOTPath, PathSample, VEPath, VPPath
+from .gaussian import AffineGaussianPath, CondOTPath, PathSample
 from .schedulers import (
     CosinePath,
     LinearVPPath,
@@ -13,7 +14,15 @@ from .schedulers import (
     time_at_snr,
 )
 
-PATHS.update({"cosine": CosinePath, "polynomial": PolynomialPath, "linear-vp": LinearVPPath})
+#: the paths by name, for configuration files
+PATHS: dict[str, type[AffineGaussianPath]] = {
+    "condot": CondOTPath,
+    "vp": VPPath,
+    "ve": VEPath,
+    "cosine": CosinePath,
+    "polynomial": PolynomialPath,
+    "linear-vp": LinearVPPath,
+}
 
 __all__ = [
     "PathSample",

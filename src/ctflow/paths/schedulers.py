@@ -21,7 +21,8 @@ import torch
 from torch import Tensor, nn
 
 from .._validate import check_real
-from .gaussian import AffineGaussianPath, CondOTPath, VEPath, VPPath
+from .diffusion import VEPath, VPPath
+from .gaussian import AffineGaussianPath, CondOTPath
 
 __all__ = [
     "CosinePath",

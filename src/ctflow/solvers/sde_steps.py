@@ -7,6 +7,7 @@ diagonal noise and ``(*batch, m)`` for general noise, where ``g`` returns ``(*ba
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
 import torch
@@ -18,6 +19,8 @@ __all__ = [
     "euler_maruyama_step",
     "integrate_fixed",
     "milstein_step",
+    "noise_shape_of",
+    "check_brownian",
 ]
 
 VectorField = Callable[[Tensor, Tensor], Tensor]
@@ -230,3 +233,28 @@ def integrate_fixed(
             k += 1
         xs.append(x)
     return torch.stack(xs)
+
+
+def noise_shape_of(g: VectorField, x0: Tensor, t: Tensor, noise: str) -> torch.Size:
+    """``dW``'s shape; general noise learns ``m`` from one probe call of ``g``."""
+    if noise == "diagonal":
+        return x0.shape
+    with torch.no_grad():
+        probe = g(t[0], x0)
+    if not isinstance(probe, Tensor):
+        raise TypeError(f"g(t, x) must return a tensor, got {type(probe).__name__}")
+    if probe.dim() != x0.dim() + 1 or probe.shape[:-1] != x0.shape:
+        raise ValueError(
+            f"g(t, x) returned shape {tuple(probe.shape)}, expected {(*x0.shape, 'm')} for "
+            "noise='general' (m = number of Brownian motions)"
+        )
+    return torch.Size((*x0.shape[:-1], probe.shape[-1]))
+
+
+def check_brownian(bm: object, noise_shape: torch.Size) -> None:
+    flat = (math.prod(noise_shape[:-1]), noise_shape[-1])
+    if tuple(bm.shape) != flat:
+        raise ValueError(
+            f"the Brownian object bm must have size (B, m) = {flat} (batch flattened), got "
+            f"{tuple(bm.shape)}"
+        )

@@ -8,23 +8,24 @@ the stochastic adjoint; states are flattened to the ``(B, d)`` torchsde requires
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from functools import partial
-from typing import Any, Literal, overload
+from typing import Literal, overload
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from ._checks import as_state_tuple, check_method, check_positive, check_times, steps_per_interval
 from .counting import SolveStats
 from .sde_steps import (
     BrownianIncrements,
-    diffusion_shape,
+    check_brownian,
     euler_maruyama_step,
     integrate_fixed,
     milstein_step,
+    noise_shape_of,
 )
+from .sde_torchsde import default_adjoint_params, sdeint_torchsde
 
 __all__ = ["sdeint"]
 
@@ -240,8 +241,8 @@ def sdeint(
                 "return_increments needs backend='native' (torchsde does not expose them)"
             )
         if adjoint and adjoint_params is None:
-            adjoint_params = _default_adjoint_params(f, g)
-        xs = _sdeint_torchsde(
+            adjoint_params = default_adjoint_params(f, g)
+        xs = sdeint_torchsde(
             drift,
             g,
             x0,
@@ -267,7 +268,7 @@ def sdeint(
         )
     counts = steps_per_interval(t, dt)
     stats.steps = sum(counts)
-    noise_shape = _noise_shape(g, x0, t, noise)
+    noise_shape = noise_shape_of(g, x0, t, noise)
     source = _increment_source(bm, stats.steps, noise_shape, x0, generator, return_increments)
     if method == "euler":
         step = partial(euler_maruyama_step, drift, g, noise=noise)
@@ -311,35 +312,10 @@ def _check_inputs(
     return x0, t
 
 
-def _noise_shape(g: VectorField, x0: Tensor, t: Tensor, noise: str) -> torch.Size:
-    """``dW``'s shape; general noise learns ``m`` from one probe call of ``g``."""
-    if noise == "diagonal":
-        return x0.shape
-    with torch.no_grad():
-        probe = g(t[0], x0)
-    if not isinstance(probe, Tensor):
-        raise TypeError(f"g(t, x) must return a tensor, got {type(probe).__name__}")
-    if probe.dim() != x0.dim() + 1 or probe.shape[:-1] != x0.shape:
-        raise ValueError(
-            f"g(t, x) returned shape {tuple(probe.shape)}, expected {(*x0.shape, 'm')} for "
-            "noise='general' (m = number of Brownian motions)"
-        )
-    return torch.Size((*x0.shape[:-1], probe.shape[-1]))
-
-
 def _is_brownian(bm: object) -> bool:
     import torchsde  # deferred: only needed when a Brownian object may be involved
 
     return isinstance(bm, torchsde.BaseBrownian)
-
-
-def _check_brownian(bm: object, noise_shape: torch.Size) -> None:
-    flat = (math.prod(noise_shape[:-1]), noise_shape[-1])
-    if tuple(bm.shape) != flat:
-        raise ValueError(
-            f"the Brownian object bm must have size (B, m) = {flat} (batch flattened), got "
-            f"{tuple(bm.shape)}"
-        )
 
 
 def _increment_source(
@@ -364,119 +340,8 @@ def _increment_source(
         increments = bm.to(device=x0.device, dtype=x0.dtype)
         return BrownianIncrements(noise_shape, x0, increments=increments, record=record)
     if _is_brownian(bm):
-        _check_brownian(bm, noise_shape)
+        check_brownian(bm, noise_shape)
         return BrownianIncrements(noise_shape, x0, brownian=bm, record=record)
     raise TypeError(
         f"bm must be a tensor of increments or a torchsde Brownian object, got {type(bm).__name__}"
     )
-
-
-def _as_time(t: object, like: Tensor) -> Tensor:
-    if isinstance(t, Tensor):
-        return t.to(dtype=like.dtype)
-    return torch.as_tensor(t, dtype=like.dtype, device=like.device)
-
-
-class _TorchsdeSDE(nn.Module):
-    """Adapter: ``(B, d)`` torchsde states to the user's ``(*batch, d)`` drift and diffusion."""
-
-    sde_type = "ito"
-
-    def __init__(
-        self, drift: VectorField, diffusion: VectorField, x_shape: torch.Size, noise: str, m: int
-    ) -> None:
-        super().__init__()
-        self.drift, self.diffusion = drift, diffusion
-        self.noise_type = noise
-        self.x_shape = x_shape
-        self.g_shape = diffusion_shape(x_shape, (m,), noise)
-
-    def f(self, t: Tensor, y: Tensor) -> Tensor:
-        out = self.drift(_as_time(t, y), y.reshape(self.x_shape))
-        if not isinstance(out, Tensor) or out.shape != self.x_shape:
-            got = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
-            raise ValueError(f"f(t, x) returned {got}, expected shape {tuple(self.x_shape)}")
-        return out.reshape(y.shape)
-
-    def g(self, t: Tensor, y: Tensor) -> Tensor:
-        out = self.diffusion(_as_time(t, y), y.reshape(self.x_shape))
-        if not isinstance(out, Tensor) or out.shape != self.g_shape:
-            got = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
-            raise ValueError(f"g(t, x) returned {got}, expected shape {tuple(self.g_shape)}")
-        # The batch dims flatten to one; g keeps its trailing (d,) or (d, m).
-        return out.reshape(y.shape[0], *self.g_shape[len(self.x_shape) - 1 :])
-
-
-def _default_adjoint_params(f: object, g: object) -> tuple[Tensor, ...]:
-    if not isinstance(f, nn.Module):
-        raise ValueError(
-            "adjoint=True with a plain-callable f needs adjoint_params (the tensors to "
-            "differentiate); pass adjoint_params=() if there are none"
-        )
-    params = list(f.parameters())
-    if isinstance(g, nn.Module):
-        seen = {id(p) for p in params}
-        params += [p for p in g.parameters() if id(p) not in seen]
-    return tuple(params)
-
-
-def _sdeint_torchsde(
-    f: VectorField,
-    g: VectorField,
-    x0: Tensor,
-    t: Tensor,
-    *,
-    noise: str,
-    bm: object | None,
-    generator: torch.Generator | None,
-    adjoint: bool,
-    adjoint_params: Sequence[Tensor] | None,
-    method: str,
-    dt: float | None,
-    **solver_kw: Any,
-) -> Tensor:
-    """torchsde solve; ``f`` is wrapped, so the adjoint parameters arrive resolved."""
-    import torchsde  # deferred: the native backend does not need it
-
-    if isinstance(bm, Tensor):
-        raise ValueError(
-            "a tensor of increments as bm needs backend='native'; for torchsde pass a torchsde "
-            "Brownian object such as torchsde.BrownianInterval"
-        )
-    if adjoint:
-        adjoint_params = tuple(adjoint_params)
-        if not all(isinstance(p, Tensor) for p in adjoint_params):
-            raise TypeError("adjoint_params must be a sequence of tensors")
-    noise_shape = _noise_shape(g, x0, t, noise)
-    batch, m = math.prod(x0.shape[:-1]), noise_shape[-1]
-    ts = t.detach()
-    step = dt if dt is not None else float((ts[1:] - ts[:-1]).min())
-    if bm is None:
-        # torchsde seeds its Brownian motion by an integer entropy; derive it from generator.
-        entropy = None
-        if generator is not None:
-            draw = torch.randint(0, 2**31 - 1, (), generator=generator, device=generator.device)
-            entropy = int(draw)
-        bm = torchsde.BrownianInterval(
-            t0=float(ts[0]),
-            t1=float(ts[-1]),
-            size=(batch, m),
-            dtype=x0.dtype,
-            device=x0.device,
-            entropy=entropy,
-            levy_area_approximation="space-time" if method == "srk" else "none",
-        )
-    elif not isinstance(bm, torchsde.BaseBrownian):
-        raise TypeError(
-            f"bm must be a torchsde Brownian object for backend='torchsde', got {type(bm).__name__}"
-        )
-    else:
-        _check_brownian(bm, noise_shape)
-    sde = _TorchsdeSDE(f, g, x0.shape, noise, m)
-    y0 = x0.reshape(batch, x0.shape[-1])
-    common = dict(bm=bm, method=method, dt=step, **solver_kw)
-    if adjoint:
-        ys = torchsde.sdeint_adjoint(sde, y0, ts, adjoint_params=adjoint_params, **common)
-    else:
-        ys = torchsde.sdeint(sde, y0, ts, **common)
-    return ys.reshape(ts.numel(), *x0.shape)
