@@ -165,6 +165,7 @@ def _execute(
         progress=progress and main,
         out_dir=run_dir,
         checkpointer=checkpointer,
+        seed=config.seed,
     )
     start = time.perf_counter()
     results = get_experiment(name).run(config, ctx)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ class RunContext:
         out_dir: the run directory, if any.
         checkpointer: saves and resumes training progress, if any.
         rank: this process's rank under ``torchrun`` (0 otherwise); seed data streams with it.
+        seed: the run's seed, from which :meth:`generator` derives named streams.
     """
 
     logger: SeriesLogger = field(default_factory=SeriesLogger)
@@ -41,6 +43,32 @@ class RunContext:
     out_dir: Path | None = None
     checkpointer: Checkpointer | None = None
     rank: int = field(default_factory=rank)
+    seed: int = 0
+
+    def generator(self, purpose: str, *keys: int | str) -> torch.Generator:
+        """A random stream named by ``purpose`` and ``keys``, its own for every rank.
+
+        The seed is a SHA-256 of ``(seed, rank, purpose, keys)``. So streams with different
+        names are independent, a stream is the same in every run with that seed, and under
+        ``torchrun`` no two ranks share one. Use one stream per purpose, e.g.
+        ``ctx.generator("data", dataset)`` for batches and ``ctx.generator("eval")`` for
+        evaluation, so that scoring a model never moves the training stream.
+
+        Examples:
+            >>> ctx = RunContext(seed=3)
+            >>> a, b = ctx.generator("data", 0), ctx.generator("data", 0)
+            >>> bool(torch.equal(torch.rand(3, generator=a), torch.rand(3, generator=b)))
+            True
+            >>> c = ctx.generator("eval")
+            >>> bool(torch.equal(torch.rand(3, generator=ctx.generator("data", 0)),
+            ...                  torch.rand(3, generator=c)))
+            False
+        """
+        if not isinstance(purpose, str) or not purpose:
+            raise ValueError(f"purpose must be a non-empty string, got {purpose!r}")
+        name = "/".join(map(str, (self.seed, self.rank, purpose, *keys)))
+        digest = hashlib.sha256(name.encode()).digest()
+        return torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") >> 1)
 
     def track(self, models: dict[str, nn.Module]) -> None:
         """Register the run's models with the checkpointer (loads them when resuming)."""

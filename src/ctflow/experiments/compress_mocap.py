@@ -111,7 +111,7 @@ def run(config: CompressMocapConfig, ctx: RunContext | None = None) -> Results:
     """Metrics ``<codec>/<set>/{bits_per_frame,rms}`` for ``learned``, ``all-points``, ``knots``
     and ``lzma`` on ``take`` (the held-out part) and ``unseen`` (``test_file``), and
     ``<peer>/<set>/bits_over_learned``."""
-    ctx = ctx or RunContext()
+    ctx = ctx or RunContext(seed=config.seed)
     models = build_models(config)
     ctx.track(models)
     results = Results()
@@ -119,7 +119,7 @@ def run(config: CompressMocapConfig, ctx: RunContext | None = None) -> Results:
     take = read_bvh(mocap_root() / config.mocap_file)
     x, times = take.joint_trajectories(config.mocap_fps)
     cut = int(0.7 * x.shape[1])
-    gen = torch.Generator().manual_seed(config.seed * 1000 + 7919 * ctx.rank)
+    gen = ctx.generator("data")  # the windows drawn and every training batch
     windows = _windows(x[:, :cut], config.frames, config.hop)
     pick = torch.randperm(len(windows), generator=gen)[: config.n_train].numpy()
     xt = torch.as_tensor(windows[np.sort(pick)], dtype=torch.float32)
