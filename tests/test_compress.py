@@ -523,3 +523,17 @@ def test_a_saved_joint_path_codec_compresses_any_bvh_file(tmp_path):
     args = ["compress", str(mocap / "freebvh.bvh"), str(other), "--model", str(rd), "--key"]
     assert compress_main([*args, "bouncing-balls"]) == 2
     assert not other.exists()
+
+
+def test_h264_at_crf_0_returns_the_8_bit_frames_across_the_whole_range():
+    from ctflow.compress.baselines import ffmpeg_available, h264_roundtrip
+
+    if not ffmpeg_available():
+        pytest.skip("ffmpeg is not installed")
+    # a ramp over the full 0..1 range: a decode through the luma's video range (16-235) would
+    # clip both ends by about 6%
+    ramp = np.linspace(0.0, 1.0, 16 * 16).reshape(16, 16)
+    video = np.stack([np.roll(ramp, k, axis=1) for k in range(6)])[None]
+    packed, back = h264_roundtrip(video, crf=0, fps=120.0)
+    assert back.shape == video.shape and len(packed) > 0
+    np.testing.assert_allclose(back, np.round(video * 255) / 255, atol=1.5 / 255)

@@ -77,19 +77,22 @@ def h264_roundtrip(video: np.ndarray, crf: int, fps: float = 30.0):
                 "ffmpeg",
                 "-loglevel",
                 "error",
+                "-r",  # the encoding rate: a raw stream has no time stamps, and at ffmpeg's
+                str(fps),  # default 25 fps it would drop or repeat frames of other rates
                 "-i",
                 str(out),
                 "-f",
                 "rawvideo",
-                "-pix_fmt",
-                "gray",
+                "-pix_fmt",  # the decoded planes as they are: a conversion to grey would
+                "yuv420p",  # map the luma's video range (16-235) and clip the frames' 0-255
                 "-",
             ],  # fmt: skip
             check=True,
             capture_output=True,
             timeout=300,
         ).stdout
-    frames = np.frombuffer(dec, dtype=np.uint8).reshape(-1, H, W)
+    planes = np.frombuffer(dec, dtype=np.uint8).reshape(-1, H * W * 3 // 2)
+    frames = planes[:, : H * W].reshape(-1, H, W)  # the luma plane of each frame
     if len(frames) != N * T:
         raise RuntimeError(f"ffmpeg decoded {len(frames)} frames, expected {N * T}")
     return packed, frames.reshape(N, T, H, W).astype(np.float64) / 255
