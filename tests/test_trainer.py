@@ -225,3 +225,23 @@ def test_bad_options_are_refused_by_name():
         KeepBest(mode="lowest")
     with pytest.raises(RuntimeError, match="put an Evaluate"):
         fit(loss_fn, net, steps=3, progress=False, callbacks=[KeepBest("val")])
+
+
+def test_evaluation_does_not_move_the_training_stream():
+    # an evaluation that draws from the global RNG: isolated, training sees the same noise as
+    # with no evaluation at all
+    def run(callbacks):
+        net, _, _, _ = _problem()
+        torch.manual_seed(7)
+        x = torch.randn(64, 3, generator=torch.Generator().manual_seed(1))
+
+        def loss_fn(step):
+            noise = 0.1 * torch.randn(64)  # the global stream
+            return (net(x).squeeze(-1) - x.sum(-1).sin() - noise).square().mean()
+
+        return fit(loss_fn, net, steps=30, progress=False, callbacks=callbacks).losses
+
+    noisy_eval = lambda m: float(torch.randn(1000).mean())  # noqa: E731
+    plain = run([])
+    assert run([Evaluate(noisy_eval, every=5)]) == plain
+    assert run([Evaluate(noisy_eval, every=5, isolate_rng=False)]) != plain

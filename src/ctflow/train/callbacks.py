@@ -19,6 +19,7 @@ if it had never stopped.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 from collections.abc import Callable
@@ -68,6 +69,9 @@ class Evaluate(Callback):
         name: the metric's name when ``fn`` returns a number.
         at_end: also evaluate the trained model after the last step.
         grad: let ``fn`` use autograd (e.g. a likelihood through an ODE with a trace estimator).
+        isolate_rng: run ``fn`` on a copy of torch's global random state, so that evaluation
+            never moves the stream training draws from (default). ``False`` lets ``fn`` draw
+            from, and advance, the global stream.
     """
 
     def __init__(
@@ -77,16 +81,19 @@ class Evaluate(Callback):
         name: str = "val",
         at_end: bool = True,
         grad: bool = False,
+        isolate_rng: bool = True,
     ):
         if not isinstance(every, int) or every < 1:
             raise ValueError(f"every must be a positive integer, got {every!r}")
         self.fn, self.every, self.name, self.at_end, self.grad = fn, every, name, at_end, grad
+        self.isolate_rng = isolate_rng
 
     def _evaluate(self, trainer: Trainer, step: int) -> None:
         model = trainer.model
         was_training = model.training
         model.eval()
-        with torch.set_grad_enabled(self.grad):
+        rng = torch.random.fork_rng() if self.isolate_rng else contextlib.nullcontext()
+        with rng, torch.set_grad_enabled(self.grad):
             out = self.fn(model)
         model.train(was_training)
         metrics = out if isinstance(out, dict) else {self.name: out}
