@@ -153,7 +153,7 @@ def test_runaway_ode_solve_in_the_loss_is_named_and_saved(tmp_path):
 
 
 def test_experiment_resume_equals_uninterrupted_run(tmp_path, monkeypatch):
-    import ctflow.experiments.point_data as point_data
+    import ctflow.data.point_sets as point_data
 
     cfg = {"steps": "12", "datasets": "8gaussians,checkerboard"}
     full_dir, _ = run_experiment(
@@ -297,7 +297,7 @@ def test_sample_writes_npy_and_figure(tmp_path):
 
 def _interrupted_run(tmp_path, monkeypatch, name="cut", overrides=None):
     """A cnf-2d smoke run killed at step 6 of its only phase (checkpoint at step 4)."""
-    import ctflow.experiments.point_data as point_data
+    import ctflow.data.point_sets as point_data
 
     cfg = {"steps": "12", "datasets": "8gaussians", **(overrides or {})}
     calls = {"n": 0}

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import torch
 
 from ..data import TOY_DATASETS, read_points
+from ..data.point_sets import PointData, plane, point_datasets
+from ..data.toy_quality import density_grid, sample_quality
 from ..device import select_device
 from ..flows import CNF
 from ..metrics import wasserstein2
@@ -22,9 +24,7 @@ from ..plotting import density_sample_figure
 from ..solvers import METHODS, odeint
 from .base import ExperimentConfig, Results, RunContext
 from .config import check_fields
-from .point_data import PointData, plane, point_datasets
 from .registry import Experiment, register
-from .toy_eval import density_grid, sample_quality
 
 __all__ = ["CNF2DConfig", "run", "build_models"]
 

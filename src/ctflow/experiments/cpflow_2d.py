@@ -9,13 +9,13 @@ from dataclasses import dataclass
 import torch
 
 from ..data import TOY_DATASETS, read_points
+from ..data.point_sets import plane, point_datasets
+from ..data.toy_quality import density_grid
 from ..device import select_device
 from .base import ExperimentConfig, Results, RunContext
 from .config import check_fields
 from .cpflow_common import BASELINES, cpflow_model, fit_mle, matched_baseline, parameter_count
-from .point_data import plane, point_datasets
 from .registry import Experiment, register
-from .toy_eval import density_grid
 
 __all__ = ["CPFlow2DConfig", "run", "build_models"]
 

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import torch
 
 from ..data import TOY_DATASETS, read_points
+from ..data.point_sets import PointData, plane, point_datasets
+from ..data.toy_quality import sample_quality
 from ..device import select_device
 from ..flows import CNF
 from ..flows.matching import VelocityFromScore, cfm_loss, score_matching_loss
@@ -25,9 +27,7 @@ from ..plotting import sample_grid_figure, trajectory_figure
 from ..solvers import odeint
 from .base import ExperimentConfig, Results, RunContext
 from .config import check_fields
-from .point_data import PointData, plane, point_datasets
 from .registry import Experiment, register
-from .toy_eval import sample_quality
 
 __all__ = ["FlowMatching2DConfig", "METHODS", "OPTIONAL_METHODS", "run", "build_models"]
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import torch
 
 from ..data import sample_toy
+from ..data.toy_quality import entropy_of, sample_quality
 from ..device import select_device
 from ..gfn import DiffusionGFN, linear_betas, mle_gfn_loss
 from ..nn import TimeMLP
@@ -28,7 +29,6 @@ from .flow_matching_2d import FlowMatching2DConfig
 from .flow_matching_2d import build_models as fm_build_models
 from .flow_matching_2d import run as fm_run
 from .registry import Experiment, register
-from .toy_eval import entropy_of, sample_quality
 
 __all__ = ["GFNUnify2DConfig", "run", "build_models", "METHODS"]
 

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import torch
 
 from ..data import TOY_DATASETS, read_points
+from ..data.point_sets import PointData, plane, point_datasets
+from ..data.toy_quality import sample_quality
 from ..device import select_device
 from ..metrics import wasserstein2
 from ..nn import FlowMapMLP, TimeMLP
@@ -26,9 +28,7 @@ from ..plotting import sample_grid_figure
 from .base import ExperimentConfig, Results, RunContext
 from .config import check_fields
 from .flow_map_common import METHODS, budget_samples, check_flow_map_options, flow_map_training_loss
-from .point_data import PointData, plane, point_datasets
 from .registry import Experiment, register
-from .toy_eval import sample_quality
 
 __all__ = ["MeanFlow2DConfig", "METHODS", "run", "build_models"]
 

@@ -24,13 +24,13 @@ import torch
 from torch import Tensor, nn
 
 from ..data import TOY_DATASETS, sample_toy
+from ..data.toy_quality import entropy_of
 from ..device import select_device
 from ..flows import VoronoiMixture
 from ..flows.voronoi_mixture import TAILS
 from .base import ExperimentConfig, Results, RunContext
 from .config import check_fields
 from .registry import Experiment, register
-from .toy_eval import entropy_of
 
 __all__ = ["VoronoiMixtureConfig", "run", "build_models", "load_tabular"]
 

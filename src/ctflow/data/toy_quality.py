@@ -1,13 +1,14 @@
-"""Evaluation helpers shared by the 2D-toy experiments."""
+"""How well samples match a 2-D toy: exact W2, MMD, the share on a bounded support; the toy's
+entropy (exact or Monte Carlo); a density on a grid. Shared by the 2-D density experiments."""
 
 from __future__ import annotations
 
 import torch
 from torch import Tensor
 
-from ..data import has_log_prob, toy_entropy, toy_entropy_mc, toy_log_prob
 from ..metrics import mmd, wasserstein2
 from ..ops import map_chunks
+from .toy2d import has_log_prob, toy_entropy, toy_entropy_mc, toy_log_prob
 
 __all__ = ["sample_quality", "entropy_of", "density_grid"]
 

@@ -16,8 +16,9 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from ..data import read_points, sample_toy
-from .toy_eval import entropy_of
+from .arrays import read_points
+from .toy2d import sample_toy
+from .toy_quality import entropy_of
 
 __all__ = ["PointData", "plane", "point_datasets", "user_dataset_name"]
 
