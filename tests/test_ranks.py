@@ -237,3 +237,34 @@ def test_every_experiment_gives_each_rank_its_own_data_stream(tmp_path):
         outcomes = json.loads((tmp_path / f"rank{r}.json").read_text())
         failed = {k: v for k, v in outcomes.items() if v != "ok"}
         assert not failed, failed
+
+
+# ---- early stopping decided once for every rank ----------------------------------------------
+def _stop_worker(rank, world, port, folder):
+    _join(rank, world, port, timeout="20")
+    from ctflow.train import EarlyStopping, Evaluate
+
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 1)
+    gen = torch.Generator().manual_seed(100 + rank)
+    scores = iter(range(100, 0, -1))  # rank 1 keeps improving; rank 0 never does
+
+    def score(m):
+        return 1.0 if rank == 0 else float(next(scores))
+
+    def loss_fn(step):
+        x = torch.randn(8, 3, generator=gen)
+        return model(x).square().mean()
+
+    callbacks = [Evaluate(score, every=5, at_end=False), EarlyStopping(patience=2)]
+    result = fit(loss_fn, model, steps=60, progress=False, generators=[gen], callbacks=callbacks)
+    Path(folder, f"rank{rank}.txt").write_text(str(len(result.losses)))
+    _leave()
+
+
+def test_early_stopping_stops_every_rank_at_the_same_step(tmp_path):
+    # rank 0's scores stall, rank 1's do not: rank 0 decides, so neither trains on alone (a
+    # rank left in the loop would wait for the other's gradients until the timeout)
+    mp.spawn(_stop_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
+    steps = [int((tmp_path / f"rank{r}.txt").read_text()) for r in range(2)]
+    assert steps == [10, 10]  # reports at 0, 5, 10: no gain at 5 and 10, stop before step 10

@@ -216,6 +216,7 @@ def test_bad_options_are_refused_by_name():
         ({"accumulate": 0}, "accumulate"),
         ({"autocast": "fp8"}, "autocast"),
         ({"log_every": 0}, "log_every"),
+        ({"check_every": 0}, "check_every"),
     ]:
         with pytest.raises(ValueError, match=message):
             Trainer(net, loss_fn, steps=3, **kwargs)

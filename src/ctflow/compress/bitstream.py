@@ -183,7 +183,9 @@ def encode(
             :class:`~ctflow.compress.knots.KnotCodec`).
         x: frames ``(N, T, *frame_shape)``.
         times: ``(T,)`` increasing grid times (default ``0, 1, ..., T-1``).
-        extra: JSON-ready fields stored in the header under ``"extra"`` (e.g. a codec spec).
+        extra: JSON-ready fields stored in the header under ``"extra"`` (the CLI notes there
+            whether the input was one sequence). A codec with ``spec_bytes`` (the knot coder)
+            stores its spec in the header by itself.
 
     Returns:
         ``(stream, info)``.

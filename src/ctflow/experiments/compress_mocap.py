@@ -125,6 +125,9 @@ def run(config: CompressMocapConfig, ctx: RunContext | None = None) -> Results:
     xt = torch.as_tensor(windows[np.sort(pick)], dtype=torch.float32)
     tt = torch.as_tensor(times[: config.frames] - times[0])
     base = fit_shared(models["joints"], xt, tt, config, ctx, gen, "joints")
+    # every point stored, with the prior fitted to every point (before the saved model becomes
+    # the learned one, whose prior is refitted to its own time points)
+    everything = with_keep(base, "uniform", 1)
     learned = with_keep(base, "learned")
     masks = distill_keeps(
         learned, xt, tt, config.tol, steps=config.keep_steps, batch_size=config.batch_size,
@@ -145,7 +148,7 @@ def run(config: CompressMocapConfig, ctx: RunContext | None = None) -> Results:
         ours = _score(NeuralCodec(learned), xs, ts)
         rows = {
             "learned": ours,
-            "all-points": _score(NeuralCodec(with_keep(base, "uniform", 1)), xs, ts),
+            "all-points": _score(NeuralCodec(everything), xs, ts),
             "knots": _knots_at(xs, ts, ours["rms"]),
             "lzma": _lzma_at(xs, ours["rms"]),
         }

@@ -70,9 +70,8 @@ class Trainer:
             steps (and at the last).
         tag: names this phase in the rows, the progress bar and the checkpoint.
         progress: show a tqdm progress bar (a line per tenth of the run when not in a terminal).
-        checkpointer: saves progress every ``checkpointer.every`` steps and at the end, callbacks'
-            state included; when it holds a resumed checkpoint, training continues from there
-            exactly.
+        checkpointer: saves progress (callbacks' state included) every ``checkpointer.every``
+            steps and at the end; from a resumed checkpoint, training continues exactly.
         generators: the torch Generators ``loss_fn`` draws from (saved and restored on resume).
         device: the device, for DDP placement and autocast.
         check_every: test the loss and gradient norm for NaN and infinity every this many steps.
@@ -124,8 +123,10 @@ class Trainer:
             raise ValueError(f"accumulate must be a positive integer, got {accumulate!r}")
         if autocast not in (None, "bf16"):
             raise ValueError(f"autocast must be None or 'bf16', got {autocast!r}")
-        if not isinstance(log_every, int) or log_every < 1:
-            raise ValueError(f"log_every must be a positive integer, got {log_every!r}")
+        checked = 1 if check_every is None else check_every
+        for name, value in (("log_every", log_every), ("check_every", checked)):
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
         self.model, self.loss_fn, self.steps, self.tag = model, loss_fn, steps, tag
         self.params = [p for p in model.parameters() if p.requires_grad]
         if not self.params:
@@ -159,8 +160,9 @@ class Trainer:
         send(self.sinks, {"tag": f"{self.tag}/eval", "step": step, **metrics})
         for cb in self.callbacks:
             cb.on_eval(self, metrics, step)
+        if is_distributed():  # every rank reports here; rank 0 decides, so no rank runs on alone
+            self.stop = bool(gather_objects(self.stop)[0])
 
-    # ---- checkpoints and the loop ----------------------------------------------------------
     def _record(self, seconds: float, gather: bool = True) -> dict[str, Any]:
         record = {
             "scheduler": self.scheduler.state_dict(),
@@ -234,11 +236,9 @@ class Trainer:
 
     def _forward(self, runner, step: int):
         """``(loss, extras, error)`` of one call of the loss, under autocast if asked."""
-        ctx = (
-            torch.autocast(self.device.type, dtype=torch.bfloat16)
-            if self.autocast == "bf16"
-            else contextlib.nullcontext()
-        )
+        ctx = contextlib.nullcontext()
+        if self.autocast == "bf16":
+            ctx = torch.autocast(self.device.type, dtype=torch.bfloat16)
         try:
             with ctx:
                 out = runner(step)
