@@ -38,8 +38,16 @@ def _join(rank: int, world: int, port: int, timeout: str = "60") -> None:
 
 
 def _leave() -> None:
-    dist.barrier()  # both ranks leave together (gloo aborts a peer torn down mid-use)
+    """Both ranks meet, leave gloo, and end the process without interpreter finalisation.
+
+    Gloo's worker threads can still be alive when Python tears down; destroying them then
+    aborts the process now and then ("terminate called without an active exception", seen once
+    in CI under load). What the test checks is written to disk before this point."""
+    dist.barrier()
     dist.destroy_process_group()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 # ---- two ranks, killed and resumed ----------------------------------------------------------
