@@ -64,11 +64,24 @@ class RunContext:
             ...                  torch.rand(3, generator=c)))
             False
         """
+        return torch.Generator().manual_seed(self.seed_of(purpose, *keys))
+
+    def seed_of(self, purpose: str, *keys: int | str) -> int:
+        """The integer seed of the stream :meth:`generator` names, for code that draws from
+        torch's global RNG: ``torch.manual_seed(ctx.seed_of("test", name))``.
+
+        Examples:
+            >>> ctx = RunContext(seed=3)
+            >>> ctx.seed_of("eval") == ctx.generator("eval").initial_seed()
+            True
+            >>> RunContext(seed=3, rank=1).seed_of("eval") != ctx.seed_of("eval")
+            True
+        """
         if not isinstance(purpose, str) or not purpose:
             raise ValueError(f"purpose must be a non-empty string, got {purpose!r}")
         name = "/".join(map(str, (self.seed, self.rank, purpose, *keys)))
         digest = hashlib.sha256(name.encode()).digest()
-        return torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") >> 1)
+        return int.from_bytes(digest[:8], "little") >> 1
 
     def track(self, models: dict[str, nn.Module]) -> None:
         """Register the run's models with the checkpointer (loads them when resuming)."""

@@ -164,19 +164,18 @@ def run(config: CPFlowVAEConfig, ctx: RunContext | None = None) -> Results:
         config.likelihood, config.seed, config.validation_fraction
     ))  # fmt: skip
     results = Results()
-    for index, kind in enumerate(config.posteriors):
+    for kind in config.posteriors:
         vae = models[kind].to(device)
-        gen = torch.Generator().manual_seed(config.seed * 1000 + index + 7919 * ctx.rank)
+        gen = ctx.generator("data", kind)  # batches
+        torch.manual_seed(ctx.seed_of("noise", kind))  # posterior samples (torch's global RNG)
         # model selection on the validation ELBO (every eval_every steps and at the end); the
-        # best weights are kept, checkpointed with the run
+        # best weights are kept, checkpointed with the run. Its posterior samples come from a
+        # forked RNG, so scoring never moves the training stream
         evaluate = Evaluate(
             lambda m: _mean_elbo(m, val, samples=10),
             every=config.eval_every,
             name="val_elbo",
             grad=True,
-            # the recorded results drew the validation ELBO's samples from the training stream;
-            # isolating it (the default) changes every number on cpflow.md, to re-measure
-            isolate_rng=False,
         )
 
         def loss_fn(step, vae=vae, gen=gen):
@@ -204,7 +203,7 @@ def run(config: CPFlowVAEConfig, ctx: RunContext | None = None) -> Results:
             grad_clip=100.0,
             callbacks=[evaluate, KeepBest("val_elbo", mode="max")],
         )
-        torch.manual_seed(config.seed + 17)
+        torch.manual_seed(ctx.seed_of("test", kind))
         with torch.no_grad():
             elbo = torch.stack(
                 [vae.log_weights(test, 1).squeeze(0) for _ in range(config.elbo_samples)]
