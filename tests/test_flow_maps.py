@@ -125,6 +125,21 @@ def test_meanflow_loss_gradient_vanishes_at_the_exact_map_for_one_data_point():
     assert float(loss) < 1e-20
 
 
+def test_meanflow_with_the_models_velocity_is_exact_at_the_exact_map_on_spread_data():
+    """With many data points the conditional velocity is not the marginal one, so the paper's
+    target is noisy even at the exact map; with the model's own velocity the loss is 0."""
+    gen = torch.Generator().manual_seed(0)
+    x1 = MU + SIGMA * torch.randn(64, 2, generator=gen, dtype=torch.float64)
+    kwargs = dict(x0=torch.randn(64, 2, generator=gen, dtype=torch.float64), equal_fraction=0.0)
+    model = GaussianFlowMap()
+    own = meanflow_loss(model, CondOTPath(), x1, generator=gen, velocity="model", **kwargs)
+    paper = meanflow_loss(model, CondOTPath(), x1, generator=gen, **kwargs)
+    assert float(own) < 1e-20
+    assert float(paper) > 1e-3
+    with pytest.raises(ValueError, match="velocity"):
+        meanflow_loss(model, CondOTPath(), x1, velocity="marginal")
+
+
 def test_shortcut_consistency_holds_for_the_exact_map_and_fails_for_a_wrong_one():
     gen = torch.Generator().manual_seed(0)
     x1 = MU + SIGMA * torch.randn(64, 2, generator=gen, dtype=torch.float64)

@@ -73,6 +73,7 @@ def meanflow_loss(
     equal_fraction: float = 0.75,
     adaptive_power: float = 0.0,
     adaptive_eps: float = 1e-3,
+    velocity: str = "conditional",
 ) -> Tensor:
     """The MeanFlow loss: ``u(s, t, x_s)`` against ``sg[v + (t - s) du/ds]``.
 
@@ -91,6 +92,14 @@ def meanflow_loss(
             example's mean squared error ``e`` (the weight is not differentiated). 0 gives the
             plain mean squared error; the paper uses 1.
         adaptive_eps: ``c`` in that weight.
+        velocity: ``v`` where ``s < t``, in the JVP's tangent and in the target.
+            ``"conditional"`` (the paper): the path's conditional velocity (``x1 - x0`` on
+            CondOT). ``"model"``: the model's own instantaneous velocity ``u(s, s, x_s)``,
+            without gradient. Both give the same target in expectation over ``x1`` given
+            ``x_s`` once ``u(s, s, .)`` is the marginal velocity, and the second has no
+            variance from ``x1``: at the exact flow map its loss is 0 on any data (test).
+            Examples with ``s = t`` always regress on the conditional velocity, which is what
+            trains ``u(s, s, .)``.
 
     Returns:
         The 0-d loss. With ``s = t`` everywhere and ``adaptive_power = 0`` it equals
@@ -106,12 +115,18 @@ def meanflow_loss(
         raise ValueError(f"equal_fraction must lie in [0, 1], got {equal_fraction}")
     if adaptive_power < 0 or not adaptive_eps > 0:
         raise ValueError("need adaptive_power >= 0 and adaptive_eps > 0")
+    if velocity not in ("conditional", "model"):
+        raise ValueError(f"velocity must be 'conditional' or 'model', got {velocity!r}")
     x0, s_draw = _draw(model, path, x1, x0, s, generator, 1)
     if x1.dim() != 2:
         raise ValueError(f"x1 must have shape (B, D), got {tuple(x1.shape)}")
     s, t = _times(path, s_draw, s, t, x1, generator, equal_fraction)
     sample = path._sample(x0, x1, s)
     v = sample.dx_t
+    if velocity == "model":
+        with torch.no_grad():
+            args = (s, s, sample.x_t) if context is None else (s, s, sample.x_t, context)
+            v = torch.where((s == t).unsqueeze(-1), v, model(*args))
     u, du_ds = average_velocity_and_derivative(model, s, t, sample.x_t, v, context)
     target = (v + (t - s).unsqueeze(-1) * du_ds).detach()
     per_example = (u - target).square().mean(-1)
