@@ -31,22 +31,22 @@ import torch
 from torch import Tensor, nn
 
 from ..device import select_device
-from ..fields import (
-    PeriodicEmbedding,
-    euler_residuals,
-    torus_field,
-    torus_grid,
-    value_and_jacobian,
-    value_jacobian_hessian,
+from ..fields import torus_grid
+from ..fields.euler import (
+    EULER_PROBLEMS,
+    EulerModel,
+    taylor_green,
+    taylor_green_residuals,
+    variable_density_initial,
+    variable_density_residuals,
 )
-from ..nn import MLP
 from .base import ExperimentConfig, Results, RunContext
 from .config import check_choices, check_fields
 from .registry import Experiment, register
 
 __all__ = ["NCLEulerConfig", "run", "build_models", "taylor_green"]
 
-PROBLEMS = ("taylor-green", "variable-density")
+PROBLEMS = EULER_PROBLEMS
 METHODS = ("ncl", "pinn")
 TWO_PI = 2 * math.pi
 
@@ -95,99 +95,16 @@ SIZES = {
 }
 
 
-def taylor_green(t: Tensor, x: Tensor, viscosity: float) -> Tensor:
-    """The exact Taylor-Green velocity at ``t: (*batch,)``, ``x: (*batch, 2)``."""
-    decay = torch.exp(-2 * viscosity * t)[..., None]
-    sx, cx = torch.sin(x[..., 0]), torch.cos(x[..., 0])
-    sy, cy = torch.sin(x[..., 1]), torch.cos(x[..., 1])
-    return torch.stack([sx * cy, -cx * sy], dim=-1) * decay
-
-
-def initial_density(x: Tensor) -> Tensor:
-    return 2.0 + torch.sin(x[..., 0]) * torch.sin(x[..., 1])
-
-
-class SpaceTimeNet(nn.Module):
-    """An MLP on (t, periodic x): ``(3,) -> (out,)``, used for pressures and the PINN fields."""
-
-    def __init__(self, out: int, hidden: tuple[int, ...], act: str):
-        super().__init__()
-        embed = PeriodicEmbedding(3, periodic=(False, True, True))
-        self.net = nn.Sequential(embed, MLP(embed.out_features, out, hidden=hidden, act=act))
-        self.n = 3
-
-    def forward(self, y: Tensor) -> Tensor:
-        return self.net(y)
-
-
-class FlowModel(nn.Module):
-    """A method's networks for one problem; ``single(y)`` gives the fields at one point.
-
-    ``taylor-green``: ``single(y) = (v_1, v_2, p)``; ``variable-density``:
-    ``single(y) = (u_0, u_1, u_2, p)`` with ``u = (rho, rho v)``.
-    """
-
-    def __init__(self, problem: str, method: str, hidden: tuple[int, ...], act: str):
-        super().__init__()
-        self.problem, self.method = problem, method
-        if problem == "taylor-green":
-            if method == "ncl":
-                self.flow = torus_field(2, "matrix", hidden=hidden, act=act, time_dependent=True)
-            else:
-                self.flow = SpaceTimeNet(2, hidden, act)
-        else:
-            if method == "ncl":
-                self.flow = torus_field(
-                    3,
-                    "matrix",
-                    periodic=(False, True, True),
-                    hidden=hidden,
-                    act=act,
-                    constant=torch.tensor([2.0, 0.0, 0.0]),
-                    learn_constant=False,
-                )
-            else:
-                self.flow = SpaceTimeNet(3, hidden, act)
-        self.pressure = SpaceTimeNet(1, hidden, act)
-
-    def single(self, y: Tensor) -> Tensor:
-        flow = self.flow.single(y) if self.method == "ncl" else self.flow(y)
-        if self.problem == "variable-density" and self.method == "pinn":
-            flow = torch.cat([flow[:1], flow[:1] * flow[1:]])  # (rho, v) -> (rho, rho v)
-        return torch.cat([flow, self.pressure(y)])
-
-
 def build_models(config: NCLEulerConfig) -> dict[str, nn.Module]:
     hidden = (config.hidden,) * config.depth
     # Build every method's model so a run of one method draws the same initial weights as it
     # would beside the other; keep only the chosen ones.
     models = {
-        f"{method}_{problem}": FlowModel(problem, method, hidden, config.act)
+        f"{method}_{problem}": EulerModel(problem, method, hidden, config.act)
         for problem in config.problems
         for method in METHODS
     }
     return {k: m for k, m in models.items() if m.method in config.methods}
-
-
-def _tg_residuals(model: FlowModel, y: Tensor, viscosity: float):
-    value, jac, hess = value_jacobian_hessian(model.single, y)
-    v, grad_v, grad_p = value[..., :2], jac[..., :2, :], jac[..., 2, 1:]
-    laplacian = torch.diagonal(hess[..., :2, 1:, 1:], dim1=-2, dim2=-1).sum(-1)
-    rho = torch.ones_like(value[..., 0])
-    momentum, divergence, _ = euler_residuals(
-        rho, v, torch.zeros_like(y), grad_v, grad_p, viscosity=viscosity, laplacian_v=laplacian
-    )
-    return momentum, divergence
-
-
-def _vd_residuals(model: FlowModel, y: Tensor):
-    value, jac = value_and_jacobian(model.single, y)
-    rho, m, grad_rho, grad_m = value[..., 0], value[..., 1:3], jac[..., 0, :], jac[..., 1:3, :]
-    v = m / rho[..., None]
-    grad_v = (grad_m - v[..., :, None] * grad_rho[..., None, :]) / rho[..., None, None]
-    momentum, divergence, _ = euler_residuals(rho, v, grad_rho, grad_v, jac[..., 3, 1:])
-    continuity = grad_rho[..., 0] + torch.diagonal(grad_m[..., 1:], dim1=-2, dim2=-1).sum(-1)
-    return momentum, divergence, continuity, rho, v
 
 
 def _points(config: NCLEulerConfig, gen: torch.Generator, device, t0: bool = False) -> Tensor:
@@ -196,21 +113,21 @@ def _points(config: NCLEulerConfig, gen: torch.Generator, device, t0: bool = Fal
     return y * scale
 
 
-def _loss(model: FlowModel, config: NCLEulerConfig, gen: torch.Generator, device):
+def _loss(model: EulerModel, config: NCLEulerConfig, gen: torch.Generator, device):
     y, y0 = _points(config, gen, device), _points(config, gen, device, t0=True)
     x0 = y0[..., 1:]
     pinn = model.method == "pinn"
     if model.problem == "taylor-green":
-        momentum, divergence = _tg_residuals(model, y, config.viscosity)
+        momentum, divergence = taylor_green_residuals(model.single, y, config.viscosity)
         v0 = torch.func.vmap(model.single)(y0)[..., :2]
         ic = (v0 - taylor_green(y0[..., 0], x0, config.viscosity)).pow(2).sum(-1).mean()
         extra = {"div": divergence.pow(2).mean()}
         loss = momentum.pow(2).sum(-1).mean() + config.ic_weight * ic
     else:
-        momentum, divergence, continuity, _, _ = _vd_residuals(model, y)
+        momentum, divergence, continuity, _, _ = variable_density_residuals(model.single, y)
         u0 = torch.func.vmap(model.single)(y0)
         rho0, v0 = u0[..., 0], u0[..., 1:3] / u0[..., :1]
-        ic = (rho0 - initial_density(x0)).pow(2).mean() + (
+        ic = (rho0 - variable_density_initial(x0)).pow(2).mean() + (
             (v0 - taylor_green(y0[..., 0], x0, 0.0)).pow(2).sum(-1).mean()
         )
         extra = {"div": divergence.pow(2).mean(), "continuity": continuity.pow(2).mean()}
@@ -279,7 +196,7 @@ def run(config: NCLEulerConfig, ctx: RunContext | None = None) -> Results:
     return results
 
 
-def _evaluate(model: FlowModel, config: NCLEulerConfig, device) -> tuple[dict, dict]:
+def _evaluate(model: EulerModel, config: NCLEulerConfig, device) -> tuple[dict, dict]:
     model = copy.deepcopy(model).double().eval()
     x, cell = torus_grid((TWO_PI, TWO_PI), config.eval_grid)
     x = x.to(device)
@@ -298,7 +215,7 @@ def _evaluate(model: FlowModel, config: NCLEulerConfig, device) -> tuple[dict, d
             exact = taylor_green(yt[:, 0], x, config.viscosity)
             errors.append(float((v - exact).pow(2).sum().sqrt() / exact.pow(2).sum().sqrt()))
         curve["rel_error"] = errors
-        momentum, divergence = _tg_residuals(model, y, config.viscosity)
+        momentum, divergence = taylor_green_residuals(model.single, y, config.viscosity)
         metrics["rel_error_mean"] = sum(errors) / len(errors)
         metrics["rel_error_final"] = errors[-1]
         metrics["momentum_rms"] = float(momentum.detach().pow(2).sum(-1).mean().sqrt())
@@ -313,7 +230,7 @@ def _evaluate(model: FlowModel, config: NCLEulerConfig, device) -> tuple[dict, d
             minimum = min(minimum, float(rho.min()))
         drift = [abs(m - masses[0]) / abs(masses[0]) for m in masses]
         curve["mass"], curve["mass_drift"] = masses, drift
-        momentum, divergence, continuity, _, _ = _vd_residuals(model, y)
+        momentum, divergence, continuity, _, _ = variable_density_residuals(model.single, y)
         exact_mass = 2.0 * TWO_PI**2
         metrics["mass_drift_max"] = max(drift)
         metrics["mass_error_max"] = max(abs(m - exact_mass) / exact_mass for m in masses)

@@ -10,6 +10,15 @@ References:
     NeurIPS 2022 (arXiv 2210.01741).
 """
 
+from .euler import (
+    EulerModel,
+    SpaceTimeNet,
+    taylor_green,
+    taylor_green_pressure,
+    taylor_green_residuals,
+    variable_density_initial,
+    variable_density_residuals,
+)
 from .matrix_field import MatrixField, antisymmetric_basis, n_entries
 from .mixture import GaussianMixtureFlux
 from .pde import (
@@ -40,4 +49,11 @@ __all__ = [
     "divergence_of",
     "curl_components",
     "euler_residuals",
+    "EulerModel",
+    "SpaceTimeNet",
+    "taylor_green",
+    "taylor_green_pressure",
+    "taylor_green_residuals",
+    "variable_density_initial",
+    "variable_density_residuals",
 ]
