@@ -28,8 +28,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import torch  # noqa: E402
 from bench_timing import interleaved_medians, write_report  # noqa: E402
 
-from ctflow.experiments.voronoi_common import build_dequantization  # noqa: E402
-from ctflow.flows import FlowMixture, VoronoiMixture  # noqa: E402
+from ctflow.flows import FlowMixture, VoronoiMixture, build_dequantization  # noqa: E402
 
 CELLS = (1, 4, 16, 64, 256)
 QUICK_CELLS = (1, 16, 64)

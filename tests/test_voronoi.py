@@ -368,7 +368,7 @@ def test_voronoi_mixture_equals_mixture_when_one_cell():
 
 
 def test_plus_law_is_the_papers_cluster10():
-    from ctflow.experiments.voronoi_discrete2d import joint_law
+    from ctflow.data.grid_laws import joint_law
 
     p = joint_law("plus", 10)
     assert p.shape == (10, 10) and torch.isclose(p.sum(), torch.tensor(1.0, dtype=p.dtype))

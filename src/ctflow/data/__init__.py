@@ -86,3 +86,8 @@ __all__ += [
 from ctflow.data.arrays import POINT_FILE_SUFFIXES, read_points  # noqa: E402
 
 __all__ += ["POINT_FILE_SUFFIXES", "read_points"]
+
+from ctflow.data.grid_laws import LAWS as GRID_LAWS  # noqa: E402
+from ctflow.data.grid_laws import joint_law  # noqa: E402
+
+__all__ += ["GRID_LAWS", "joint_law"]

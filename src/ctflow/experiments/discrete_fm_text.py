@@ -30,7 +30,7 @@ from torch import Tensor
 from ..device import select_device
 from ..flows import discrete_fm_loss, discrete_sample, mixture_elbo
 from ..metrics import NGramModel, unigram_entropy_bits, word_validity
-from ..nn import SequenceTransformer
+from ..nn import SequenceTransformer, causal_log_prob, causal_sample
 from ..paths import MixtureDiscretePath
 from .base import ExperimentConfig, Results, RunContext
 from .config import check_choices, check_fields
@@ -125,24 +125,6 @@ def build_models(
     return models
 
 
-def ar_log_prob(model: SequenceTransformer, x: Tensor, start: int) -> Tensor:
-    """Exact ``log p(x)`` (nats, ``(batch,)``) of the causal model; ``start`` is its start token."""
-    inp = torch.cat([torch.full_like(x[:, :1], start), x[:, :-1]], 1)
-    log_p = torch.log_softmax(model(None, inp), -1)
-    return log_p.gather(-1, x.unsqueeze(-1)).squeeze(-1).sum(-1)
-
-
-@torch.no_grad()
-def ar_sample(model: SequenceTransformer, n: int, length: int, start: int, generator) -> Tensor:
-    """Ancestral samples ``(n, length)`` of the causal model (one evaluation per character)."""
-    x = torch.full((n, 1), start, dtype=torch.long)
-    for _ in range(length):
-        logits = model(None, x)[:, -1]
-        gumbel = -torch.log(-torch.log(torch.rand(logits.shape, generator=generator)))
-        x = torch.cat([x, (logits + gumbel).argmax(-1, keepdim=True)], 1)
-    return x[:, 1:]
-
-
 def run(config: DiscreteFMTextConfig, ctx: RunContext | None = None) -> Results:
     """Metrics ``<method>/text/<metric>``: ``bits_per_char`` (a bound for dfm and the
     dequantizations, exact for ``ar``), and per sampler budget ``judge_bpc_<n>``,
@@ -190,7 +172,7 @@ def run(config: DiscreteFMTextConfig, ctx: RunContext | None = None) -> Results:
             start = torch.randint(len(train) - L, (config.batch_size,), generator=gen)
             x1 = train[start[:, None] + torch.arange(L)].to(device)
             if path is None:
-                return -ar_log_prob(model, x1, vocab).mean() / L
+                return -causal_log_prob(model, x1, vocab).mean() / L
             return discrete_fm_loss(model, path, x1, generator=gen)
 
         trained = ctx.fit(
@@ -212,7 +194,7 @@ def run(config: DiscreteFMTextConfig, ctx: RunContext | None = None) -> Results:
         model.eval()
         with torch.no_grad():
             if path is None:
-                log_p = ar_log_prob(model, chunks.to(device), vocab)
+                log_p = causal_log_prob(model, chunks.to(device), vocab)
             else:
                 log_p = mixture_elbo(
                     model, path, chunks.to(device), steps=config.elbo_steps, generator=eval_gen
@@ -226,7 +208,7 @@ def run(config: DiscreteFMTextConfig, ctx: RunContext | None = None) -> Results:
         budgets = (L,) if path is None else config.sample_steps
         for n in budgets:
             if path is None:
-                x = ar_sample(model, len(chunks), L, vocab, eval_gen)
+                x = causal_sample(model, len(chunks), L, vocab, eval_gen)
             else:
                 x = discrete_sample(model, path, len(chunks), L, steps=n, generator=eval_gen)
             judge_samples(f"{key}/{n}", x.cpu())

@@ -26,10 +26,11 @@ from torch import Tensor
 
 from ..data import DIGITS_LEVELS, load_digits_split
 from ..device import select_device
+from ..flows import build_dequantization
+from ..flows import dequantization_bounds as evaluate_bounds
 from .base import ExperimentConfig, Results, RunContext
 from .config import check_fields
 from .registry import Experiment, register
-from .voronoi_common import build_dequantization, evaluate_bounds
 
 __all__ = ["VoronoiRealDiscreteConfig", "run", "build_models", "load_text"]
 

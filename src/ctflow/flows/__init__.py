@@ -19,6 +19,11 @@ from .dequantization import (
     make_dequantizer,
     make_posterior,  # noqa: F401  (deprecated name, kept importable)
 )
+from .dequantization_models import (
+    DEQUANTIZATION_PRIORS,
+    build_dequantization,
+    dequantization_bounds,
+)
 from .discrete import (
     discrete_fm_loss,
     discrete_posterior,
@@ -87,6 +92,9 @@ __all__ = [
     "DEQUANTIZERS",
     "make_dequantizer",
     "dequantization_posterior",
+    "DEQUANTIZATION_PRIORS",
+    "build_dequantization",
+    "dequantization_bounds",
 ]
 from .riemannian_cnf import RiemannianCNF, RiemannianCNFDistribution, TangentField  # noqa: E402
 

@@ -3,7 +3,7 @@
 from .icnn import CONVEX_ACTIVATIONS, ICNN
 from .jacobian import mlp_value_and_divergence, supports_analytic_divergence
 from .mlp import ACTIVATIONS, MLP, activation
-from .sequence import SequenceTransformer
+from .sequence import SequenceTransformer, causal_log_prob, causal_sample
 from .time import FlowMapMLP, SinusoidalTimeEmbedding, TimeMLP
 
 __all__ = [
@@ -18,4 +18,6 @@ __all__ = [
     "TimeMLP",
     "FlowMapMLP",
     "SequenceTransformer",
+    "causal_log_prob",
+    "causal_sample",
 ]

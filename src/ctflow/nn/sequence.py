@@ -7,7 +7,7 @@ from torch import Tensor, nn
 
 from .time import SinusoidalTimeEmbedding
 
-__all__ = ["SequenceTransformer"]
+__all__ = ["SequenceTransformer", "causal_log_prob", "causal_sample"]
 
 
 class SequenceTransformer(nn.Module):
@@ -118,3 +118,25 @@ class SequenceTransformer(nn.Module):
         mask = None if self.attn_mask is None else self.attn_mask[:n, :n]
         h = self.layers(h, mask=mask, is_causal=mask is not None)
         return self.out(self.norm(h))
+
+
+def causal_log_prob(model: SequenceTransformer, x: Tensor, start: int) -> Tensor:
+    """Exact ``log p(x)`` in nats, ``(batch,)``, of a causal, untimed model on tokens
+    ``x: (batch, length)``; ``start`` is its start token, fed before ``x`` shifted right."""
+    inp = torch.cat([torch.full_like(x[:, :1], start), x[:, :-1]], 1)
+    log_p = torch.log_softmax(model(None, inp), -1)
+    return log_p.gather(-1, x.unsqueeze(-1)).squeeze(-1).sum(-1)
+
+
+@torch.no_grad()
+def causal_sample(
+    model: SequenceTransformer, n: int, length: int, start: int, generator: torch.Generator
+) -> Tensor:
+    """Ancestral samples ``(n, length)`` of a causal model, one evaluation per token (Gumbel-max
+    on the logits, from ``generator``)."""
+    x = torch.full((n, 1), start, dtype=torch.long)
+    for _ in range(length):
+        logits = model(None, x)[:, -1]
+        gumbel = -torch.log(-torch.log(torch.rand(logits.shape, generator=generator)))
+        x = torch.cat([x, (logits + gumbel).argmax(-1, keepdim=True)], 1)
+    return x[:, 1:]
