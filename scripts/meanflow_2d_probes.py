@@ -6,7 +6,10 @@ VARIANTS is a Python list of dicts, one training run each, e.g.
 ``'[{"m": "fm"}, {"m": "mf", "hidden": (256, 256, 256, 256)}, {"m": "mf", "ends": 0.1}]'``.
 Keys:
 ``m`` ("fm" or "mf"), ``hidden``, ``lr``, ``B`` (batch), ``eq`` (share with s = t), ``times``
-("uniform" or "logit", with ``mu``, ``sig``), ``ends`` (share of the batch at s = 0, t = 1).
+("uniform" or "logit", with ``mu``, ``sig``), ``ends`` (share of the batch at s = 0, t = 1),
+``ema`` (decay of an exponential moving average of the weights, which is then evaluated),
+``selfv`` (True: where s < t, the velocity in the JVP tangent and the target is the model's
+own ``u(s, s, x_s)`` without gradient, not the conditional ``x1 - x0``).
 Training is the experiment's (Adam, cosine with 100 warm-up steps, gradient clip 10); the
 evaluation is one jump (MeanFlow) or a 100-NFE midpoint solve (flow matching) from 2000 fixed
 noise draws, exact W2 against 2000 fresh data points. Prints one line per run.
@@ -22,7 +25,12 @@ import time
 import torch
 
 from ctflow.data import sample_toy
-from ctflow.flows import cfm_loss, flow_map_sample, meanflow_loss
+from ctflow.flows import (
+    average_velocity_and_derivative,
+    cfm_loss,
+    flow_map_sample,
+    meanflow_loss,
+)
 from ctflow.metrics import wasserstein2
 from ctflow.nn import FlowMapMLP, TimeMLP
 from ctflow.paths import CondOTPath
@@ -45,6 +53,19 @@ def draw_times(B: int, gen: torch.Generator, v: dict) -> tuple[torch.Tensor, tor
     return torch.where(ends, 0.0, s), torch.where(ends, 1.0, t)
 
 
+def self_velocity_loss(net, path, x1, s, t, gen) -> torch.Tensor:
+    """MeanFlow's loss with the model's instantaneous velocity where ``s < t``: the same target
+    in expectation over ``x1`` given ``x_s``, with less variance."""
+    x0 = torch.randn(x1.shape, generator=gen)
+    sample = path._sample(x0, x1, s)
+    with torch.no_grad():
+        v_model = net(s, s, sample.x_t)
+    v = torch.where((s == t).unsqueeze(-1), sample.dx_t, v_model)
+    u, du_ds = average_velocity_and_derivative(net, s, t, sample.x_t, v)
+    target = (v + (t - s).unsqueeze(-1) * du_ds).detach()
+    return (u - target).square().mean()
+
+
 def train(v: dict, data: str, steps: int, seed: int) -> torch.nn.Module:
     torch.manual_seed(seed)
     hidden = v.get("hidden", (128,) * 3)
@@ -55,19 +76,28 @@ def train(v: dict, data: str, steps: int, seed: int) -> torch.nn.Module:
         opt, lambda k: min(1.0, (k + 1) / 100) * 0.5 * (1 + math.cos(math.pi * k / steps))
     )
     path = CondOTPath()
+    ema = None
+    if v.get("ema"):
+        avg = torch.optim.swa_utils.get_ema_multi_avg_fn(v["ema"])
+        ema = torch.optim.swa_utils.AveragedModel(net, multi_avg_fn=avg)
     for _ in range(steps):
         x1 = sample_toy(data, v.get("B", 512), generator=gen)
         if v["m"] == "fm":
             loss = cfm_loss(net, path, x1, generator=gen)
         else:
             s, t = draw_times(len(x1), gen, v)
-            loss = meanflow_loss(net, path, x1, s=s, t=t, generator=gen)
+            if v.get("selfv"):
+                loss = self_velocity_loss(net, path, x1, s, t, gen)
+            else:
+                loss = meanflow_loss(net, path, x1, s=s, t=t, generator=gen)
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 10.0)
         opt.step()
         sched.step()
-    return net
+        if ema is not None:
+            ema.update_parameters(net)
+    return net if ema is None else ema.module
 
 
 def main() -> None:

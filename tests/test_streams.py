@@ -1,8 +1,10 @@
 """RunContext's named streams: one per (seed, rank, purpose, keys), the same in every process."""
 
+import ast
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -47,3 +49,48 @@ def test_a_stream_does_not_depend_on_the_process():
     }
     here = str(_draw(RunContext(seed=5, rank=1), "data", "x")[:3].tolist())
     assert outs == {here + "\n"}
+
+
+# Experiments that still derive seeds by arithmetic (``seed * 1000 + index + 7919 * rank``).
+# Moving one to named streams changes its recorded numbers, so it leaves this list together with
+# a re-measured results page. The list may only shrink.
+STILL_ON_SEED_ARITHMETIC = {
+    "cnf_2d", "compress_data", "compress_framerate", "compress_rd", "conditional_2d",
+    "cpflow_2d", "cpflow_ot", "cpflow_tabular", "discrete_fm_text", "flow_matching_2d",
+    "flow_matching_digits", "gfn_hypergrid", "gfn_unify_2d", "meanflow_digits", "ncl_euler",
+    "ncl_hodge", "ncl_ot", "ppd_earth", "ppd_highdim", "ppd_sphere", "sdebnn_digits",
+    "sdebnn_regression", "sdebnn_stl", "smac_bandit", "smac_control", "voronoi_discrete2d",
+    "voronoi_mixture", "voronoi_realdiscrete",
+}  # fmt: skip
+
+
+def _arithmetic_lines(source: str) -> list[int]:
+    """Lines of ``source`` with an arithmetic expression on a ``seed`` or ``rank`` (a name or
+    an attribute)."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.BinOp):
+            names = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+            names |= {n.attr for n in ast.walk(node) if isinstance(n, ast.Attribute)}
+            if names & {"seed", "rank"}:
+                found.append(node.lineno)
+    return found
+
+
+def test_no_new_seed_arithmetic_and_the_list_of_modules_to_move_only_shrinks():
+    import ctflow.experiments as experiments
+
+    folder = Path(experiments.__file__).parent
+    found = {p.stem: _arithmetic_lines(p.read_text()) for p in sorted(folder.glob("*.py"))}
+    found = {k: v for k, v in found.items() if v}
+    new = {k: v for k, v in found.items() if k not in STILL_ON_SEED_ARITHMETIC}
+    assert not new, f"derive seeds with ctx.generator / ctx.seed_of, not arithmetic: {new}"
+    moved = STILL_ON_SEED_ARITHMETIC - set(found)
+    assert not moved, f"these modules have moved to named streams; drop them from the list: {moved}"
+
+
+def test_the_seed_arithmetic_scan_tells_arithmetic_from_named_streams():
+    old = "g = torch.Generator().manual_seed(\n    config.seed * 1000 + 7919 * ctx.rank)"
+    assert _arithmetic_lines(old) == [2, 2, 2]  # the sum and both products
+    assert _arithmetic_lines("g = ctx.generator('data', 2 * k)") == []
+    assert _arithmetic_lines("torch.manual_seed(config.seed)") == []

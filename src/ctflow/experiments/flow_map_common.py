@@ -11,8 +11,9 @@ from ..solvers import odeint
 
 __all__ = ["METHODS", "check_flow_map_options", "flow_map_training_loss", "budget_samples"]
 
-# flow matching (the reference and the few-step baseline), MeanFlow, shortcut models
-METHODS = ("fm", "meanflow", "shortcut")
+# flow matching (the reference and the few-step baseline), MeanFlow (the paper's target, and
+# with the model's own velocity where s < t: meanflow_loss(velocity="model")), shortcut models
+METHODS = ("fm", "meanflow", "meanflow-own", "shortcut")
 
 
 def check_flow_map_options(config) -> None:
@@ -47,7 +48,7 @@ def flow_map_training_loss(
     """The 0-d loss of ``method`` on the batch ``x1`` ``(B, D)`` with the config's options."""
     if method == "fm":
         return cfm_loss(net, path, x1, generator=generator, context=context)
-    if method == "meanflow":
+    if method in ("meanflow", "meanflow-own"):
         return meanflow_loss(
             net,
             path,
@@ -56,6 +57,7 @@ def flow_map_training_loss(
             context=context,
             equal_fraction=config.equal_fraction,
             adaptive_power=config.adaptive_power,
+            velocity="model" if method == "meanflow-own" else "conditional",
         )
     return shortcut_loss(
         net,
