@@ -81,18 +81,16 @@ def run(config: CPFlow2DConfig, ctx: RunContext | None = None) -> Results:
     models = build_models(config)
     ctx.track(models)
     results = Results()
-    for d_index, data in enumerate(point_datasets(config.datasets, config.data, config.seed)):
+    for data in point_datasets(config.datasets, config.data, config.seed):
         ds = data.name
-        test_gen = torch.Generator().manual_seed(10**6 + config.seed * 1000 + d_index)
+        test_gen = ctx.generator("test", ds)
         x_test = data.held_out(config.n_test, test_gen).double().to(device)
         entropy = data.entropy(test_gen)
         densities = {}
         limit = config.grid_limit if data.is_toy else data.plot_limit()
-        for m_index, method in enumerate(METHODS):
+        for method in METHODS:
             model = models[f"{method}_{ds}"].to(device)
-            gen = torch.Generator().manual_seed(
-                config.seed * 1000 + 10 * d_index + m_index + 7919 * ctx.rank
-            )
+            gen = ctx.generator("data", method, ds)
             if method == "cpflow":  # data-dependent ActNorm initialisation
                 model.initialize(data.sample(1024, gen).double().to(device))
             trained = fit_mle(

@@ -88,13 +88,13 @@ def run(config: CPFlowOTConfig, ctx: RunContext | None = None) -> Results:
     models = build_models(config)
     ctx.track(models)
     results = Results()
-    test_gen = torch.Generator().manual_seed(10**6 + config.seed)
+    test_gen = ctx.generator("test")
     x_test = sample_source(config.n_test, test_gen).to(device)
     target = brenier_map(x_test)
     maps = {}
-    for index, (name, model) in enumerate(models.items()):
+    for name, model in models.items():
         model.to(device)
-        gen = torch.Generator().manual_seed(config.seed * 1000 + index + 7919 * ctx.rank)
+        gen = ctx.generator("data", name)
         if name == "cpflow":  # data-dependent initialisation of the ICNN's normalisations
             model.initialize(sample_source(1024, gen).to(device))
         trained = fit_mle(

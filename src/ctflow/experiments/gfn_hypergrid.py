@@ -94,11 +94,10 @@ def run(config: GFNHypergridConfig, ctx: RunContext | None = None) -> Results:
     _, target = env.reward_distribution()
     log_z_true = env.log_partition()
     curves, finals = {}, {}
-    for index, (obj, policy) in enumerate(models.items()):
+    for obj, policy in models.items():
         policy.to(device)
-        gen = torch.Generator(device=device).manual_seed(
-            config.seed * 1000 + index + 7919 * ctx.rank
-        )
+        # the trajectories' stream, on the policy's device
+        gen = torch.Generator(device=device).manual_seed(ctx.seed_of("data", obj))
 
         def l1_now(policy=policy) -> float:
             _, p = terminal_distribution(env, policy)
