@@ -76,7 +76,8 @@ def meanflow_2d(c: Claims) -> None:
         0.5 * one_step_fm,
     )
     # MeanFlow with the model's own velocity in its target: within 1.2x at full size (4 x 256);
-    # at quick size (3 x 128, 4000 steps) it is level with the paper's target
+    # at quick size (3 x 128, 4000 steps) it is not ahead of the paper's target (seed 0: 1.42
+    # against 1.26), so quick asserts only what both targets show
     c.below(
         "one own-velocity MeanFlow jump: W2 under half of one flow-matching Euler step's",
         m["meanflow-own/8gaussians/w2_1step"],

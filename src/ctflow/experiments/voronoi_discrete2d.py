@@ -21,9 +21,13 @@ import torch
 
 from ..data.grid_laws import LAWS, joint_law
 from ..device import select_device
-from ..flows import DEQUANTIZATION_PRIORS as PRIORS
-from ..flows import DEQUANTIZERS, Dequantization, build_dequantization
-from ..flows import dequantization_bounds as evaluate_bounds
+from ..flows import (
+    DEQUANTIZATION_PRIORS,
+    DEQUANTIZERS,
+    Dequantization,
+    build_dequantization,
+    dequantization_bounds,
+)
 from .base import ExperimentConfig, Results, RunContext
 from .config import check_fields
 from .registry import Experiment, register
@@ -74,8 +78,9 @@ class VoronoiDiscrete2DConfig(ExperimentConfig):
         if bad or not self.orders:
             raise ValueError(f"unknown order {bad[:1]}; choose from: {', '.join(ORDERS)}")
         check_fields(self, at_least_one="steps batch_size hidden iwae_k eval_repeats n_samples")
-        if self.prior not in PRIORS:
-            raise ValueError(f"unknown prior {self.prior!r}; choose from: {', '.join(PRIORS)}")
+        if self.prior not in DEQUANTIZATION_PRIORS:
+            choices = ", ".join(DEQUANTIZATION_PRIORS)
+            raise ValueError(f"unknown prior {self.prior!r}; choose from: {choices}")
         if self.law not in LAWS:
             raise ValueError(f"unknown law {self.law!r}; choose from: {', '.join(LAWS)}")
         fewest = 5 if self.law == "plus" else 2
@@ -168,7 +173,7 @@ def run(config: VoronoiDiscrete2DConfig, ctx: RunContext | None = None) -> Resul
                 grad_clip=10.0,
             )
             torch.manual_seed(config.seed + 17)
-            bounds = evaluate_bounds(
+            bounds = dequantization_bounds(
                 model,
                 labels.to(device),
                 iwae_k=config.iwae_k,

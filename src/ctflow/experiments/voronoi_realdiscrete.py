@@ -26,8 +26,7 @@ from torch import Tensor
 
 from ..data import DIGITS_LEVELS, load_digits_split
 from ..device import select_device
-from ..flows import build_dequantization
-from ..flows import dequantization_bounds as evaluate_bounds
+from ..flows import build_dequantization, dequantization_bounds
 from .base import ExperimentConfig, Results, RunContext
 from .config import check_fields
 from .registry import Experiment, register
@@ -202,7 +201,7 @@ def run(config: VoronoiRealDiscreteConfig, ctx: RunContext | None = None) -> Res
                 grad_clip=10.0,
             )
             torch.manual_seed(config.seed + 29)
-            bounds = evaluate_bounds(model, test.to(device), iwae_k=config.iwae_k, batch=100)
+            bounds = dequantization_bounds(model, test.to(device), iwae_k=config.iwae_k, batch=100)
             per = num_vars * math.log(2)
             metrics = {
                 "bits_per_var": bounds["neg_iwae"] / per,
