@@ -94,3 +94,20 @@ def test_the_seed_arithmetic_scan_tells_arithmetic_from_named_streams():
     assert _arithmetic_lines(old) == [2, 2, 2]  # the sum and both products
     assert _arithmetic_lines("g = ctx.generator('data', 2 * k)") == []
     assert _arithmetic_lines("torch.manual_seed(config.seed)") == []
+
+
+def test_every_run_called_without_a_context_draws_its_streams_from_the_configs_seed():
+    # run(config) called from user code makes its own RunContext; one made without the config's
+    # seed would draw seed 0's streams whatever the config said
+    import ctflow.experiments as experiments
+
+    folder = Path(experiments.__file__).parent
+    wrong = []
+    for path in sorted(folder.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            is_call = isinstance(node, ast.Call) and getattr(node.func, "id", "") == "RunContext"
+            if is_call and not any(
+                k.arg == "seed" and ast.unparse(k.value) == "config.seed" for k in node.keywords
+            ):
+                wrong.append(f"{path.stem}:{node.lineno}")
+    assert not wrong, f"RunContext(...) without seed=config.seed: {wrong}"

@@ -112,7 +112,7 @@ def build_models(config: CNF2DConfig) -> dict[str, CNF]:
 
 def run(config: CNF2DConfig, ctx: RunContext | None = None) -> Results:
     """Train one CNF per dataset and evaluate it. Metrics are keyed ``cnf/<dataset>/<metric>``."""
-    ctx = ctx or RunContext()
+    ctx = ctx or RunContext(seed=config.seed)
     device = select_device(config.device)
     torch.manual_seed(config.seed)
     results = Results()

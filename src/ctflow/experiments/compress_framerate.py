@@ -93,7 +93,7 @@ def build_models(config: CompressFramerateConfig) -> dict[str, torch.nn.Module]:
 
 
 def run(config: CompressFramerateConfig, ctx: RunContext | None = None) -> Results:
-    ctx = ctx or RunContext()
+    ctx = ctx or RunContext(seed=config.seed)
     results = Results()
     m = results.metrics
     shown = {}

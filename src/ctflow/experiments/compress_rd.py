@@ -197,7 +197,7 @@ def _curve_metrics(metrics, method, ds, points):
 
 
 def run(config: CompressRDConfig, ctx: RunContext | None = None) -> Results:
-    ctx = ctx or RunContext()
+    ctx = ctx or RunContext(seed=config.seed)
     results = Results()
     m = results.metrics
     curves: dict[str, dict[str, list[dict]]] = {}

@@ -169,7 +169,7 @@ def run(config: Conditional2DConfig, ctx: RunContext | None = None) -> Results:
     """Metrics ``<coupling>/2d/{accuracy,w2,nfe}``, ``cfg/w<w>/{w2_trained,w2_exact,w2_floor}``,
     ``reward/tmin<t>/w2_trained``, ``reward/{exact,unguided,floor}/w2`` and
     ``dfm-cfg/w<w>/{tv_trained,tv_oracle,tv_floor}``."""
-    ctx = ctx or RunContext()
+    ctx = ctx or RunContext(seed=config.seed)
     device = select_device(config.device)
     models = build_models(config)
     ctx.track(models)

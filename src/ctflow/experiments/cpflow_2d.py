@@ -76,7 +76,7 @@ def build_models(config: CPFlow2DConfig) -> dict[str, torch.nn.Module]:
 
 
 def run(config: CPFlow2DConfig, ctx: RunContext | None = None) -> Results:
-    ctx = ctx or RunContext()
+    ctx = ctx or RunContext(seed=config.seed)
     device = select_device(config.device)
     models = build_models(config)
     ctx.track(models)

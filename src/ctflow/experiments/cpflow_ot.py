@@ -83,7 +83,7 @@ def build_models(config: CPFlowOTConfig) -> dict[str, torch.nn.Module]:
 
 
 def run(config: CPFlowOTConfig, ctx: RunContext | None = None) -> Results:
-    ctx = ctx or RunContext()
+    ctx = ctx or RunContext(seed=config.seed)
     device = select_device(config.device)
     models = build_models(config)
     ctx.track(models)

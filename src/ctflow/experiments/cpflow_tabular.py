@@ -91,7 +91,7 @@ def build_models(config: CPFlowTabularConfig) -> dict[str, torch.nn.Module]:
 
 
 def run(config: CPFlowTabularConfig, ctx: RunContext | None = None) -> Results:
-    ctx = ctx or RunContext()
+    ctx = ctx or RunContext(seed=config.seed)
     device = select_device(config.device)
     models = build_models(config)
     ctx.track(models)

@@ -156,7 +156,7 @@ def _matched_width(config: CPFlowVAEConfig, kind: str, target: int) -> int:
 
 
 def run(config: CPFlowVAEConfig, ctx: RunContext | None = None) -> Results:
-    ctx = ctx or RunContext()
+    ctx = ctx or RunContext(seed=config.seed)
     device = select_device(config.device)
     models = build_models(config)
     ctx.track(models)

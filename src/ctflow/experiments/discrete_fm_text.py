@@ -129,7 +129,7 @@ def run(config: DiscreteFMTextConfig, ctx: RunContext | None = None) -> Results:
     """Metrics ``<method>/text/<metric>``: ``bits_per_char`` (a bound for dfm and the
     dequantizations, exact for ``ar``), and per sampler budget ``judge_bpc_<n>``,
     ``word_valid_<n>``, ``entropy_<n>``; ``data/text/*`` are the same measures on test chunks."""
-    ctx = ctx or RunContext()
+    ctx = ctx or RunContext(seed=config.seed)
     device = select_device(config.device)
     train, test, vocab_list = load_text()
     vocab, L = len(vocab_list), config.seq_len
@@ -245,7 +245,9 @@ def _dequantization_references(config: DiscreteFMTextConfig, ctx: RunContext, m:
         steps=config.dequant_steps,
         n_test=config.n_test,
     )
-    sub = run_dequantization(deq, RunContext(logger=ctx.logger, progress=ctx.progress))
+    sub = run_dequantization(
+        deq, RunContext(logger=ctx.logger, progress=ctx.progress, seed=config.seed)
+    )
     for method in ("voronoi", "argmax"):
         m[f"{method}/text/bits_per_char"] = sub.metrics[f"{method}/text/bits_per_var"]
         m[f"{method}/text/train_seconds"] = sub.metrics[f"{method}/text/train_seconds"]

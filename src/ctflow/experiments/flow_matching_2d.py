@@ -135,7 +135,7 @@ def network_of(flow: CNF) -> torch.nn.Module:
 def run(config: FlowMatching2DConfig, ctx: RunContext | None = None) -> Results:
     """Train every (method, dataset) pair, then evaluate. Metrics: ``<method>/<dataset>/<name>``,
     plus ``ratio/<dataset>/nfe_ot_over_vp_tol<tol>`` where both flow-matching paths ran."""
-    ctx = ctx or RunContext()
+    ctx = ctx or RunContext(seed=config.seed)
     device = select_device(config.device)
     torch.manual_seed(config.seed)
     models = build_models(config)

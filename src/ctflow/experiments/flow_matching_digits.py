@@ -118,7 +118,7 @@ def to_pixels(z: torch.Tensor) -> torch.Tensor:
 
 
 def run(config: FlowMatchingDigitsConfig, ctx: RunContext | None = None) -> Results:
-    ctx = ctx or RunContext()
+    ctx = ctx or RunContext(seed=config.seed)
     device = select_device(config.device)
     torch.manual_seed(config.seed)
     x_train, y_train = load_digits_split("train", seed=0)

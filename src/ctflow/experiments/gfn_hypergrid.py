@@ -85,7 +85,7 @@ def build_models(config: GFNHypergridConfig) -> dict[str, torch.nn.Module]:
 
 
 def run(config: GFNHypergridConfig, ctx: RunContext | None = None) -> Results:
-    ctx = ctx or RunContext()
+    ctx = ctx or RunContext(seed=config.seed)
     device = select_device(config.device)
     env = make_env(config)
     models = build_models(config)

@@ -120,7 +120,7 @@ def build_models(config: GFNUnify2DConfig) -> dict[str, torch.nn.Module]:
 
 
 def run(config: GFNUnify2DConfig, ctx: RunContext | None = None) -> Results:
-    ctx = ctx or RunContext()
+    ctx = ctx or RunContext(seed=config.seed)
     device = select_device(config.device)
     models = build_models(config)
     diffusions = {k: m for k, m in models.items() if k != "fm-ot"}
@@ -139,7 +139,7 @@ def run(config: GFNUnify2DConfig, ctx: RunContext | None = None) -> Results:
         results.metrics.update({f"{method}/{DATASET}/{k}": float(v) for k, v in metrics.items()})
         samples[method] = {f"{method} (T = {model.T})": xs}
     if "fm-ot" in config.methods:
-        fm_results = fm_run(_fm_config(config), RunContext(logger=ctx.logger))
+        fm_results = fm_run(_fm_config(config), RunContext(logger=ctx.logger, seed=config.seed))
         flow = fm_results.models[f"fm-ot/{DATASET}"]
         models["fm-ot"].load_state_dict(flow.state_dict())
         fm = {k.split("/", 2)[2]: v for k, v in fm_results.metrics.items()}

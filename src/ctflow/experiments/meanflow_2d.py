@@ -101,7 +101,7 @@ def run(config: MeanFlow2DConfig, ctx: RunContext | None = None) -> Results:
     ``<method>/<dataset>/{w2,mmd}_<n>step`` (flow matching: Euler), ``fm/<dataset>/w2_ref``
     (midpoint, ``reference_nfe``), ``data/<dataset>/w2_data_vs_data`` and
     ``<method>/<dataset>/w2_1step_over_ref``."""
-    ctx = ctx or RunContext()
+    ctx = ctx or RunContext(seed=config.seed)
     device = select_device(config.device)
     torch.manual_seed(config.seed)
     models = build_models(config)

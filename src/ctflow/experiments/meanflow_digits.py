@@ -87,7 +87,7 @@ def run(config: MeanFlowDigitsConfig, ctx: RunContext | None = None) -> Results:
     """Metrics: ``<method>/digits/{w2,class_accuracy}_<n>step`` (flow matching: Euler),
     ``fm/digits/{w2,class_accuracy}_ref`` (midpoint), ``data/digits/w2_train_vs_test``,
     ``data/digits/class_accuracy_real`` and ``<method>/digits/w2_1step_over_ref``."""
-    ctx = ctx or RunContext()
+    ctx = ctx or RunContext(seed=config.seed)
     device = select_device(config.device)
     torch.manual_seed(config.seed)
     x_train, y_train = load_digits_split("train", seed=0)

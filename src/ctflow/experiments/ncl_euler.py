@@ -142,7 +142,7 @@ def _loss(model: EulerModel, config: NCLEulerConfig, gen: torch.Generator, devic
 
 def run(config: NCLEulerConfig, ctx: RunContext | None = None) -> Results:
     """Train NCL and the PINN on each problem. Metrics are keyed ``<method>/<problem>/<metric>``."""
-    ctx = ctx or RunContext()
+    ctx = ctx or RunContext(seed=config.seed)
     device = select_device(config.device)
     torch.manual_seed(config.seed)
     results = Results()

@@ -170,7 +170,7 @@ def _relative_error(estimate: Tensor, truth: Tensor) -> float:
 
 def run(config: NCLHodgeConfig, ctx: RunContext | None = None) -> Results:
     """Train both methods in each dimension. Metrics are keyed ``<method>/d<d>/<metric>``."""
-    ctx = ctx or RunContext()
+    ctx = ctx or RunContext(seed=config.seed)
     device = select_device(config.device)
     torch.manual_seed(config.seed)
     results = Results()

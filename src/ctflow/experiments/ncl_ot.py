@@ -172,7 +172,7 @@ def _loss(field: MatrixField, p0, p1, config: NCLOTConfig, gen: torch.Generator,
 
 def run(config: NCLOTConfig, ctx: RunContext | None = None) -> Results:
     """Fit one transport per pair. Metrics are keyed ``ncl/<pair>/<metric>``."""
-    ctx = ctx or RunContext()
+    ctx = ctx or RunContext(seed=config.seed)
     device = select_device(config.device)
     torch.manual_seed(config.seed)
     results = Results()

@@ -134,7 +134,7 @@ def choose_scale(train_x, val_x, scales, scale_start) -> tuple[float, dict[float
 
 
 def run(config: PPDEarthConfig, ctx: RunContext | None = None) -> Results:
-    ctx = ctx or RunContext()
+    ctx = ctx or RunContext(seed=config.seed)
     device = select_device(config.device)
     models = build_models(config)
     ctx.track(models)

@@ -131,7 +131,7 @@ def _auroc(in_scores: torch.Tensor, out_scores: torch.Tensor) -> float:
 
 
 def run(config: SDEBNNDigitsConfig, ctx: RunContext | None = None) -> Results:
-    ctx = ctx or RunContext()
+    ctx = ctx or RunContext(seed=config.seed)
     device = select_device(config.device)
     torch.manual_seed(config.seed)
     x_train, y_train = load_digits_split("train", seed=0)

@@ -92,7 +92,7 @@ def build_models(config: SDEBNNRegressionConfig) -> dict[str, torch.nn.Module]:
 
 
 def run(config: SDEBNNRegressionConfig, ctx: RunContext | None = None) -> Results:
-    ctx = ctx or RunContext()
+    ctx = ctx or RunContext(seed=config.seed)
     torch.manual_seed(config.seed)
     data_gen = torch.Generator().manual_seed(config.seed)
     x_train, y_train = toy_regression_data(config.n_train, config.noise_std, data_gen)

@@ -82,7 +82,7 @@ def _per_path_gradients(problem, theta, n, steps, estimator, seed):
 
 
 def run(config: SDEBNNSTLConfig, ctx: RunContext | None = None) -> Results:
-    ctx = ctx or RunContext()
+    ctx = ctx or RunContext(seed=config.seed)
     torch.manual_seed(config.seed)
     problem = _problem(config)
     results = Results()

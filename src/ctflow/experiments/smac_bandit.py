@@ -111,7 +111,7 @@ def _mode_masses(a: torch.Tensor) -> list[float]:
 
 
 def run(config: SMACBanditConfig, ctx: RunContext | None = None) -> Results:
-    ctx = ctx or RunContext()
+    ctx = ctx or RunContext(seed=config.seed)
     models = build_models(config)
     ctx.track(models)
     ckpt = ctx.checkpointer

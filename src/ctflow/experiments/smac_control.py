@@ -141,7 +141,7 @@ def _make(config: SMACControlConfig, task: str):
 
 
 def run(config: SMACControlConfig, ctx: RunContext | None = None) -> Results:
-    ctx = ctx or RunContext()
+    ctx = ctx or RunContext(seed=config.seed)
     models = build_models(config)
     ctx.track(models)
     results = Results(models=models)

@@ -76,7 +76,7 @@ def build_models(config: SMACEntropyConfig) -> dict[str, torch.nn.Module]:
 
 
 def run(config: SMACEntropyConfig, ctx: RunContext | None = None) -> Results:
-    ctx = ctx or RunContext()
+    ctx = ctx or RunContext(seed=config.seed)
     results = Results()
     truth = exact_entropy()
     gen = torch.Generator().manual_seed(config.seed)

@@ -212,7 +212,7 @@ def _pump_sweep(device, config, design: Tensor):
 
 
 def run(config: SteadyStateHeatConfig, ctx: RunContext | None = None) -> Results:
-    ctx = ctx or RunContext()
+    ctx = ctx or RunContext(seed=config.seed)
     device = HeatTransferVSystem()
     starts = _initial(config)
     metrics: dict[str, float] = dict(_gradient_checks(device, starts[0]))

@@ -62,7 +62,7 @@ def _initial(config: SteadyStateLightConfig) -> torch.Tensor:
 
 
 def run(config: SteadyStateLightConfig, ctx: RunContext | None = None) -> Results:
-    ctx = ctx or RunContext()
+    ctx = ctx or RunContext(seed=config.seed)
     system = LightHarvestingVSystem()
     params = _initial(config)
     trajectory, etas = [params.clone()], []

@@ -131,7 +131,7 @@ def build_models(config: VoronoiDiscrete2DConfig) -> dict[str, Dequantization]:
 def run(config: VoronoiDiscrete2DConfig, ctx: RunContext | None = None) -> Results:
     """Train every (method, order) pair on the ELBO; metrics ``<method>/<dataset>/<metric>`` with
     dataset ``cluster<K>`` or ``cluster<K>-permuted`` (``plus<K>...`` with ``law="plus"``)."""
-    ctx = ctx or RunContext()
+    ctx = ctx or RunContext(seed=config.seed)
     device = select_device(config.device)
     results = Results()
     models = build_models(config)

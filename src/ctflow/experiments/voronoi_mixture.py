@@ -169,7 +169,7 @@ def build_models(config: VoronoiMixtureConfig) -> dict[str, nn.Module]:
 
 def run(config: VoronoiMixtureConfig, ctx: RunContext | None = None) -> Results:
     """Metrics ``coupling/<dataset>/<m>`` and ``voronoi-mixture-<K>/<dataset>/<m>``."""
-    ctx = ctx or RunContext()
+    ctx = ctx or RunContext(seed=config.seed)
     device = select_device(config.device)
     results = Results()
     models = build_models(config)

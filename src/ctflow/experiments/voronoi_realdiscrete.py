@@ -170,7 +170,7 @@ def _data(config: VoronoiRealDiscreteConfig, dataset: str):
 
 def run(config: VoronoiRealDiscreteConfig, ctx: RunContext | None = None) -> Results:
     """Metrics ``<method>/<dataset>/<metric>``; bits per variable (digits) or character (text)."""
-    ctx = ctx or RunContext()
+    ctx = ctx or RunContext(seed=config.seed)
     device = select_device(config.device)
     results = Results()
     models = build_models(config)
