@@ -89,9 +89,9 @@ def run(config: SDEBNNSTLConfig, ctx: RunContext | None = None) -> Results:
     m = results.metrics
     m["exact/ou/log_evidence"] = problem.log_evidence()
     variances = {e: [] for e in ESTIMATORS}
-    for k, steps in enumerate(config.steps):
+    for steps in config.steps:
         for estimator in ESTIMATORS:
-            seed = config.seed * 1000 + k  # the same Brownian paths for every estimator
+            seed = ctx.seed_of("paths", steps)  # the same Brownian paths for every estimator
             grad, loss = _per_path_gradients(
                 problem, (1.0, 1.0), config.n_paths, steps, estimator, seed
             )
@@ -106,7 +106,12 @@ def run(config: SDEBNNSTLConfig, ctx: RunContext | None = None) -> Results:
     # away from the optimum the estimators must agree in mean (same paths: paired differences)
     off = {
         e: _per_path_gradients(
-            problem, config.theta_off, config.n_paths, config.off_steps, e, config.seed + 77
+            problem,
+            config.theta_off,
+            config.n_paths,
+            config.off_steps,
+            e,
+            ctx.seed_of("paths", "off"),
         )[0]
         for e in ESTIMATORS
     }
@@ -134,9 +139,9 @@ def _train(config, problem, ctx, results):
     models = build_models(config)
     ctx.track(models)
     histories = {}
-    for i, estimator in enumerate(ESTIMATORS):
+    for estimator in ESTIMATORS:
         drift = models[f"{estimator}/ou"]
-        gen = torch.Generator().manual_seed(config.seed * 1000 + 500 + i + 7919 * ctx.rank)
+        gen = ctx.generator("data", estimator)
         history = []
 
         def loss_fn(step, drift=drift, gen=gen, estimator=estimator, history=history):
