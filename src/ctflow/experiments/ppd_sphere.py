@@ -122,7 +122,7 @@ def run(config: PPDSphereConfig, ctx: RunContext | None = None) -> Results:
     M = Sphere(2)
     path = target_path(config).to(device)
     ones = torch.ones
-    gen_eval = torch.Generator().manual_seed(10**6 + config.seed)
+    gen_eval = ctx.generator("test")
     test_x = path.sample_x(ones(config.n_test, device=device), gen_eval)
     val_x = path.sample_x(ones(config.n_val, device=device), gen_eval)
     with torch.no_grad():
@@ -136,9 +136,9 @@ def run(config: PPDSphereConfig, ctx: RunContext | None = None) -> Results:
     curves, maps = {}, {}
     lat, lon, grid_x = latlon_grid(config.grid, 2 * config.grid)
     grid_x = grid_x.to(device)
-    for k, method in enumerate(config.methods):
+    for method in config.methods:
         field_ = models[method].to(device).field
-        gen = torch.Generator().manual_seed(config.seed * 1000 + k + 7919 * ctx.rank)
+        gen = ctx.generator("data", method)
         steps = {"ppd": config.ppd_steps, "mle": config.mle_steps, "rfm": config.rfm_steps}[method]
         trained, curve = train(
             ctx,
