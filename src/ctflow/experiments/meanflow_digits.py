@@ -110,13 +110,13 @@ def run(config: MeanFlowDigitsConfig, ctx: RunContext | None = None) -> Results:
     results.metrics["data/digits/class_accuracy_real"] = float(
         (classifier(x_test.float()) == y_test).float().mean()
     )
-    gen = torch.Generator().manual_seed(10**6 + config.seed)
+    gen = ctx.generator("eval")  # the shared starting noise
     x0 = torch.randn(len(x_test), D, generator=gen).to(device)
     context = F.one_hot(y_test, N_CLASSES).float().to(device)
     grids = {"real": x_test[: N_CLASSES * 2].float()}
-    for mi, method in enumerate(config.methods):
+    for method in config.methods:
         net = models[f"{method}/digits"].to(device)
-        _train(method, net, x_train, y_train, config, ctx, device, mi)
+        _train(method, net, x_train, y_train, config, ctx, device)
         for label, z in budget_samples(method, net, x0, config, context).items():
             pixels = to_pixels(z.cpu())
             key = f"{method}/digits"
@@ -159,9 +159,9 @@ def _to_model_space(pixels: torch.Tensor) -> torch.Tensor:
     return 2 * (pixels.float() + 0.5) / DIGITS_LEVELS - 1
 
 
-def _train(method, net, x_train, y_train, config, ctx, device, offset: int) -> None:
+def _train(method, net, x_train, y_train, config, ctx, device) -> None:
     path = CondOTPath()
-    gen = torch.Generator().manual_seed(config.seed * 1000 + offset + 7919 * ctx.rank)
+    gen = ctx.generator("data", method)  # batches, dequantization, noise and times
 
     def loss_fn(step: int):
         idx = torch.randint(0, len(x_train), (config.batch_size,), generator=gen)
