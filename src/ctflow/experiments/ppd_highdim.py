@@ -115,7 +115,7 @@ def run(config: PPDHighDimConfig, ctx: RunContext | None = None) -> Results:
     for d in config.dims:
         M = FlatTorus(d)
         path = torus_path(d, config).to(device)
-        gen_eval = torch.Generator().manual_seed(10**6 + config.seed)
+        gen_eval = ctx.generator("test", d)
         test_x = path.sample_x(torch.ones(config.n_test, device=device), gen_eval)
         with torch.no_grad():
             logp = path.data_log_prob(test_x)
@@ -124,9 +124,9 @@ def run(config: PPDHighDimConfig, ctx: RunContext | None = None) -> Results:
         def data(n, gen, path=path):
             return path.sample_x(torch.ones(n, device=device), gen)
 
-        for k, method in enumerate(config.methods):
+        for method in config.methods:
             field_ = models[f"{method}-d{d}"].to(device).field
-            gen = torch.Generator().manual_seed(config.seed * 1000 + 10 * d + k + 7919 * ctx.rank)
+            gen = ctx.generator("data", method, d)
             base = "ppd" if method.startswith("ppd") else method
             div = "exact" if method == "ppd-exact" else "hutchinson"
             steps = {"ppd": config.ppd_steps, "mle": config.mle_steps, "rfm": config.rfm_steps}[
