@@ -59,7 +59,7 @@ STILL_ON_SEED_ARITHMETIC = {
     "cpflow_tabular", "discrete_fm_text", "flow_matching_2d",
     "flow_matching_digits", "gfn_unify_2d", "ncl_euler",
     "ncl_hodge", "ncl_ot", "ppd_earth", "sdebnn_digits",
-    "sdebnn_regression", "smac_bandit", "smac_control", "voronoi_discrete2d",
+    "smac_bandit", "smac_control", "voronoi_discrete2d",
     "voronoi_mixture", "voronoi_realdiscrete",
 }  # fmt: skip
 

@@ -102,9 +102,9 @@ def run(config: SDEBNNRegressionConfig, ctx: RunContext | None = None) -> Result
     ctx.track(models)
     results = Results(models=models)
     bands = {}
-    for index, name in enumerate(config.models):
+    for name in config.models:
         model = models[f"{name}/toy1d"]
-        gen = torch.Generator().manual_seed(config.seed * 1000 + index + 7919 * ctx.rank)
+        gen = ctx.generator("noise", name)  # weight draws and Brownian paths
 
         def loss_fn(step, model=model, gen=gen):  # full batch
             return model.loss(x_train, y_train, config.n_train, generator=gen)
@@ -120,7 +120,7 @@ def run(config: SDEBNNRegressionConfig, ctx: RunContext | None = None) -> Result
             warmup=min(100, config.iters // 10),
             grad_clip=10.0,
         )
-        metrics, band = _evaluate(model, x_test, y_test, grid, config)
+        metrics, band = _evaluate(model, x_test, y_test, grid, config, ctx.generator("eval"))
         metrics["train_seconds"] = trained.seconds
         results.metrics.update({f"{name}/toy1d/{k}": float(v) for k, v in metrics.items()})
         bands[name] = band
@@ -135,8 +135,7 @@ def run(config: SDEBNNRegressionConfig, ctx: RunContext | None = None) -> Result
 
 
 @torch.no_grad()
-def _evaluate(model, x_test, y_test, grid, config):
-    gen = torch.Generator().manual_seed(10**6 + config.seed)
+def _evaluate(model, x_test, y_test, grid, config, gen):
     samples = 1 if isinstance(model, ODENet) else config.eval_samples
     pred = model.predict(x_test, samples=samples, generator=gen)
     mean, std = pred.mean[:, 0], pred.variance[:, 0].sqrt()
