@@ -5,8 +5,8 @@ import math
 import pytest
 import torch
 
-from ctflow.experiments.ncl_hodge import HodgeProblem, NCLHodgeConfig
-from ctflow.fields import torus_integral
+from ctflow.experiments.ncl_hodge import NCLHodgeConfig
+from ctflow.fields import HodgeProblem, PotentialNet, relative_l2_error, torus_integral
 
 
 def _jacobian(fn, x):
@@ -57,3 +57,23 @@ def test_swap_exchanges_the_wave_vectors_only():
 def test_config_rejects_a_non_positive_learning_rate(field):
     with pytest.raises(ValueError, match=field):
         NCLHodgeConfig(**{field: 0.0})
+
+
+def test_potential_net_gradient_and_laplacian_match_autograd_and_are_periodic():
+    torch.manual_seed(0)
+    net = PotentialNet(3, (16, 16), "tanh").double()
+    x = 2 * math.pi * torch.rand(5, 3, dtype=torch.float64)
+    grad, lap = net.gradient_and_laplacian(x)
+    hess = torch.func.vmap(torch.func.hessian(lambda p: net(p)))(x)
+    torch.testing.assert_close(grad, _jacobian(lambda p: net(p)[None], x)[:, 0], rtol=0, atol=1e-12)
+    torch.testing.assert_close(
+        lap, torch.diagonal(hess, dim1=-2, dim2=-1).sum(-1), rtol=0, atol=1e-10
+    )
+    shifted = x + 2 * math.pi * torch.tensor([1.0, -2.0, 0.0], dtype=torch.float64)
+    torch.testing.assert_close(net(shifted), net(x), rtol=0, atol=1e-12)
+
+
+def test_relative_l2_error_is_zero_at_the_truth_and_one_at_zero():
+    truth = torch.randn(10, 3, dtype=torch.float64)
+    assert relative_l2_error(truth, truth) == 0.0
+    assert abs(relative_l2_error(torch.zeros_like(truth), truth) - 1.0) < 1e-15

@@ -25,17 +25,16 @@ import math
 from dataclasses import dataclass
 
 import torch
-from torch import Tensor, nn
+from torch import nn
 
 from ..device import select_device
-from ..fields import PeriodicEmbedding, curl_components, torus_field, value_and_jacobian
-from ..fields._checks import batched
-from ..nn import MLP
+from ..fields import curl_components, torus_field, value_and_jacobian
+from ..fields.hodge import HodgeProblem, PotentialNet, relative_l2_error
 from .base import ExperimentConfig, Results, RunContext
 from .config import check_fields
 from .registry import Experiment, register
 
-__all__ = ["NCLHodgeConfig", "HodgeProblem", "run", "build_models"]
+__all__ = ["NCLHodgeConfig", "run", "build_models"]
 
 
 @dataclass
@@ -75,85 +74,6 @@ SIZES = {
 }
 
 
-def _frequencies(d: int, count: int, gen: torch.Generator) -> Tensor:
-    """``count`` distinct nonzero integer wave vectors with entries in {-1, 0, 1}, 1-3 nonzero."""
-    chosen: list[tuple[int, ...]] = []
-    while len(chosen) < count:
-        k = torch.zeros(d, dtype=torch.long)
-        support = torch.randperm(d, generator=gen)[: int(torch.randint(1, 4, (), generator=gen))]
-        k[support] = torch.randint(0, 2, (len(support),), generator=gen) * 2 - 1
-        key = tuple(k.tolist())
-        if key not in chosen and tuple(-v for v in key) not in chosen:
-            chosen.append(key)
-    return torch.tensor(chosen, dtype=torch.float64)
-
-
-class HodgeProblem:
-    """A field on T^d with a known curl-free and divergence-free part (float64, per point).
-
-    Args:
-        d: dimension.
-        waves: plane waves per part.
-        seed: draws the waves.
-        swap: exchange the two parts' wave vectors (the same draws otherwise): a control for
-            how much of a seed's outcome is which part got the harder waves.
-    """
-
-    def __init__(self, d: int, waves: int, seed: int, swap: bool = False):
-        gen = torch.Generator().manual_seed(seed)
-        self.d = d
-        q = _frequencies(d, waves, gen)
-        self.e = 2 * math.pi * torch.rand(waves, generator=gen, dtype=torch.float64)
-        b = torch.randn(waves, generator=gen, dtype=torch.float64)
-        k = _frequencies(d, waves, gen)
-        self.c = 2 * math.pi * torch.rand(waves, generator=gen, dtype=torch.float64)
-        a = torch.randn(waves, d, generator=gen, dtype=torch.float64)
-        self.q, self.k = (k, q) if swap else (q, k)
-        # mean square of grad phi = sum_m b_m^2 |q_m|^2 / 2
-        self.b = b / torch.sqrt((b**2 * (self.q**2).sum(-1)).sum() / 2)
-        a = a - (a * self.k).sum(-1, keepdim=True) / (self.k**2).sum(-1, keepdim=True) * self.k
-        self.a = a / torch.sqrt((a**2).sum() / 2)
-
-    def gradient_part(self, x: Tensor) -> Tensor:
-        """``grad phi``: ``(*batch, d) -> (*batch, d)``."""
-        q, b, e = (v.to(x) for v in (self.q, self.b, self.e))
-        return torch.cos(x @ q.T + e) @ (b[:, None] * q)
-
-    def divfree_part(self, x: Tensor) -> Tensor:
-        """``w``: ``(*batch, d) -> (*batch, d)``."""
-        k, a, c = (v.to(x) for v in (self.k, self.a, self.c))
-        return torch.cos(x @ k.T + c) @ a
-
-    def field(self, x: Tensor) -> Tensor:
-        return self.gradient_part(x) + self.divfree_part(x)
-
-    def divergence(self, x: Tensor) -> Tensor:
-        """``div f = Lap phi``: ``(*batch, d) -> (*batch,)``."""
-        q, b, e = (v.to(x) for v in (self.q, self.b, self.e))
-        return -(torch.sin(x @ q.T + e) * (b * (q**2).sum(-1))).sum(-1)
-
-
-class PotentialNet(nn.Module):
-    """A periodic scalar potential on T^d: ``(*batch, d) -> (*batch,)``."""
-
-    def __init__(self, d: int, hidden: tuple[int, ...], act: str):
-        super().__init__()
-        embed = PeriodicEmbedding(d)
-        self.net = nn.Sequential(embed, MLP(embed.out_features, 1, hidden=hidden, act=act))
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.net(x)[..., 0]
-
-    def gradient_and_laplacian(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        def one(p: Tensor) -> Tensor:
-            grad_fn = torch.func.grad(lambda q: self(q))
-            hess, grad = torch.func.jacfwd(lambda q: (grad_fn(q), grad_fn(q)), has_aux=True)(p)
-            return torch.cat([grad, torch.trace(hess)[None]])
-
-        out = batched(one, x)
-        return out[..., :-1], out[..., -1]
-
-
 def build_models(config: NCLHodgeConfig) -> dict[str, nn.Module]:
     """Per dimension: the NCL divergence-free field and the baseline potential."""
     hidden = (config.hidden,) * config.depth
@@ -162,10 +82,6 @@ def build_models(config: NCLHodgeConfig) -> dict[str, nn.Module]:
         models[f"ncl_d{d}"] = torus_field(d, "matrix", hidden=hidden, act=config.act)
         models[f"potential_d{d}"] = PotentialNet(d, hidden, config.act)
     return models
-
-
-def _relative_error(estimate: Tensor, truth: Tensor) -> float:
-    return float(((estimate - truth) ** 2).sum(-1).mean().sqrt() / (truth**2).sum(-1).mean().sqrt())
 
 
 def run(config: NCLHodgeConfig, ctx: RunContext | None = None) -> Results:
@@ -244,8 +160,8 @@ def _evaluate(problem, ncl, pot, config, device) -> dict[str, float]:
     w_pot = problem.field(x) - grad
     # the baseline's divergence-free estimate's divergence: div f - Lap phi
     _, lap = pot.gradient_and_laplacian(x)
-    out["ncl:rel_error"] = _relative_error(v.detach(), w)
-    out["potential:rel_error"] = _relative_error(w_pot.detach(), w)
+    out["ncl:rel_error"] = relative_l2_error(v.detach(), w)
+    out["potential:rel_error"] = relative_l2_error(w_pot.detach(), w)
     out["ncl:div_rms"] = float(torch.diagonal(jac_v, dim1=-2, dim2=-1).sum(-1).pow(2).mean().sqrt())
     out["potential:div_rms"] = float((problem.divergence(x) - lap).pow(2).mean().sqrt())
     out["ncl:curl_rms"] = float(curl_components(jac_f - jac_v).pow(2).sum(-1).mean().sqrt())

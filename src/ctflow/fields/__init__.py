@@ -19,6 +19,7 @@ from .euler import (
     variable_density_initial,
     variable_density_residuals,
 )
+from .hodge import HodgeProblem, PotentialNet, random_wave_vectors, relative_l2_error
 from .matrix_field import MatrixField, antisymmetric_basis, n_entries
 from .mixture import GaussianMixtureFlux
 from .pde import (
@@ -33,6 +34,10 @@ from .torus import PeriodicEmbedding, torus_field, torus_grid, torus_integral
 from .vector_field import VectorField
 
 __all__ = [
+    "HodgeProblem",
+    "PotentialNet",
+    "random_wave_vectors",
+    "relative_l2_error",
     "MatrixField",
     "VectorField",
     "antisymmetric_basis",
