@@ -126,15 +126,15 @@ def run(config: GFNUnify2DConfig, ctx: RunContext | None = None) -> Results:
     diffusions = {k: m for k, m in models.items() if k != "fm-ot"}
     ctx.track(diffusions)
     results = Results(models=models)
-    test_gen = torch.Generator().manual_seed(10**6 + config.seed)
+    test_gen = ctx.generator("test")
     x_test = sample_toy(DATASET, config.n_eval, generator=test_gen).to(device)
     x_ref = sample_toy(DATASET, config.n_eval, generator=test_gen).to(device)
     entropy = entropy_of(DATASET, test_gen)
     samples = {"data": {"data": x_ref.cpu()}}
-    for index, (method, model) in enumerate(diffusions.items()):
+    for method, model in diffusions.items():
         model.to(device)
-        _train_diffusion(method, model, config, ctx, device, index)
-        metrics, xs = _evaluate_diffusion(model, config, x_test, x_ref)
+        _train_diffusion(method, model, config, ctx, device)
+        metrics, xs = _evaluate_diffusion(model, x_test, x_ref, config, ctx.seed_of("eval", method))
         metrics["entropy"] = entropy
         results.metrics.update({f"{method}/{DATASET}/{k}": float(v) for k, v in metrics.items()})
         samples[method] = {f"{method} (T = {model.T})": xs}
@@ -175,9 +175,9 @@ def run(config: GFNUnify2DConfig, ctx: RunContext | None = None) -> Results:
     return results
 
 
-def _train_diffusion(method, model, config, ctx, device, index) -> None:
-    gen = torch.Generator().manual_seed(config.seed * 1000 + index + 7919 * ctx.rank)
-    torch.manual_seed(config.seed * 1000 + 17 + index + 7919 * ctx.rank)
+def _train_diffusion(method, model, config, ctx, device) -> None:
+    gen = ctx.generator("data", method)  # batches
+    torch.manual_seed(ctx.seed_of("noise", method))  # diffusion times, noise and paths
 
     def loss_fn(step: int):
         x = sample_toy(DATASET, config.batch_size, generator=gen).to(device)
@@ -201,8 +201,8 @@ def _train_diffusion(method, model, config, ctx, device, index) -> None:
 
 
 @torch.no_grad()
-def _evaluate_diffusion(model: DiffusionGFN, config, x_test, x_ref):
-    torch.manual_seed(10**5 + config.seed)
+def _evaluate_diffusion(model: DiffusionGFN, x_test, x_ref, config, seed: int):
+    torch.manual_seed(seed)  # the ELBO's and IWAE's paths and the samples (torch's global RNG)
     elbo = map_chunks(model.elbo, x_test, 256)
     k = config.eval_paths
     iwae = map_chunks(lambda chunk: model.iwae(chunk, k), x_test, max(1, 8192 // k))
