@@ -890,7 +890,7 @@ CLAIMS: dict[str, Claim] = {
         ),
     ),
     "meanflow-2d": Claim(
-        "meanflow.md#verdict",
+        "meanflow.md#verdict-2d",
         meanflow_2d,
         (
             untrained("steps"),
