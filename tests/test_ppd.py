@@ -8,8 +8,6 @@ import pytest
 import torch
 from scipy import special
 
-from ctflow.experiments.base import RunContext
-from ctflow.experiments.ppd_common import make_field, train
 from ctflow.flows import RiemannianCNF, TangentField
 from ctflow.manifolds import Euclidean, FlatTorus, Sphere
 from ctflow.ops import divergence, rademacher_like
@@ -18,8 +16,10 @@ from ctflow.ppd import (
     geodesic_fm_loss,
     geodesic_path,
     log_mass_residual,
+    make_field,
     path_residual,
     ppd_loss,
+    train_field,
     vmf_log_normalizer,
     vmf_log_prob,
     vmf_mean_resultant_length,
@@ -453,8 +453,7 @@ def test_diverged_maximum_likelihood_training_stops_with_a_clear_error():
             p.mul_(3e3)
     data = M.random_uniform(64, generator=torch.Generator().manual_seed(1))
     with pytest.raises(SolverError, match=r"mle/test: the ODE solve failed: .*max_num_steps"):
-        train(
-            RunContext(),
+        train_field(
             "mle",
             field,
             M,
@@ -478,3 +477,36 @@ def test_old_divergence_keywords_still_work_with_a_warning():
     gen = torch.Generator().manual_seed(0)
     new = ppd_loss(field, path, 16, divergence="exact", generator=gen)
     torch.testing.assert_close(old, new)
+
+
+@pytest.mark.parametrize("method", ["ppd", "mle", "rfm"])
+def test_train_field_records_a_validation_curve_for_each_method(method):
+    from ctflow.ppd import Curve
+    from ctflow.train import SeriesLogger
+
+    torch.manual_seed(0)
+    M = Sphere(2)
+    data = M.random_uniform(32, generator=torch.Generator().manual_seed(1))
+    path = KernelMixturePath(M, data, scale_end=0.3)
+    logger = SeriesLogger()
+    result, curve = train_field(
+        method,
+        make_field(M, hidden=8, depth=1),
+        M,
+        tag=f"{method}/t",
+        steps=4,
+        lr=1e-3,
+        batch_size=8,
+        gen=torch.Generator().manual_seed(2),
+        device=torch.device("cpu"),
+        path=path,
+        data=data,
+        val_x=data[:8],
+        eval_every=2,
+        logger=logger,
+    )
+    assert curve.steps == [2, 4] and len(curve.val_nll) == 2
+    assert curve.seconds[0] <= curve.seconds[1]
+    assert [r["step"] for r in logger.rows if r["tag"] == f"{method}/t/val"] == [2, 4]
+    assert curve.time_to(curve.val_nll[0]) == curve.seconds[0]
+    assert math.isnan(Curve(seconds=[1.0], steps=[1], val_nll=[2.0]).time_to(1.0))

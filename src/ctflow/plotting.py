@@ -17,6 +17,7 @@ __all__ = [
     "trajectory_figure",
     "overlay_figure",
     "image_grid_figure",
+    "sphere_density_maps_figure",
     "save_figure",
 ]
 
@@ -172,6 +173,46 @@ def image_grid_figure(rows: dict[str, Tensor], shape: tuple[int, int], title: st
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
+    return fig
+
+
+def sphere_density_maps_figure(maps: dict[str, Tensor], points: Tensor | None, title: str):
+    """Equirectangular log-density maps on the sphere, side by side on one shared scale (the top
+    8 nats), with optional points on each.
+
+    Args:
+        maps: ``{name: (n_lat, n_lon)}`` log-densities on :func:`ctflow.data.earth.latlon_grid`.
+        points: ``(n, 3)`` points on the sphere to overlay, or None.
+        title: the figure's title.
+    """
+    from .data.earth import xyz_to_latlon
+
+    fig, axes = plt.subplots(1, len(maps), figsize=(3.6 * len(maps), 2.2), dpi=80)
+    axes = [axes] if len(maps) == 1 else list(axes)
+    vmax = max(float(m.max()) for m in maps.values())
+    for ax, (name, m) in zip(axes, maps.items()):
+        image = ax.imshow(
+            m.cpu().numpy(),
+            origin="lower",
+            extent=(-180, 180, -90, 90),
+            cmap="magma",
+            vmin=vmax - 8,
+            vmax=vmax,
+            aspect="auto",
+            interpolation="nearest",
+        )
+        if points is not None:
+            ll = xyz_to_latlon(points.double().cpu())
+            ax.scatter(ll[:, 1], ll[:, 0], s=0.6, c="cyan", alpha=0.5, linewidths=0)
+        ax.set_title(name, fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    # one shared scale, the top 8 nats of log-density
+    bar = fig.colorbar(image, ax=axes, fraction=0.02, pad=0.01)
+    bar.set_label("log density", fontsize=7)
+    bar.ax.tick_params(labelsize=6)
     return fig
 
 

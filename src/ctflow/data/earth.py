@@ -20,6 +20,7 @@ __all__ = [
     "EARTH_DATASETS",
     "earth_root",
     "earth_split",
+    "latlon_grid",
     "latlon_to_xyz",
     "load_earth",
     "read_latlon_csv",
@@ -228,3 +229,14 @@ def earth_split(
     n_train = n - n_val - n_test
     idx = perm[:n_train], perm[n_train : n_train + n_val], perm[n_train + n_val :]
     return tuple(points[i] for i in idx)  # type: ignore[return-value]
+
+
+def latlon_grid(n_lat: int, n_lon: int, dtype=torch.float32) -> tuple[Tensor, Tensor, Tensor]:
+    """Cell centres of an equirectangular lat/lon grid: the lat ``(n_lat,)`` and lon ``(n_lon,)``
+    axes in degrees, and the centres as unit vectors ``(n_lat * n_lon, 3)``, latitude-major (so
+    values on them reshape to ``(n_lat, n_lon)``)."""
+    lat = (torch.arange(n_lat, dtype=dtype) + 0.5) / n_lat * 180 - 90
+    lon = (torch.arange(n_lon, dtype=dtype) + 0.5) / n_lon * 360 - 180
+    la, lo = torch.meshgrid(torch.deg2rad(lat), torch.deg2rad(lon), indexing="ij")
+    x = torch.stack([la.cos() * lo.cos(), la.cos() * lo.sin(), la.sin()], -1).reshape(-1, 3)
+    return lat, lon, x

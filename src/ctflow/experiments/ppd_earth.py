@@ -17,21 +17,13 @@ from dataclasses import dataclass
 
 import torch
 
-from ..data.earth import EARTH_DATASETS, earth_split, load_earth
+from ..data.earth import EARTH_DATASETS, earth_split, latlon_grid, load_earth
 from ..device import select_device
 from ..manifolds import Sphere
-from ..ppd import KernelMixturePath
+from ..plotting import sphere_density_maps_figure
+from ..ppd import METHODS, KernelMixturePath, make_field, make_flow, nll, train_field
 from .base import ExperimentConfig, Results, RunContext
 from .config import check_fields
-from .ppd_common import (
-    METHODS,
-    density_maps_figure,
-    latlon_grid,
-    make_field,
-    make_flow,
-    nll,
-    train,
-)
 from .registry import Experiment, register
 
 __all__ = ["PPDEarthConfig", "run", "build_models"]
@@ -166,8 +158,7 @@ def run(config: PPDEarthConfig, ctx: RunContext | None = None) -> Results:
             )
             steps = {"ppd": config.ppd_steps, "mle": config.mle_steps, "rfm": config.rfm_steps}
             every = config.mle_eval_every if method == "mle" else config.eval_every
-            trained, curve = train(
-                ctx,
+            trained, curve = train_field(
                 method,
                 field_,
                 M,
@@ -182,6 +173,8 @@ def run(config: PPDEarthConfig, ctx: RunContext | None = None) -> Results:
                 power=config.power,
                 val_x=val_curve_x,
                 eval_every=every,
+                fit=ctx.fit,
+                logger=ctx.logger,
             )
             curves[method] = curve
             flow = make_flow(field_, M, tol=config.test_tol)
@@ -197,7 +190,7 @@ def run(config: PPDEarthConfig, ctx: RunContext | None = None) -> Results:
             maps["target (kde)"] = path.data_log_prob(grid_x).reshape(config.grid, 2 * config.grid)
         if "ppd" in curves and "mle" in curves:
             _time_to_target(m, ds, curves["ppd"], curves["mle"])
-        results.figures[f"ppd-earth_{ds}"] = density_maps_figure(
+        results.figures[f"ppd-earth_{ds}"] = sphere_density_maps_figure(
             maps, test_x, f"{ds}: log-density (test points in cyan)"
         )
     results.models = models

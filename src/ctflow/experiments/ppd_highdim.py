@@ -18,10 +18,9 @@ import torch
 
 from ..device import select_device
 from ..manifolds import FlatTorus
-from ..ppd import KernelMixturePath
+from ..ppd import KernelMixturePath, make_field, make_flow, nll, train_field
 from .base import ExperimentConfig, Results, RunContext
 from .config import check_fields
-from .ppd_common import make_field, make_flow, nll, train
 from .registry import Experiment, register
 
 __all__ = ["PPDHighDimConfig", "run", "build_models", "torus_path"]
@@ -132,8 +131,7 @@ def run(config: PPDHighDimConfig, ctx: RunContext | None = None) -> Results:
             steps = {"ppd": config.ppd_steps, "mle": config.mle_steps, "rfm": config.rfm_steps}[
                 base
             ]
-            trained, _ = train(
-                ctx,
+            trained, _ = train_field(
                 base,
                 field_,
                 M,
@@ -147,6 +145,8 @@ def run(config: PPDHighDimConfig, ctx: RunContext | None = None) -> Results:
                 data=data,
                 power=config.power,
                 divergence=div,
+                fit=ctx.fit,
+                logger=ctx.logger,
             )
             _, _, values = nll(make_flow(field_, M, tol=config.test_tol), test_x)
             kl = values + logp

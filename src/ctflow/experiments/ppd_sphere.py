@@ -16,12 +16,13 @@ from dataclasses import dataclass
 
 import torch
 
+from ..data.earth import latlon_grid
 from ..device import select_device
 from ..manifolds import Sphere
-from ..ppd import KernelMixturePath, path_residual
+from ..plotting import sphere_density_maps_figure
+from ..ppd import METHODS, KernelMixturePath, make_field, make_flow, nll, path_residual, train_field
 from .base import ExperimentConfig, Results, RunContext
 from .config import check_fields
-from .ppd_common import METHODS, density_maps_figure, latlon_grid, make_field, make_flow, nll, train
 from .registry import Experiment, register
 
 __all__ = ["PPDSphereConfig", "run", "build_models", "target_path"]
@@ -140,8 +141,7 @@ def run(config: PPDSphereConfig, ctx: RunContext | None = None) -> Results:
         field_ = models[method].to(device).field
         gen = ctx.generator("data", method)
         steps = {"ppd": config.ppd_steps, "mle": config.mle_steps, "rfm": config.rfm_steps}[method]
-        trained, curve = train(
-            ctx,
+        trained, curve = train_field(
             method,
             field_,
             M,
@@ -156,6 +156,8 @@ def run(config: PPDSphereConfig, ctx: RunContext | None = None) -> Results:
             power=config.power,
             val_x=val_x,
             eval_every=config.mle_eval_every if method == "mle" else config.eval_every,
+            fit=ctx.fit,
+            logger=ctx.logger,
         )
         curves[method] = curve
         test_nll, _, values = nll(make_flow(field_, M, tol=config.test_tol), test_x)
@@ -187,7 +189,7 @@ def run(config: PPDSphereConfig, ctx: RunContext | None = None) -> Results:
         m["ratio/vmf-mixture/mle_over_ppd_ms_per_iter"] = (
             m["mle/vmf-mixture/ms_per_iter"] / m["ppd/vmf-mixture/ms_per_iter"]
         )
-    results.figures["ppd-sphere_densities"] = density_maps_figure(
+    results.figures["ppd-sphere_densities"] = sphere_density_maps_figure(
         maps, None, "S^2 vMF mixture: log-density of each model and the target"
     )
     results.figures["ppd-sphere_val_curves"] = _curves_figure(

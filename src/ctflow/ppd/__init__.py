@@ -22,16 +22,23 @@ from .kernels import (
 from .loss import POWERS, log_mass_residual, path_residual, ppd_loss
 from .paths import KernelMixturePath, PathPoint
 from .rfm import geodesic_fm_loss, geodesic_path
+from .training import METHODS, Curve, make_field, make_flow, nll, train_field
 
 __all__ = [
+    "Curve",
     "KernelMixturePath",
+    "METHODS",
     "PathPoint",
     "POWERS",
     "geodesic_fm_loss",
     "geodesic_path",
     "log_mass_residual",
+    "make_field",
+    "make_flow",
+    "nll",
     "path_residual",
     "ppd_loss",
+    "train_field",
     "vmf_log_normalizer",
     "vmf_log_prob",
     "vmf_mean_resultant_length",
