@@ -176,15 +176,15 @@ def run(config: Conditional2DConfig, ctx: RunContext | None = None) -> Results:
     results = Results(models=models)
     m = results.metrics
     path = CondOTPath()
-    eval_gen = torch.Generator().manual_seed(10**6 + config.seed)
+    eval_gen = ctx.generator("eval")
     n = config.n_samples
     labels = torch.arange(n) % K
     context = F.one_hot(labels, K + 1).float()
     x0 = torch.randn(n, 2, generator=eval_gen)
     truth = MEANS[labels] + STD * torch.randn(n, 2, generator=eval_gen)
-    for index, coupling in enumerate(config.couplings):
+    for coupling in config.couplings:
         net = models[f"{coupling}/2d"].to(device)
-        _train_continuous(net, coupling, path, config, ctx, device, index)
+        _train_continuous(net, coupling, path, config, ctx, device)
         with torch.no_grad():
             x1 = _solve(net, x0.to(device), context.to(device)).cpu()
             nfe = odeint(
@@ -240,8 +240,8 @@ def run(config: Conditional2DConfig, ctx: RunContext | None = None) -> Results:
     return results
 
 
-def _train_continuous(net, coupling, path, config, ctx, device, index):
-    gen = torch.Generator().manual_seed(config.seed * 1000 + index + 7919 * ctx.rank)
+def _train_continuous(net, coupling, path, config, ctx, device):
+    gen = ctx.generator("data", coupling)  # batches, labels dropped, noise and times
 
     def loss_fn(step):
         x1, labels = _draw(config.batch_size, gen)
@@ -329,7 +329,7 @@ def _discrete_guidance(model, config, ctx, device, m):
     p1 = p0[((V - 1 - states) * radix).sum(-1)]  # the mirror image
     classes = torch.stack([p0, p1, 0.5 * (p0 + p1)])
     path = MixtureDiscretePath(V, "mask")
-    gen = torch.Generator().manual_seed(config.seed * 1000 + 99 + 7919 * ctx.rank)
+    gen = ctx.generator("data", "discrete")
 
     def loss_fn(step):
         label = torch.randint(2, (256,), generator=gen)
@@ -354,7 +354,7 @@ def _discrete_guidance(model, config, ctx, device, m):
     )
     model.cpu().eval()
     oracle = ExactMaskedPosterior(states, classes, V)
-    eval_gen = torch.Generator().manual_seed(10**6 + 7 + config.seed)
+    eval_gen = ctx.generator("eval", "discrete")
     n = config.n_discrete
     ask = F.one_hot(torch.zeros(n, dtype=torch.long), 3).float()
     null = torch.tensor([0.0, 0.0, 1.0])

@@ -123,7 +123,7 @@ def run(config: SMACBanditConfig, ctx: RunContext | None = None) -> Results:
         if saved is not None and saved["done"]:
             set_rng_state(saved["rng"])
             continue
-        gen = torch.Generator().manual_seed(config.seed * 1000 + METHODS.index(method))
+        gen = ctx.generator("data", method)  # replay batches
         buffer = ReplayBuffer(1, 1, capacity=config.steps * config.actions_per_step)
         obs = torch.zeros(config.actions_per_step, 1)
         for step in range(config.steps):
@@ -141,7 +141,7 @@ def run(config: SMACBanditConfig, ctx: RunContext | None = None) -> Results:
                 )
         if ckpt is not None:
             ckpt.save(tag, step=config.steps, done=True)
-    torch.manual_seed(config.seed + 77_777)  # evaluation draws the same on a resumed run
+    torch.manual_seed(ctx.seed_of("eval"))  # evaluation draws the same on a resumed run
     grid, density = optimal_policy(config.width, config.alpha)
     samples = {}
     for method, agent in models.items():
