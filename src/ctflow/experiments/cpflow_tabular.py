@@ -96,16 +96,14 @@ def run(config: CPFlowTabularConfig, ctx: RunContext | None = None) -> Results:
     models = build_models(config)
     ctx.track(models)
     results = Results()
-    for d_index, ds in enumerate(config.datasets):
+    for ds in config.datasets:
         train, test = load_tabular(ds, config.seed, config.test_fraction)
         n_val = max(2, int(round(config.validation_fraction * len(train))))
         val, fit_set = train[:n_val].to(device), train[n_val:].to(device)
         train, test = train.to(device), test.to(device)
-        for m_index, method in enumerate(METHODS):
+        for method in METHODS:
             model = models[f"{method}_{ds}"].to(device)
-            gen = torch.Generator().manual_seed(
-                config.seed * 1000 + 10 * d_index + m_index + 7919 * ctx.rank
-            )
+            gen = ctx.generator("data", method, ds)  # batches
             if method == "cpflow":
                 model.initialize(fit_set)
             # model selection: every eval_every steps (and at the end) the validation NLL; the
