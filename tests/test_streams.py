@@ -57,7 +57,7 @@ def test_a_stream_does_not_depend_on_the_process():
 STILL_ON_SEED_ARITHMETIC = {
     "compress_data", "compress_framerate", "compress_rd",
     "discrete_fm_text", "flow_matching_2d",
-    "flow_matching_digits", "ncl_euler",
+    "ncl_euler",
     "ncl_hodge", "ncl_ot", "ppd_earth", "sdebnn_digits",
     "smac_control", "voronoi_discrete2d",
     "voronoi_mixture", "voronoi_realdiscrete",

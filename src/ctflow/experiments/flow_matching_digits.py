@@ -129,10 +129,10 @@ def run(config: FlowMatchingDigitsConfig, ctx: RunContext | None = None) -> Resu
     ctx.track(models)
     results = Results(models=models)
     grids = {"real": x_test[: N_CLASSES * 2].float()}
-    for mi, method in enumerate(config.methods):
+    for method in config.methods:
         flow = models[f"{method}/digits"].to(device)
-        _train(method, flow, x_train, y_train, config, ctx, device, mi)
-        metrics, grid = _evaluate(method, flow, x_test, classifier, config, device)
+        _train(method, flow, x_train, y_train, config, ctx, device)
+        metrics, grid = _evaluate(method, flow, x_test, classifier, config, device, ctx)
         results.metrics.update({f"{method}/digits/{k}": float(v) for k, v in metrics.items()})
         grids.update(grid)
     if set(PATHS) <= set(config.methods):
@@ -155,9 +155,9 @@ def run(config: FlowMatchingDigitsConfig, ctx: RunContext | None = None) -> Resu
     return results
 
 
-def _train(method, flow, x_train, y_train, config, ctx, device, offset: int) -> None:
+def _train(method, flow, x_train, y_train, config, ctx, device) -> None:
     path = _path(method, config)
-    gen = torch.Generator().manual_seed(config.seed * 1000 + offset + 7919 * ctx.rank)
+    gen = ctx.generator("data", method)  # batches, dequantization, dropped labels, noise, times
     network = flow.field
 
     def loss_fn(step: int):
@@ -183,9 +183,9 @@ def _train(method, flow, x_train, y_train, config, ctx, device, offset: int) -> 
 
 
 @torch.no_grad()
-def _evaluate(method, flow, x_test, classifier, config, device):
+def _evaluate(method, flow, x_test, classifier, config, device, ctx):
     null = one_hot(torch.tensor([N_CLASSES])).to(device)
-    gen = torch.Generator().manual_seed(10**6 + config.seed)
+    gen = ctx.generator("eval")  # the same dequantization draws and noise for every path
 
     def log_prob_y(y):  # density of y in [0,1)^D: z = 2y - 1 adds D log 2
         return flow(null).log_prob((2 * y - 1).to(device)).cpu() + D * math.log(2.0)
