@@ -59,7 +59,7 @@ STILL_ON_SEED_ARITHMETIC = {
     "discrete_fm_text", "flow_matching_2d",
     "ncl_euler",
     "ncl_hodge", "ncl_ot", "ppd_earth", "sdebnn_digits",
-    "smac_control", "voronoi_discrete2d",
+    "smac_control",
     "voronoi_mixture", "voronoi_realdiscrete",
 }  # fmt: skip
 

@@ -142,7 +142,7 @@ def run(config: VoronoiDiscrete2DConfig, ctx: RunContext | None = None) -> Resul
     perms = _permutations(K, config.permutation_seed)
     configs = torch.cartesian_prod(torch.arange(K), torch.arange(K))  # every (x0, x1)
     flat_p = probs.reshape(-1)
-    for o_index, order in enumerate(config.orders):
+    for order in config.orders:
         labels = (
             configs
             if order == "original"
@@ -150,11 +150,9 @@ def run(config: VoronoiDiscrete2DConfig, ctx: RunContext | None = None) -> Resul
         )
         prefix = "cluster" if config.law == "bumps" else config.law
         dataset = f"{prefix}{K}" + ("" if order == "original" else "-permuted")
-        for m_index, method in enumerate(config.methods):
+        for method in config.methods:
             model = models[_name(method, order)].to(device)
-            gen = torch.Generator().manual_seed(
-                config.seed * 1000 + 10 * o_index + m_index + 7919 * ctx.rank
-            )
+            gen = ctx.generator("data", method, dataset)
 
             def loss_fn(step, model=model, labels=labels, gen=gen):
                 idx = torch.multinomial(flat_p, config.batch_size, replacement=True, generator=gen)
@@ -172,7 +170,7 @@ def run(config: VoronoiDiscrete2DConfig, ctx: RunContext | None = None) -> Resul
                 warmup=min(100, config.steps // 10),
                 grad_clip=10.0,
             )
-            torch.manual_seed(config.seed + 17)
+            torch.manual_seed(ctx.seed_of("eval", method, dataset))  # the bounds' noise
             bounds = dequantization_bounds(
                 model,
                 labels.to(device),
