@@ -130,19 +130,22 @@ def test_density_experiments_report_datasets_without_a_closed_form(name, tmp_pat
 def test_nll_is_reported_in_the_file_units(tmp_path):
     # the same points in units 10x larger: training sees identical standardised data, and the
     # NLL must move by exactly D log 10 (a density in 10x units is 10^-D as high)
+    # (one file name for both: the run's random streams are named by the dataset, which a file
+    # takes from its name)
     points = _cloud(120, 3)
-    np.save(tmp_path / "small.npy", points)
-    np.save(tmp_path / "large.npy", 10 * points)
+    for unit, scale in (("small", 1), ("large", 10)):
+        (tmp_path / unit).mkdir()
+        np.save(tmp_path / unit / "points.npy", scale * points)
     nll = {}
     for unit in ("small", "large"):
         _, results = run_experiment(
             "cnf-2d",
             size="smoke",
-            out=tmp_path / unit,
-            overrides={"data": str(tmp_path / f"{unit}.npy"), "steps": "3"},
+            out=tmp_path / f"run-{unit}",
+            overrides={"data": str(tmp_path / unit / "points.npy"), "steps": "3"},
             progress=False,
         )
-        nll[unit] = results.metrics[f"cnf/file-{unit}/test_nll"]
+        nll[unit] = results.metrics["cnf/file-points/test_nll"]
     assert nll["large"] - nll["small"] == pytest.approx(3 * math.log(10), abs=1e-4)
 
 
