@@ -510,3 +510,24 @@ def test_train_field_records_a_validation_curve_for_each_method(method):
     assert [r["step"] for r in logger.rows if r["tag"] == f"{method}/t/val"] == [2, 4]
     assert curve.time_to(curve.val_nll[0]) == curve.seconds[0]
     assert math.isnan(Curve(seconds=[1.0], steps=[1], val_nll=[2.0]).time_to(1.0))
+
+
+@pytest.mark.parametrize(
+    ("method", "missing"),
+    [("ppd", {"data": torch.zeros(4, 3)}), ("mle", {}), ("rfm", {"data": torch.zeros(0, 3)})],
+)
+def test_train_field_names_a_missing_path_or_data(method, missing):
+    M = Sphere(2)
+    with pytest.raises(ValueError, match=f"x/{method}: method '{method}' trains"):
+        train_field(
+            method,
+            make_field(M, hidden=8, depth=1),
+            M,
+            tag=f"x/{method}",
+            steps=1,
+            lr=1e-3,
+            batch_size=4,
+            gen=torch.Generator().manual_seed(0),
+            device=torch.device("cpu"),
+            **missing,
+        )

@@ -72,6 +72,7 @@ class HodgeProblem:
         return torch.cos(x @ k.T + c) @ a
 
     def field(self, x: Tensor) -> Tensor:
+        """``f = grad phi + w``: ``(*batch, d) -> (*batch, d)``."""
         return self.gradient_part(x) + self.divfree_part(x)
 
     def divergence(self, x: Tensor) -> Tensor:

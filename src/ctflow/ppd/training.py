@@ -26,7 +26,7 @@ from .rfm import geodesic_fm_loss
 __all__ = ["METHODS", "Curve", "make_field", "make_flow", "nll", "train_field"]
 
 METHODS = ("ppd", "mle", "rfm")
-MLE_MAX_STEPS = 200  # dopri5 steps per maximum-likelihood training solve (see train)
+MLE_MAX_STEPS = 200  # dopri5 steps per maximum-likelihood training solve (see train_field)
 
 
 def make_field(manifold: Manifold, hidden: int, depth: int) -> TangentField:
@@ -127,6 +127,12 @@ def train_field(
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of: {', '.join(METHODS)}")
+    if method == "ppd" and path is None:
+        raise ValueError(f"{tag}: method 'ppd' trains along a path; pass path=")
+    if method != "ppd" and (data is None or (not callable(data) and len(data) == 0)):
+        raise ValueError(
+            f"{tag}: method {method!r} trains on data; pass data= (points or a sampler)"
+        )
     # A training solve keeps every step's activations for backprop, so a diverging field would
     # exhaust memory long before 20k steps; the largest solves seen in ppd-earth and T^20
     # training took 116 evaluations (~20 steps), so 200 steps leaves 10x headroom.
