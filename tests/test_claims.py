@@ -397,14 +397,18 @@ def voronoi_mixture(c: Claims) -> None:
     # docs/results/voronoi.md "Verdict (mixture NLL): partly": with heavy-tailed components the
     # mixtures' NLL stays within a few tenths of the coupling flow's on 8 Gaussians (no
     # catastrophic cell-boundary NLLs), with the coupling flow's standard error. (The gain on
-    # breast-cancer, 2 of 3 seeds at full size, does not show at quick size: not asserted.)
+    # breast-cancer, every seed at full size, does not show at quick size, where the mixture is
+    # 2.3-3.0 nats behind in seeds 0-2: not asserted. Gaussian tails put it 7.9 behind in seed
+    # 0, so 5 nats separates the two. On breast-cancer the coupling flow's test NLL is dominated
+    # by a few far test points, which the heavy tails make cheap: the mixture's standard error is
+    # 0.36x the coupling flow's at full size, 0.37-0.45x at quick size; Gaussian tails 0.82x.)
     m = c.m
     c.below(
         "coupling flow learns 8 Gaussians (within 0.3 of the entropy)",
         m["coupling/8gaussians/test_nll"],
         m["coupling/8gaussians/entropy"] + 0.3,
     )
-    for ds, slack in (("8gaussians", 0.75), ("breast-cancer", 10.0)):
+    for ds, slack, spread in (("8gaussians", 0.75, 1.5), ("breast-cancer", 5.0, 0.6)):
         base = f"coupling/{ds}"
         for key in sorted(k for k in m if k.startswith("voronoi-mixture-") and f"/{ds}/" in k):
             if key.endswith("/test_nll"):
@@ -415,7 +419,9 @@ def voronoi_mixture(c: Claims) -> None:
                 )
             if key.endswith("/test_nll_stderr"):
                 c.below(
-                    f"{key} < 1.5x the coupling flow's", m[key], 1.5 * m[f"{base}/test_nll_stderr"]
+                    f"{key} < {spread}x the coupling flow's",
+                    m[key],
+                    spread * m[f"{base}/test_nll_stderr"],
                 )
 
 

@@ -98,8 +98,8 @@ def run(config: CompressFramerateConfig, ctx: RunContext | None = None) -> Resul
     m = results.metrics
     shown = {}
     for d_index, ds in enumerate(config.datasets):
-        gen = torch.Generator().manual_seed(config.seed * 1000 + d_index + 7919 * ctx.rank)
-        torch.manual_seed(config.seed * 1000 + d_index)
+        gen = ctx.generator("data", ds)  # batches and quantisation noise
+        torch.manual_seed(ctx.seed_of("init", ds))  # the codec's initial weights
         latent_dim = config.latent_dim
         if ds == "mocap":
             if not (mocap_root() / config.mocap_file).is_file():
@@ -113,8 +113,8 @@ def run(config: CompressFramerateConfig, ctx: RunContext | None = None) -> Resul
             latent_dim = config.mocap_latent_dim
         else:
             make = bouncing_balls if ds == "bouncing-balls" else smooth_control
-            tr = make(config.n_train, config.frames, config.size, seed=config.seed)
-            te = make(config.n_test, config.frames, config.size, seed=config.seed + 10**6)
+            tr = make(config.n_train, config.frames, config.size, seed=ctx.seed_of("train", ds))
+            te = make(config.n_test, config.frames, config.size, seed=ctx.seed_of("test", ds))
             x_tr, times = tr.frames.reshape(config.n_train, config.frames, -1), tr.times
             x_te = te.frames.reshape(config.n_test, config.frames, -1)
             query = np.linspace(times[0], times[-1], config.factor * (len(times) - 1) + 1)

@@ -141,9 +141,9 @@ def run(config: FlowMatching2DConfig, ctx: RunContext | None = None) -> Results:
     models = build_models(config)
     ctx.track(models)
     results = Results(models=models)
-    for di, data in enumerate(point_datasets(config.datasets, config.data, config.seed)):
+    for data in point_datasets(config.datasets, config.data, config.seed):
         dataset = data.name
-        test_gen = torch.Generator().manual_seed(10**6 + 1000 * config.seed + di)
+        test_gen = ctx.generator("test", dataset)
         x_test = data.held_out(config.n_eval, test_gen).to(device)
         # a user's held-out points are the reference too: there is nothing else to draw from
         x_ref = data.held_out(config.n_eval, test_gen).to(device) if data.is_toy else x_test
@@ -151,10 +151,10 @@ def run(config: FlowMatching2DConfig, ctx: RunContext | None = None) -> Results:
         entropy = data.entropy(test_gen)
         grid_samples: dict[str, dict[str, torch.Tensor]] = {}
         trajectories = {}
-        for mi, method in enumerate(config.methods):
+        for method in config.methods:
             key = f"{method}/{dataset}"
             flow = models[key].to(device)
-            _train(method, network_of(flow), data, config, ctx, device, 10 * di + mi)
+            _train(method, network_of(flow), data, config, ctx, device)
             metrics, samples, traj = _evaluate(flow, config, dataset, x_test, x_ref, x0, device)
             metrics["test_nll"] += data.log_scale  # in the file's units (0 for a toy)
             if entropy is not None:
@@ -185,9 +185,9 @@ def run(config: FlowMatching2DConfig, ctx: RunContext | None = None) -> Results:
     return results
 
 
-def _train(method, network, data: PointData, config, ctx, device, seed_offset: int) -> None:
+def _train(method, network, data: PointData, config, ctx, device) -> None:
     path = _path(method, config)
-    gen = torch.Generator().manual_seed(config.seed * 1000 + seed_offset + 7919 * ctx.rank)
+    gen = ctx.generator("data", method, data.name)  # batches, times and noise
     loss = score_matching_loss if method == "score-vp" else cfm_loss
     extra = {"coupling": "exact"} if method == "fm-ot-minibatch" else {}
 

@@ -174,9 +174,9 @@ def run(config: VoronoiMixtureConfig, ctx: RunContext | None = None) -> Results:
     results = Results()
     models = build_models(config)
     ctx.track(models)
-    for d_index, ds in enumerate(config.datasets):
+    for ds in config.datasets:
         toy = ds in TOY_DATASETS
-        test_gen = torch.Generator().manual_seed(10**6 + config.seed * 1000 + d_index)
+        test_gen = ctx.generator("test", ds)
         if toy:
             x_test = sample_toy(ds, config.n_eval, generator=test_gen)
             train = None
@@ -185,12 +185,10 @@ def run(config: VoronoiMixtureConfig, ctx: RunContext | None = None) -> Results:
         x_test = x_test.to(device)
         entropy = entropy_of(ds, test_gen) if toy else None
         trained_models = {}
-        for c_index, cells in enumerate((None, *_cells_for(config, ds))):
+        for cells in (None, *_cells_for(config, ds)):
             name = _name(cells)
             model = models[f"{ds}:{name}"].to(device)
-            gen = torch.Generator().manual_seed(
-                config.seed * 1000 + 10 * d_index + c_index + 7919 * ctx.rank
-            )
+            gen = ctx.generator("data", name, ds)  # anchors and batches, this rank's own
             if cells is not None:  # anchors at random training points (the flow starts near id)
                 init = _draw(ds, train, cells, gen).to(device)
                 with torch.no_grad():
