@@ -10,9 +10,9 @@ import numpy as np
 
 from ctflow.compress import psnr
 from ctflow.compress.baselines import h264_roundtrip
-from ctflow.experiments.base import RunContext
 from ctflow.experiments.compress_data import make_dataset
 from ctflow.experiments.compress_rd import CompressRDConfig
+from ctflow.harness import RunContext
 
 
 def main() -> None:

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from ctflow.experiments.config import check_choices, check_fields
+from ctflow.harness.config import check_choices, check_fields
 
 
 @dataclass

@@ -39,7 +39,8 @@ FLOORS = {
     "rl": 3,
     "compress": 3,
     "vi": 3,
-    # 4: experiments and runs
+    # 4: the experiment harness, the experiments and runs
+    "harness": 4,
     "experiments": 4,
     "runs": 4,
     "reproduce": 4,

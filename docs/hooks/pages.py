@@ -36,6 +36,7 @@ PACKAGES = [
     ("ctflow.metrics", "Metrics: likelihoods, MMD, W2, calibration."),
     ("ctflow.data", "Data: toys, digits, earth, motion capture, your own points."),
     ("ctflow.train", "Training: the Trainer, its callbacks, optimisers and sinks."),
+    ("ctflow.harness", "The experiment harness: config, results, the run context and its streams."),
 ]
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from .experiments import get_experiment, make_config
-from .experiments.config import config_to_dict
+from .harness.config import config_to_dict
 from .runs import resume_experiment, run_experiment
 
 __all__ = ["reproduce", "aggregate", "write_report"]

@@ -22,8 +22,8 @@ from .checkpoint import Checkpointer, load_checkpoint, save_checkpoint
 from .device import select_device
 from .distributed import barrier, init_distributed, is_main_process, world_size
 from .experiments import get_experiment, make_config
-from .experiments.base import Results, RunContext
-from .experiments.config import config_to_dict
+from .harness.base import Results, RunContext
+from .harness.config import config_to_dict
 from .plotting import save_figure
 from .seeding import rng_state, seed_everything, set_rng_state
 from .train import SeriesLogger

@@ -8,9 +8,9 @@ from . import ncl_euler, ncl_hodge, ncl_ot  # noqa: E402, F401, I001
 from . import voronoi_discrete2d, voronoi_realdiscrete, voronoi_mixture  # noqa: E402, F401, I001
 from . import sdebnn_stl, sdebnn_digits, sdebnn_regression  # noqa: E402, F401, I001
 from . import gfn_hypergrid, gfn_unify_2d  # noqa: E402, F401, I001
-from .base import ExperimentConfig, Results, RunContext
-from .config import SIZES
-from .registry import Experiment, experiment_names, get_experiment, make_config, register
+from ..harness.base import ExperimentConfig, Results, RunContext
+from ..harness.config import SIZES
+from ..harness.registry import Experiment, experiment_names, get_experiment, make_config, register
 
 __all__ = [
     "Experiment",

@@ -18,13 +18,13 @@ from ..data.point_sets import PointData, plane, point_datasets
 from ..data.toy_quality import density_grid, sample_quality
 from ..device import select_device
 from ..flows import CNF
+from ..harness.base import ExperimentConfig, Results, RunContext
+from ..harness.config import check_fields
+from ..harness.registry import Experiment, register
 from ..metrics import wasserstein2
 from ..nn import TimeMLP
 from ..plotting import density_sample_figure
 from ..solvers import METHODS, odeint
-from .base import ExperimentConfig, Results, RunContext
-from .config import check_fields
-from .registry import Experiment, register
 
 __all__ = ["CNF2DConfig", "run", "build_models"]
 

@@ -7,7 +7,7 @@ import numpy as np
 
 from ..data.bvh import mocap_root, read_bvh
 from ..data.sequences import bouncing_balls, skeleton_motion, smooth_control
-from .base import RunContext
+from ..harness.base import RunContext
 
 __all__ = ["make_dataset", "mocap_windows", "frame_dim", "VIDEO"]
 

@@ -24,10 +24,10 @@ from ..compress.model import SequenceCodec
 from ..compress.train import distill_keeps, train_codec, with_keep
 from ..data.bvh import mocap_root, read_bvh
 from ..data.sequences import bouncing_balls, smooth_control
-from .base import Results, RunContext
+from ..harness.base import Results, RunContext
+from ..harness.config import check_fields
+from ..harness.registry import Experiment, register
 from .compress_rd import CodecTrainingConfig, fit_shared
-from .config import check_fields
-from .registry import Experiment, register
 
 __all__ = ["CompressFramerateConfig", "run", "build_models"]
 

@@ -26,10 +26,10 @@ from ..compress.baselines import quantized_lossless
 from ..compress.model import SequenceCodec
 from ..compress.train import distill_keeps, train_codec, with_keep
 from ..data.bvh import mocap_root, read_bvh
-from .base import Results, RunContext
+from ..harness.base import Results, RunContext
+from ..harness.config import check_fields
+from ..harness.registry import Experiment, register
 from .compress_rd import CodecTrainingConfig, fit_shared
-from .config import check_fields
-from .registry import Experiment, register
 
 __all__ = ["CompressMocapConfig", "run", "build_models"]
 

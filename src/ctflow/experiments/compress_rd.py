@@ -50,11 +50,11 @@ from ..compress.train import (
     with_keep,
 )
 from ..data.bvh import mocap_root
-from .base import ExperimentConfig, Results, RunContext
+from ..harness.base import ExperimentConfig, Results, RunContext
+from ..harness.config import check_fields
+from ..harness.registry import Experiment, register
 from .compress_data import VIDEO, frame_dim, make_dataset
 from .compress_figures import keep_figure, rd_figure
-from .config import check_fields
-from .registry import Experiment, register
 
 __all__ = [
     "CodecTrainingConfig",

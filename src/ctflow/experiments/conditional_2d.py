@@ -44,15 +44,15 @@ from ..flows import (
     discrete_sample,
 )
 from ..gfn import HyperGrid
+from ..harness.base import ExperimentConfig, Results, RunContext
+from ..harness.config import check_choices, check_fields
+from ..harness.registry import Experiment, register
 from ..metrics import wasserstein2
 from ..nn import SequenceTransformer, TimeMLP
 from ..ops import log_mean_exp
 from ..paths import CondOTPath, MixtureDiscretePath, ot_coupling
 from ..plotting import overlay_figure
 from ..solvers import odeint
-from .base import ExperimentConfig, Results, RunContext
-from .config import check_choices, check_fields
-from .registry import Experiment, register
 
 __all__ = ["Conditional2DConfig", "COUPLINGS", "run", "build_models"]
 

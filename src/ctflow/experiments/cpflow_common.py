@@ -8,7 +8,7 @@ import zuko
 from torch import nn
 
 from ..flows import CPFlow
-from .base import RunContext
+from ..harness.base import RunContext
 
 BASELINES = ("maf", "nsf")
 

@@ -17,10 +17,10 @@ import torch
 
 from ..device import select_device
 from ..flows import CPFlow
-from .base import ExperimentConfig, Results, RunContext
-from .config import check_fields
+from ..harness.base import ExperimentConfig, Results, RunContext
+from ..harness.config import check_fields
+from ..harness.registry import Experiment, register
 from .cpflow_common import BASELINES, fit_mle, matched_baseline, parameter_count
-from .registry import Experiment, register
 
 __all__ = ["CPFlowOTConfig", "run", "build_models", "brenier_map"]
 

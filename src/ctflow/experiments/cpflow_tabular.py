@@ -12,11 +12,11 @@ from dataclasses import dataclass
 import torch
 
 from ..device import select_device
+from ..harness.base import ExperimentConfig, Results, RunContext
+from ..harness.config import check_fields
+from ..harness.registry import Experiment, register
 from ..train import Evaluate, KeepBest
-from .base import ExperimentConfig, Results, RunContext
-from .config import check_fields
 from .cpflow_common import BASELINES, cpflow_model, fit_mle, matched_baseline, parameter_count
-from .registry import Experiment, register
 
 __all__ = ["CPFlowTabularConfig", "run", "build_models", "TABULAR_DATASETS", "load_tabular"]
 

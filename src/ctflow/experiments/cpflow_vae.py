@@ -20,12 +20,12 @@ import torch
 
 from ..data.digits import load_digits_split
 from ..device import select_device
+from ..harness.base import ExperimentConfig, Results, RunContext
+from ..harness.config import check_choices, check_fields
+from ..harness.registry import Experiment, register
 from ..train import Evaluate, KeepBest
 from ..vi import POSTERIORS, VAE, make_posterior
-from .base import ExperimentConfig, Results, RunContext
-from .config import check_choices, check_fields
 from .cpflow_common import parameter_count
-from .registry import Experiment, register
 
 __all__ = ["CPFlowVAEConfig", "run", "build_models", "digits_data"]
 

@@ -29,12 +29,12 @@ from torch import Tensor
 
 from ..device import select_device
 from ..flows import discrete_fm_loss, discrete_sample, mixture_elbo
+from ..harness.base import ExperimentConfig, Results, RunContext
+from ..harness.config import check_choices, check_fields
+from ..harness.registry import Experiment, register
 from ..metrics import NGramModel, unigram_entropy_bits, word_validity
 from ..nn import SequenceTransformer, causal_log_prob, causal_sample
 from ..paths import MixtureDiscretePath
-from .base import ExperimentConfig, Results, RunContext
-from .config import check_choices, check_fields
-from .registry import Experiment, register
 from .voronoi_realdiscrete import VoronoiRealDiscreteConfig, load_text
 from .voronoi_realdiscrete import run as run_dequantization
 

@@ -21,13 +21,13 @@ from ..data.toy_quality import sample_quality
 from ..device import select_device
 from ..flows import CNF
 from ..flows.matching import VelocityFromScore, cfm_loss, score_matching_loss
+from ..harness.base import ExperimentConfig, Results, RunContext
+from ..harness.config import check_fields
+from ..harness.registry import Experiment, register
 from ..nn import TimeMLP
 from ..paths import CondOTPath, VPPath
 from ..plotting import sample_grid_figure, trajectory_figure
 from ..solvers import odeint
-from .base import ExperimentConfig, Results, RunContext
-from .config import check_fields
-from .registry import Experiment, register
 
 __all__ = ["FlowMatching2DConfig", "METHODS", "OPTIONAL_METHODS", "run", "build_models"]
 

@@ -17,14 +17,14 @@ import torch.nn.functional as F
 from ..data import DIGITS_LEVELS, load_digits_split
 from ..device import select_device
 from ..flows import CNF, ClassifierFreeGuidance, cfm_loss
+from ..harness.base import ExperimentConfig, Results, RunContext
+from ..harness.config import check_fields
+from ..harness.registry import Experiment, register
 from ..metrics import dequantized_log_likelihood
 from ..nn import TimeMLP
 from ..paths import CondOTPath, VPPath
 from ..plotting import image_grid_figure
 from ..solvers import odeint
-from .base import ExperimentConfig, Results, RunContext
-from .config import check_fields
-from .registry import Experiment, register
 
 __all__ = [
     "FlowMatchingDigitsConfig",

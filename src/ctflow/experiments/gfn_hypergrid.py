@@ -17,10 +17,10 @@ import torch
 from ..device import select_device
 from ..gfn import OBJECTIVES, GFlowNetPolicy, HyperGrid, gfn_loss, sample_trajectories
 from ..gfn.env import terminal_distribution
+from ..harness.base import ExperimentConfig, Results, RunContext
+from ..harness.config import check_fields
+from ..harness.registry import Experiment, register
 from ..train import Evaluate
-from .base import ExperimentConfig, Results, RunContext
-from .config import check_fields
-from .registry import Experiment, register
 
 __all__ = ["GFNHypergridConfig", "run", "build_models"]
 

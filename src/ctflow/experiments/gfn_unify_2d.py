@@ -20,15 +20,15 @@ from ..data import sample_toy
 from ..data.toy_quality import entropy_of, sample_quality
 from ..device import select_device
 from ..gfn import DiffusionGFN, linear_betas, mle_gfn_loss
+from ..harness.base import ExperimentConfig, Results, RunContext
+from ..harness.config import check_fields
+from ..harness.registry import Experiment, register
 from ..nn import TimeMLP
 from ..ops import map_chunks
 from ..solvers import odeint
-from .base import ExperimentConfig, Results, RunContext
-from .config import check_fields
 from .flow_matching_2d import FlowMatching2DConfig
 from .flow_matching_2d import build_models as fm_build_models
 from .flow_matching_2d import run as fm_run
-from .registry import Experiment, register
 
 __all__ = ["GFNUnify2DConfig", "run", "build_models", "METHODS"]
 

@@ -23,14 +23,14 @@ from ..data import TOY_DATASETS, read_points
 from ..data.point_sets import PointData, plane, point_datasets
 from ..data.toy_quality import sample_quality
 from ..device import select_device
+from ..harness.base import ExperimentConfig, Results, RunContext
+from ..harness.config import check_fields
+from ..harness.registry import Experiment, register
 from ..metrics import wasserstein2
 from ..nn import FlowMapMLP, TimeMLP
 from ..paths import CondOTPath
 from ..plotting import sample_grid_figure
-from .base import ExperimentConfig, Results, RunContext
-from .config import check_fields
 from .flow_map_common import METHODS, budget_samples, check_flow_map_options, flow_map_training_loss
-from .registry import Experiment, register
 
 __all__ = ["MeanFlow2DConfig", "METHODS", "run", "build_models"]
 

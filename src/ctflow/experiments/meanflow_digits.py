@@ -23,15 +23,15 @@ import torch.nn.functional as F
 
 from ..data import DIGITS_LEVELS, load_digits_split
 from ..device import select_device
+from ..harness.base import ExperimentConfig, Results, RunContext
+from ..harness.config import check_fields
+from ..harness.registry import Experiment, register
 from ..metrics import mmd, nn1_accuracy, wasserstein2
 from ..nn import FlowMapMLP, TimeMLP
 from ..paths import CondOTPath
 from ..plotting import image_grid_figure
-from .base import ExperimentConfig, Results, RunContext
-from .config import check_fields
 from .flow_map_common import METHODS, budget_samples, check_flow_map_options, flow_map_training_loss
 from .flow_matching_digits import digit_classifier, to_pixels
-from .registry import Experiment, register
 
 __all__ = ["MeanFlowDigitsConfig", "METHODS", "run", "build_models"]
 

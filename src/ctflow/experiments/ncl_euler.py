@@ -40,9 +40,9 @@ from ..fields.euler import (
     variable_density_initial,
     variable_density_residuals,
 )
-from .base import ExperimentConfig, Results, RunContext
-from .config import check_choices, check_fields
-from .registry import Experiment, register
+from ..harness.base import ExperimentConfig, Results, RunContext
+from ..harness.config import check_choices, check_fields
+from ..harness.registry import Experiment, register
 
 __all__ = ["NCLEulerConfig", "run", "build_models", "taylor_green"]
 

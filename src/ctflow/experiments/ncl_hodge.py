@@ -30,9 +30,9 @@ from torch import nn
 from ..device import select_device
 from ..fields import curl_components, torus_field, value_and_jacobian
 from ..fields.hodge import HodgeProblem, PotentialNet, relative_l2_error
-from .base import ExperimentConfig, Results, RunContext
-from .config import check_fields
-from .registry import Experiment, register
+from ..harness.base import ExperimentConfig, Results, RunContext
+from ..harness.config import check_fields
+from ..harness.registry import Experiment, register
 
 __all__ = ["NCLHodgeConfig", "run", "build_models"]
 

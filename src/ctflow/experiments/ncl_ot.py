@@ -25,11 +25,11 @@ from torch.distributions import Categorical, MixtureSameFamily, MultivariateNorm
 
 from ..device import select_device
 from ..fields import GaussianMixtureFlux, MatrixField, SpaceTimeFlow
+from ..harness.base import ExperimentConfig, Results, RunContext
+from ..harness.config import check_fields
+from ..harness.registry import Experiment, register
 from ..metrics import wasserstein2
 from ..solvers import odeint
-from .base import ExperimentConfig, Results, RunContext
-from .config import check_fields
-from .registry import Experiment, register
 
 __all__ = ["NCLOTConfig", "run", "build_models", "endpoint_pair", "gaussian_w2_squared", "PAIRS"]
 

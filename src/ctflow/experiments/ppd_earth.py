@@ -19,12 +19,12 @@ import torch
 
 from ..data.earth import EARTH_DATASETS, earth_split, latlon_grid, load_earth
 from ..device import select_device
+from ..harness.base import ExperimentConfig, Results, RunContext
+from ..harness.config import check_fields
+from ..harness.registry import Experiment, register
 from ..manifolds import Sphere
 from ..plotting import sphere_density_maps_figure
 from ..ppd import METHODS, KernelMixturePath, make_field, make_flow, nll, train_field
-from .base import ExperimentConfig, Results, RunContext
-from .config import check_fields
-from .registry import Experiment, register
 
 __all__ = ["PPDEarthConfig", "run", "build_models"]
 

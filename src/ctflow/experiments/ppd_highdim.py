@@ -17,11 +17,11 @@ from dataclasses import dataclass
 import torch
 
 from ..device import select_device
+from ..harness.base import ExperimentConfig, Results, RunContext
+from ..harness.config import check_fields
+from ..harness.registry import Experiment, register
 from ..manifolds import FlatTorus
 from ..ppd import KernelMixturePath, make_field, make_flow, nll, train_field
-from .base import ExperimentConfig, Results, RunContext
-from .config import check_fields
-from .registry import Experiment, register
 
 __all__ = ["PPDHighDimConfig", "run", "build_models", "torus_path"]
 

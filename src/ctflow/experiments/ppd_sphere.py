@@ -18,12 +18,12 @@ import torch
 
 from ..data.earth import latlon_grid
 from ..device import select_device
+from ..harness.base import ExperimentConfig, Results, RunContext
+from ..harness.config import check_fields
+from ..harness.registry import Experiment, register
 from ..manifolds import Sphere
 from ..plotting import sphere_density_maps_figure
 from ..ppd import METHODS, KernelMixturePath, make_field, make_flow, nll, path_residual, train_field
-from .base import ExperimentConfig, Results, RunContext
-from .config import check_fields
-from .registry import Experiment, register
 
 __all__ = ["PPDSphereConfig", "run", "build_models", "target_path"]
 

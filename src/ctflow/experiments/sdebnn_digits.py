@@ -19,10 +19,10 @@ import torch
 from ..bayes import SDEBNN, MeanFieldBNN, ODENet
 from ..data import load_digits_split
 from ..device import select_device
+from ..harness.base import ExperimentConfig, Results, RunContext
+from ..harness.config import check_fields
+from ..harness.registry import Experiment, register
 from ..metrics import expected_calibration_error, reliability_diagram_data
-from .base import ExperimentConfig, Results, RunContext
-from .config import check_fields
-from .registry import Experiment, register
 
 __all__ = ["SDEBNNDigitsConfig", "run", "build_models", "corrupt"]
 

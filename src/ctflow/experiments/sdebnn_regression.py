@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import torch
 
 from ..bayes import SDEBNN, MeanFieldBNN, ODENet
-from .base import ExperimentConfig, Results, RunContext
-from .config import check_fields
-from .registry import Experiment, register
+from ..harness.base import ExperimentConfig, Results, RunContext
+from ..harness.config import check_fields
+from ..harness.registry import Experiment, register
 
 __all__ = ["SDEBNNRegressionConfig", "run", "build_models", "toy_regression_data"]
 

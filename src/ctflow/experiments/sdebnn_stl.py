@@ -16,9 +16,9 @@ from dataclasses import dataclass
 import torch
 
 from ..bayes import ESTIMATORS, OUObservation, OUObservationDrift, girsanov_sdeint, ou_drift
-from .base import ExperimentConfig, Results, RunContext
-from .config import check_fields
-from .registry import Experiment, register
+from ..harness.base import ExperimentConfig, Results, RunContext
+from ..harness.config import check_fields
+from ..harness.registry import Experiment, register
 
 __all__ = ["SDEBNNSTLConfig", "run", "build_models"]
 

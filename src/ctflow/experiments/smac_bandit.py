@@ -19,11 +19,11 @@ from dataclasses import dataclass
 
 import torch
 
+from ..harness.base import ExperimentConfig, Results, RunContext
+from ..harness.config import check_fields
+from ..harness.registry import Experiment, register
 from ..rl import ActorCritic, AgentConfig, ReplayBuffer
 from ..seeding import set_rng_state
-from .base import ExperimentConfig, Results, RunContext
-from .config import check_fields
-from .registry import Experiment, register
 
 __all__ = ["SMACBanditConfig", "run", "build_models", "reward", "optimal_policy"]
 

@@ -20,10 +20,10 @@ from dataclasses import dataclass
 
 import torch
 
+from ..harness.base import ExperimentConfig, Results, RunContext
+from ..harness.config import check_fields
+from ..harness.registry import Experiment, register
 from ..rl import ActorCritic, AgentConfig, TrainConfig, random_policy_returns, train_agent
-from .base import ExperimentConfig, Results, RunContext
-from .config import check_fields
-from .registry import Experiment, register
 
 __all__ = ["SMACControlConfig", "run", "build_models", "TASKS"]
 

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import torch
 
+from ..harness.base import ExperimentConfig, Results, RunContext
+from ..harness.registry import Experiment, register
 from ..rl.estimators import marginal_log_prob
-from .base import ExperimentConfig, Results, RunContext
-from .registry import Experiment, register
 
 __all__ = ["SMACEntropyConfig", "run", "build_models", "exact_entropy", "entropy_bound"]
 

@@ -18,11 +18,11 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from ..harness.base import ExperimentConfig, Results, RunContext
+from ..harness.registry import Experiment, register
 from ..ops import map_chunks
 from ..quantum import METHODS, steady_state, steady_state_jacobian
 from ..quantum.heat_transfer import HeatTransferVSystem
-from .base import ExperimentConfig, Results, RunContext
-from .registry import Experiment, register
 
 __all__ = ["SteadyStateHeatConfig", "run"]
 

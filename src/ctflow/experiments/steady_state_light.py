@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import torch
 
+from ..harness.base import ExperimentConfig, Results, RunContext
+from ..harness.registry import Experiment, register
 from ..quantum.light_harvesting import STEADY_STATE_METHODS, LightHarvestingVSystem
-from .base import ExperimentConfig, Results, RunContext
-from .registry import Experiment, register
 
 __all__ = ["SteadyStateLightConfig", "run"]
 

@@ -28,9 +28,9 @@ from ..flows import (
     build_dequantization,
     dequantization_bounds,
 )
-from .base import ExperimentConfig, Results, RunContext
-from .config import check_fields
-from .registry import Experiment, register
+from ..harness.base import ExperimentConfig, Results, RunContext
+from ..harness.config import check_fields
+from ..harness.registry import Experiment, register
 
 __all__ = ["VoronoiDiscrete2DConfig", "run", "build_models"]
 

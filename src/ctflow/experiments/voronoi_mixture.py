@@ -28,9 +28,9 @@ from ..data.toy_quality import entropy_of
 from ..device import select_device
 from ..flows import VoronoiMixture
 from ..flows.voronoi_mixture import TAILS
-from .base import ExperimentConfig, Results, RunContext
-from .config import check_fields
-from .registry import Experiment, register
+from ..harness.base import ExperimentConfig, Results, RunContext
+from ..harness.config import check_fields
+from ..harness.registry import Experiment, register
 
 __all__ = ["VoronoiMixtureConfig", "run", "build_models", "load_tabular"]
 

@@ -27,9 +27,9 @@ from torch import Tensor
 from ..data import DIGITS_LEVELS, load_digits_split
 from ..device import select_device
 from ..flows import build_dequantization, dequantization_bounds
-from .base import ExperimentConfig, Results, RunContext
-from .config import check_fields
-from .registry import Experiment, register
+from ..harness.base import ExperimentConfig, Results, RunContext
+from ..harness.config import check_fields
+from ..harness.registry import Experiment, register
 
 __all__ = ["VoronoiRealDiscreteConfig", "run", "build_models", "load_text"]
 
