@@ -36,10 +36,13 @@ import torch  # noqa: E402
 from bench_timing import interleaved_medians, write_report  # noqa: E402
 
 from ctflow.experiments import make_config  # noqa: E402
-from ctflow.experiments.cpflow_common import matched_baseline, parameter_count  # noqa: E402
 from ctflow.experiments.cpflow_vae import build_models, digits_data  # noqa: E402
-from ctflow.flows import CPFlow  # noqa: E402
+from ctflow.flows import (
+    CPFlow,  # noqa: E402
+    matched_baseline,  # noqa: E402
+)
 from ctflow.flows.cpflow import ConvexPotential, ConvexPotentialTransform  # noqa: E402
+from ctflow.nn import parameter_count  # noqa: E402
 
 
 def block(D: int, hidden=(64, 64), seed: int = 0) -> ConvexPotential:

@@ -210,3 +210,17 @@ def test_log_prob_refuses_non_finite_points_and_wrong_sizes():
     with pytest.raises(ValueError, match=r"shape \(\.\.\., 2\)"):
         flow().log_prob(torch.randn(3, 3))
     assert flow().log_prob(torch.randn(3, 2)).shape == (3,)
+
+
+def test_matched_baseline_is_the_closest_width_by_brute_force():
+    from ctflow.flows import matched_baseline, zuko_flow
+    from ctflow.nn import parameter_count
+
+    for kind, target in (("maf", 3000), ("nsf", 12000)):
+        found = parameter_count(matched_baseline(kind, 3, target, transforms=2))
+        counts = [parameter_count(zuko_flow(kind, 3, w, 2)) for w in range(4, 257, 2)]
+        assert abs(found - target) == min(abs(c - target) for c in counts)
+    with pytest.raises(ValueError, match="unknown baseline"):
+        matched_baseline("realnvp", 3, 1000, transforms=2)
+    with pytest.raises(ValueError, match="positive parameter count"):
+        matched_baseline("maf", 3, 0, transforms=2)

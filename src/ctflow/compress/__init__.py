@@ -15,6 +15,7 @@
 
 from .bitstream import QMAX, VERSION, StreamInfo, decode, decode_latents, encode, read_header
 from .codec import NeuralCodec, OracleCodec, RDOracleCodec, state_hash
+from .figures import keep_figure, rd_figure
 from .interp import interpolate_kept, interpolate_without_self, kept_neighbours
 from .knots import KnotCodec, greedy_knots
 from .model import SequenceCodec, force_ends, uniform_mask
@@ -44,11 +45,13 @@ __all__ = [
     "interpolate_kept",
     "interpolate_without_self",
     "keep_bits_table",
+    "keep_figure",
     "kept_neighbours",
     "ou_params",
     "optimal_knots",
     "ou_params_numpy",
     "psnr",
+    "rd_figure",
     "rd_latent_masks",
     "read_header",
     "segment_costs",

@@ -42,6 +42,7 @@ from ..compress import (
     segment_costs,
 )
 from ..compress.baselines import ffmpeg_available, h264_roundtrip, quantized_lossless
+from ..compress.figures import keep_figure, rd_figure
 from ..compress.train import (
     distill_keeps,
     evaluate_codec,
@@ -54,7 +55,6 @@ from ..harness.base import ExperimentConfig, Results, RunContext
 from ..harness.config import check_fields
 from ..harness.registry import Experiment, register
 from .compress_data import VIDEO, frame_dim, make_dataset
-from .compress_figures import keep_figure, rd_figure
 
 __all__ = [
     "CodecTrainingConfig",
@@ -333,7 +333,7 @@ def run(config: CompressRDConfig, ctx: RunContext | None = None) -> Results:
     results.models = {k: v for k, v in results.models.items() if v is not None}
     results.figures["compress_rd"] = rd_figure(curves)
     if "bouncing-balls" in examples:
-        results.figures["compress_keeps"] = keep_figure(*examples["bouncing-balls"], config)
+        results.figures["compress_keeps"] = keep_figure(*examples["bouncing-balls"], config.size)
     results.notes.append(
         "bits_p*/psnr_p*: rate (payload bits per sequence, the test set coded as one stream) and "
         "PSNR of each operating point; bd_rate_vs_*: percent rate change at matched PSNR, only "

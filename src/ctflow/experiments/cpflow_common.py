@@ -1,43 +1,17 @@
-"""What the CP-Flow experiments share: the zuko baselines at a matched parameter count and one
-maximum-likelihood training call."""
+"""What the CP-Flow experiments share: one maximum-likelihood training call and the CP-Flow of a
+config. The zuko baselines they compare against are :mod:`ctflow.flows.baselines`."""
 
 from __future__ import annotations
 
 import torch
-import zuko
 from torch import nn
 
 from ..flows import CPFlow
+from ..flows.baselines import BASELINES, matched_baseline
 from ..harness.base import RunContext
+from ..nn import parameter_count
 
-BASELINES = ("maf", "nsf")
-
-
-def parameter_count(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
-def zuko_flow(kind: str, features: int, width: int, transforms: int) -> nn.Module:
-    """zuko's affine autoregressive (``"maf"``) or neural-spline coupling/autoregressive
-    (``"nsf"``) flow with ``transforms`` layers of two hidden layers of ``width``."""
-    if kind == "maf":
-        return zuko.flows.MAF(features, transforms=transforms, hidden_features=(width, width))
-    if kind == "nsf":
-        return zuko.flows.NSF(features, transforms=transforms, hidden_features=(width, width))
-    raise ValueError(f"unknown baseline {kind!r}; choose one of: {', '.join(BASELINES)}")
-
-
-def matched_baseline(kind: str, features: int, target: int, transforms: int) -> nn.Module:
-    """The baseline whose parameter count is closest to ``target`` over hidden widths."""
-    best, best_gap = None, None
-    for width in range(4, 257, 2):
-        model = zuko_flow(kind, features, width, transforms)
-        gap = abs(parameter_count(model) - target)
-        if best_gap is None or gap < best_gap:
-            best, best_gap = model, gap
-        elif parameter_count(model) > target:
-            break
-    return best
+__all__ = ["BASELINES", "matched_baseline", "parameter_count", "fit_mle", "cpflow_model"]
 
 
 def fit_mle(

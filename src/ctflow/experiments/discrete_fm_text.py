@@ -33,7 +33,7 @@ from ..harness.base import ExperimentConfig, Results, RunContext
 from ..harness.config import check_choices, check_fields
 from ..harness.registry import Experiment, register
 from ..metrics import NGramModel, unigram_entropy_bits, word_validity
-from ..nn import SequenceTransformer, causal_log_prob, causal_sample
+from ..nn import SequenceTransformer, causal_log_prob, causal_sample, parameter_count
 from ..paths import MixtureDiscretePath
 from .voronoi_realdiscrete import VoronoiRealDiscreteConfig, load_text
 from .voronoi_realdiscrete import run as run_dequantization
@@ -189,7 +189,7 @@ def run(config: DiscreteFMTextConfig, ctx: RunContext | None = None) -> Results:
         )
         key = f"{method}/text"
         m[f"{key}/train_seconds"] = trained.seconds
-        m[f"{key}/params"] = float(sum(p.numel() for p in model.parameters()))
+        m[f"{key}/params"] = float(parameter_count(model))
         eval_gen = torch.Generator().manual_seed(10**6 + config.seed)
         model.eval()
         with torch.no_grad():

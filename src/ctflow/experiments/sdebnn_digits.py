@@ -23,6 +23,7 @@ from ..harness.base import ExperimentConfig, Results, RunContext
 from ..harness.config import check_fields
 from ..harness.registry import Experiment, register
 from ..metrics import expected_calibration_error, reliability_diagram_data
+from ..nn import parameter_count
 
 __all__ = ["SDEBNNDigitsConfig", "run", "build_models", "corrupt"]
 
@@ -169,7 +170,7 @@ def run(config: SDEBNNDigitsConfig, ctx: RunContext | None = None) -> Results:
         metrics, probs, sweep = _evaluate(model, x_test, y_test, ood, config, device)
         metrics["train_seconds"] = trained.seconds
         metrics["final_train_loss"] = trained.final_loss
-        metrics["n_parameters"] = sum(p.numel() for p in model.parameters())
+        metrics["n_parameters"] = parameter_count(model)
         results.metrics.update({f"{name}/digits/{k}": float(v) for k, v in metrics.items()})
         reliability[name] = reliability_diagram_data(probs.cpu(), y_test.cpu(), config.bins)
         sweeps[name] = sweep

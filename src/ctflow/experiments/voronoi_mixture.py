@@ -31,6 +31,7 @@ from ..flows.voronoi_mixture import TAILS
 from ..harness.base import ExperimentConfig, Results, RunContext
 from ..harness.config import check_fields
 from ..harness.registry import Experiment, register
+from ..nn import parameter_count
 
 __all__ = ["VoronoiMixtureConfig", "run", "build_models", "load_tabular"]
 
@@ -220,7 +221,7 @@ def run(config: VoronoiMixtureConfig, ctx: RunContext | None = None) -> Results:
                 "eval_ms": 1000 * seconds,
                 "train_seconds": trained.seconds,
                 "iters_per_second": steps / max(trained.seconds, 1e-9),
-                "n_params": float(sum(p.numel() for p in model.parameters())),
+                "n_params": float(parameter_count(model)),
                 "cells": float(cells or 1),
             }
             if entropy is not None:  # a toy with a known (or Monte Carlo) entropy

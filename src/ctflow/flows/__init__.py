@@ -1,5 +1,6 @@
 """Density models (zuko's convention: ``model(c=None)`` returns a Distribution) and their losses."""
 
+from .baselines import BASELINES, matched_baseline, zuko_flow
 from .cnf import CNF, CNFDistribution
 from .cpflow import (
     LOGDET_METHODS,
@@ -51,6 +52,9 @@ from .voronoi import VoronoiTessellation
 from .voronoi_mixture import FlowMixture, MixtureDistribution, RadialStudentT, VoronoiMixture
 
 __all__ = [
+    "BASELINES",
+    "matched_baseline",
+    "zuko_flow",
     "GaussianMixtureVelocity",
     "ExactMaskedPosterior",
     "DiscreteClassifierFreeGuidance",

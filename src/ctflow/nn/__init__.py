@@ -1,5 +1,6 @@
 """Network building blocks."""
 
+from .counting import parameter_count
 from .icnn import CONVEX_ACTIVATIONS, ICNN
 from .jacobian import mlp_value_and_divergence, supports_analytic_divergence
 from .mlp import ACTIVATIONS, MLP, activation
@@ -20,4 +21,5 @@ __all__ = [
     "SequenceTransformer",
     "causal_log_prob",
     "causal_sample",
+    "parameter_count",
 ]

@@ -1,5 +1,5 @@
-"""The figures of ``compress-rd``: rate-distortion curves per dataset, and where the learned
-keep network stores time points on one video."""
+"""Figures of a codec: rate-distortion curves per dataset, and where a learned codec stores time
+points on one video."""
 
 from __future__ import annotations
 
@@ -7,9 +7,12 @@ import math
 
 import numpy as np
 
-from ..compress import NeuralCodec, decode, encode
+from .bitstream import decode, encode
+from .codec import NeuralCodec
 
 __all__ = ["rd_figure", "keep_figure", "STYLE"]
+
+# colour and line style per method, the same in every panel and run
 
 
 STYLE = {
@@ -20,7 +23,10 @@ STYLE = {
 }  # fmt: skip
 
 
-def rd_figure(curves):
+def rd_figure(curves: dict[str, dict[str, list[dict]]]):
+    """One panel per dataset of ``curves`` ``{dataset: {method: [point, ...]}}``, each point a
+    dict with ``bits_per_seq`` and ``psnr`` (as :func:`ctflow.compress.train.evaluate_codec`
+    returns): PSNR against bits on a log axis. Returns the matplotlib figure."""
     import matplotlib.pyplot as plt
 
     n = max(len(curves), 1)
@@ -40,12 +46,14 @@ def rd_figure(curves):
     return fig
 
 
-def keep_figure(model, x, times, config):
-    """Ball centre (intensity centroid) over time: input vs decoded, stored time points marked."""
+def keep_figure(model, x: np.ndarray, times: np.ndarray, size: int):
+    """Where ``model`` (a :class:`SequenceCodec` with a keep rule) stores time points on one video
+    ``x`` ``(1, T, size * size)`` of one bright object at ``times`` ``(T,)``: the intensity
+    centroid over time, input against decoded at 4x the rate, stored time points marked."""
     import matplotlib.pyplot as plt
 
     codec = NeuralCodec(model)
-    T, s = len(times), config.size
+    T, s = len(times), size
     stream, info = encode(codec, x.reshape(1, T, -1), times)
     fine = np.linspace(times[0], times[-1], 4 * (T - 1) + 1)
     frames = decode(codec, stream, fine)
