@@ -265,10 +265,10 @@ def cpflow_tabular(c: Claims) -> None:
     # docs/results/cpflow.md "cpflow-tabular", verdict reproduces "competitive": at equal size
     # CP-Flow's test NLL is the lowest on wine (quick: wine only), and well below N(0, I)'s on
     # the standardised data (an untrained CP-Flow is near it).
-    from ctflow.experiments.cpflow_tabular import load_tabular
+    from ctflow.data.tabular import load_table
 
     m = c.m
-    features = load_tabular("wine", seed=0, test_fraction=0.2)[0].shape[1]
+    features = load_table("wine", seed=0, test_fraction=0.2)[0].shape[1]
     standard_normal = 0.5 * features * math.log(2 * math.pi * math.e)
     c.below(
         "CP-Flow test NLL 1.5 nats below N(0, I)'s",
@@ -431,7 +431,7 @@ def voronoi_realdiscrete(c: Claims) -> None:
     # argmax the characters; Voronoi needs ~2000 steps on characters, so it is not asserted
     # there. The importance-weighted bound is the tighter one.
     from ctflow.data import DIGITS_LEVELS
-    from ctflow.experiments.voronoi_realdiscrete import load_text
+    from ctflow.data.text import load_text
 
     m = c.m
     uniform = {"digits": math.log2(DIGITS_LEVELS), "text": math.log2(len(load_text()[2]))}

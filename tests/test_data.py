@@ -273,3 +273,40 @@ def test_centering_round_trip() -> None:
     # log|det| of y -> z is D ln 2 for D-dimensional data
     jac = torch.autograd.functional.jacobian(to_centered, torch.rand(5))
     assert float(torch.linalg.slogdet(jac).logabsdet) == pytest.approx(5 * math.log(2.0))
+
+
+def test_load_table_splits_by_seed_and_standardises_by_the_train_split():
+    from sklearn.datasets import load_breast_cancer
+
+    from ctflow.data import load_table
+
+    train, test = load_table("breast_cancer", seed=3, test_fraction=0.25, log1p=True)
+    assert train.dtype == torch.float64 and len(train) + len(test) == 569 and len(test) == 142
+    torch.testing.assert_close(
+        train.mean(0), torch.zeros(30, dtype=torch.float64), atol=1e-12, rtol=0
+    )
+    torch.testing.assert_close(train.std(0), torch.ones(30, dtype=torch.float64))
+    # the same seed gives the same split; the test rows are the raw rows under the train scaling
+    again, _ = load_table("breast_cancer", seed=3, test_fraction=0.25, log1p=True)
+    assert torch.equal(train, again)
+    raw = torch.log1p(torch.as_tensor(load_breast_cancer().data).clamp_min(0))
+    perm = torch.randperm(569, generator=torch.Generator().manual_seed(3))
+    tr, te = raw[perm[142:]], raw[perm[:142]]
+    torch.testing.assert_close(test, (te - tr.mean(0)) / tr.std(0))
+    with pytest.raises(ValueError, match="unknown tabular dataset"):
+        load_table("iris")
+    with pytest.raises(ValueError, match="test_fraction"):
+        load_table("wine", test_fraction=1.0)
+
+
+def test_load_text_indexes_one_vocabulary_for_both_splits(tmp_path):
+    from ctflow.data import load_text
+
+    path = tmp_path / "t.txt"
+    path.write_text("abcabcabcX", encoding="utf-8")
+    train, test, vocab = load_text(path, train_fraction=0.5)
+    assert vocab == ["X", "a", "b", "c"]
+    assert "".join(vocab[i] for i in torch.cat([train, test]).tolist()) == "abcabcabcX"
+    assert len(train) == 5
+    with pytest.raises(FileNotFoundError, match="no text file"):
+        load_text(tmp_path / "missing.txt")

@@ -1,4 +1,5 @@
-"""Datasets: 2-D toy densities and the 8x8 digits with dequantization helpers."""
+"""Datasets: 2-D toy densities, the 8x8 digits with dequantization helpers, scikit-learn tables
+and character text."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from ctflow.data.digits import (
     load_digits_split,
     to_centered,
 )
+from ctflow.data.tabular import TABLES, load_table
+from ctflow.data.text import load_text, text_path
 from ctflow.data.toy2d import (
     TOY_DATASETS,
     has_log_prob,
@@ -24,6 +27,10 @@ from ctflow.data.toy2d import (
 )
 
 __all__ = [
+    "TABLES",
+    "load_table",
+    "load_text",
+    "text_path",
     "DIGITS_LEVELS",
     "TOY_DATASETS",
     "dequantize",

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ..data.tabular import TABLES, load_table
 from ..device import select_device
 from ..harness.base import ExperimentConfig, Results, RunContext
 from ..harness.config import check_fields
@@ -18,9 +19,9 @@ from ..harness.registry import Experiment, register
 from ..train import Evaluate, KeepBest
 from .cpflow_common import BASELINES, cpflow_model, fit_mle, matched_baseline, parameter_count
 
-__all__ = ["CPFlowTabularConfig", "run", "build_models", "TABULAR_DATASETS", "load_tabular"]
+__all__ = ["CPFlowTabularConfig", "run", "build_models", "TABULAR_DATASETS"]
 
-TABULAR_DATASETS = ("wine", "breast_cancer")
+TABULAR_DATASETS = tuple(TABLES)
 METHODS = ("cpflow",) + BASELINES
 
 
@@ -60,22 +61,6 @@ SIZES = {
 }
 
 
-def load_tabular(name: str, seed: int, test_fraction: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(train, test)`` float64 tensors, a seeded random split, standardised by the training
-    split's mean and standard deviation."""
-    from sklearn import datasets
-
-    loaders = {"wine": datasets.load_wine, "breast_cancer": datasets.load_breast_cancer}
-    if name not in loaders:
-        raise ValueError(f"unknown tabular dataset {name!r}; choose from: {', '.join(loaders)}")
-    x = torch.as_tensor(loaders[name]().data, dtype=torch.float64)
-    perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
-    n_test = max(1, int(round(test_fraction * len(x))))
-    test, train = x[perm[:n_test]], x[perm[n_test:]]
-    mean, std = train.mean(0), train.std(0).clamp_min(1e-12)
-    return (train - mean) / std, (test - mean) / std
-
-
 def build_models(config: CPFlowTabularConfig) -> dict[str, torch.nn.Module]:
     torch.manual_seed(config.seed)
     dims = {"wine": 13, "breast_cancer": 30}  # feature counts of scikit-learn's copies
@@ -97,7 +82,7 @@ def run(config: CPFlowTabularConfig, ctx: RunContext | None = None) -> Results:
     ctx.track(models)
     results = Results()
     for ds in config.datasets:
-        train, test = load_tabular(ds, config.seed, config.test_fraction)
+        train, test = load_table(ds, seed=config.seed, test_fraction=config.test_fraction)
         n_val = max(2, int(round(config.validation_fraction * len(train))))
         val, fit_set = train[:n_val].to(device), train[n_val:].to(device)
         train, test = train.to(device), test.to(device)

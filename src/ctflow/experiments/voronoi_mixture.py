@@ -24,6 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from ..data import TOY_DATASETS, sample_toy
+from ..data.tabular import load_table
 from ..data.toy_quality import entropy_of
 from ..device import select_device
 from ..flows import VoronoiMixture
@@ -38,19 +39,13 @@ __all__ = ["VoronoiMixtureConfig", "run", "build_models", "load_tabular"]
 TABULAR = ("breast-cancer",)
 
 
-def load_tabular(name: str, split_seed: int = 0) -> tuple[Tensor, Tensor]:
-    """``(train, test)`` float32 tables, log1p-transformed then standardised with the train
-    split's statistics; a fixed 80/20 split drawn with ``split_seed``."""
-    if name != "breast-cancer":
+def load_tabular(name: str) -> tuple[Tensor, Tensor]:
+    """``(train, test)`` float32 rows of ``name`` (:func:`ctflow.data.load_table`): log1p of the
+    features, standardised by the train split; the same 80/20 split (seed 0) in every run."""
+    if name not in TABULAR:
         raise ValueError(f"unknown tabular dataset {name!r}; choose from: {', '.join(TABULAR)}")
-    from sklearn.datasets import load_breast_cancer
-
-    x = torch.log1p(torch.tensor(load_breast_cancer().data, dtype=torch.float64).clamp_min(0))
-    perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(split_seed))
-    n_test = round(0.2 * len(x))
-    test, train = x[perm[:n_test]], x[perm[n_test:]]
-    mean, std = train.mean(0), train.std(0).clamp_min(1e-6)
-    return ((train - mean) / std).float(), ((test - mean) / std).float()
+    train, test = load_table(name.replace("-", "_"), seed=0, test_fraction=0.2, log1p=True)
+    return train.float(), test.float()
 
 
 @dataclass

@@ -16,15 +16,14 @@ cross-entropy), which ignores all dependence between variables.
 
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 from torch import Tensor
 
 from ..data import DIGITS_LEVELS, load_digits_split
+from ..data.text import load_text as read_text
 from ..device import select_device
 from ..flows import build_dequantization, dequantization_bounds
 from ..harness.base import ExperimentConfig, Results, RunContext
@@ -35,35 +34,14 @@ __all__ = ["VoronoiRealDiscreteConfig", "run", "build_models", "load_text"]
 
 DATASETS = ("digits", "text")
 METHODS = ("voronoi", "argmax")
-TEXT_PATH = Path(__file__).resolve().parents[4] / "shared" / "data" / "text" / "tinyshakespeare.txt"
 
 
-def _text_path() -> Path:
-    for candidate in (TEXT_PATH, Path.cwd().parent / "shared/data/text/tinyshakespeare.txt"):
-        if candidate.exists():
-            return candidate
-    raise FileNotFoundError(
-        f"tinyshakespeare.txt not found (looked for {TEXT_PATH}); set datasets=digits to skip it"
-    )
-
-
-def load_text(path: str | Path | None = None) -> tuple[Tensor, Tensor, list[str]]:
-    """``(train, test, vocabulary)``: character indices (long) of the first 90% and the last 10%
-    of the file; the vocabulary is every character of the whole file, sorted."""
-    return _load_text(str(path or _text_path()))
-
-
-@functools.lru_cache(maxsize=2)
-def _load_text(path: str) -> tuple[Tensor, Tensor, list[str]]:
-    text = Path(path).read_text(encoding="utf-8")
-    vocab = sorted(set(text))
-    points = torch.tensor([ord(ch) for ch in vocab])
-    lut = torch.zeros(int(points.max()) + 1, dtype=torch.long)
-    lut[points] = torch.arange(len(vocab))
-    raw = torch.frombuffer(bytearray(text.encode("utf-32-le")), dtype=torch.int32).long()
-    codes = lut[raw]
-    cut = int(0.9 * len(codes))
-    return codes[:cut], codes[cut:], vocab
+def load_text() -> tuple[Tensor, Tensor, list[str]]:
+    """The shared characters (:func:`ctflow.data.text.load_text`), with a hint for this run."""
+    try:
+        return read_text()
+    except FileNotFoundError as err:
+        raise FileNotFoundError(f"{err}; set datasets=digits to skip it") from None
 
 
 @dataclass
