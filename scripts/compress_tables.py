@@ -15,7 +15,7 @@ import sys
 
 import numpy as np
 
-from ctflow.compress import bd_rate
+from ctflow.compress import MIN_OVERLAP, bd_overlap, bd_rate
 
 DATASETS = ("bouncing-balls", "smooth-control", "skeleton", "mocap")
 CODECS = (
@@ -43,6 +43,22 @@ def curve(m, method, ds):
     return bits, psnr
 
 
+def bd_cell(runs, method, ref, ds) -> str:
+    """Mean +- std of a recorded BD-rate with the mean shared PSNR range in brackets; "no overlap"
+    where a seed's curves shared less than MIN_OVERLAP (the run then records no BD-rate)."""
+    rate, share = f"{method}/{ds}/bd_rate_vs_{ref}", f"{method}/{ds}/bd_overlap_vs_{ref}"
+    shares = [m[share] for m in runs if share in m]
+    if not shares:
+        return "-"
+    pct = f"{100 * np.mean(shares):.0f}%"
+    found = [m for m in runs if rate in m]
+    if len(found) == len(runs):
+        return f"{mean_std(runs, rate)} % ({pct})"
+    if not found:
+        return f"no overlap ({pct})"
+    return f"no overlap in {len(runs) - len(found)} of {len(runs)} seeds ({pct})"
+
+
 def bd_table(runs, datasets) -> str:
     rows = [
         "| dataset | learned vs uniform | rd-oracle vs uniform | greedy oracle vs uniform "
@@ -50,15 +66,12 @@ def bd_table(runs, datasets) -> str:
         "|---|---|---|---|---|---|",
     ]
     for ds in datasets:
-        keys = {k: f"{k}/{ds}/bd_rate_vs_uniform" for k in ("learned", "rd-oracle", "oracle")}
-        per = [
-            [round(m[keys[k]], 1) for m in runs if keys[k] in m] for k in ("learned", "rd-oracle")
-        ]
-        rows.append(
-            f"| {ds} | {mean_std(runs, keys['learned'])} % | {mean_std(runs, keys['rd-oracle'])} % "
-            f"| {mean_std(runs, keys['oracle'])} % "
-            f"| {mean_std(runs, f'knots/{ds}/bd_rate_vs_knots-uniform')} % | {per[0]} / {per[1]} |"
-        )
+        keys = {k: f"{k}/{ds}/bd_rate_vs_uniform" for k in ("learned", "rd-oracle")}
+        per = [[round(m[keys[k]], 1) for m in runs if keys[k] in m] for k in keys]
+        cells = [bd_cell(runs, k, "uniform", ds) for k in ("learned", "rd-oracle", "oracle")]
+        cells.append(bd_cell(runs, "knots", "knots-uniform", ds))
+        shown = f"{per[0]} / {per[1]}" if per[0] or per[1] else "-"
+        rows.append(f"| {ds} | " + " | ".join(cells) + f" | {shown} |")
     return "\n".join(rows)
 
 
@@ -75,6 +88,8 @@ def checks_table(runs, datasets) -> str:
 
 
 def classical_table(runs, datasets) -> str:
+    """BD-rate per seed of each neural codec against each classical one, under the same overlap
+    rule as the experiment: pairs sharing less than MIN_OVERLAP read "no overlap (share)"."""
     refs = ("h264", "knots", "zlib", "lzma")
     rows = [
         "| dataset | codec | " + " | ".join(f"vs {r}" for r in refs) + " |",
@@ -90,10 +105,16 @@ def classical_table(runs, datasets) -> str:
                     if not a[0] or not b[0]:
                         continue
                     try:
-                        per.append(f"{bd_rate(a[0], a[1], b[0], b[1]):.1f}")  # percent
+                        share = f"{100 * bd_overlap(a[1], b[1])[1]:.0f}%"
+                    except ValueError:  # fewer than two finite points
+                        per.append("too few points")
+                        continue
+                    try:
+                        value = bd_rate(a[0], a[1], b[0], b[1], min_overlap=MIN_OVERLAP)
+                        per.append(f"{value:.1f}% ({share})")
                     except ValueError:
-                        per.append("no overlap")
-                cells.append(", ".join(f"{v}%" if v != "no overlap" else v for v in per) or "-")
+                        per.append(f"no overlap ({share})")
+                cells.append(", ".join(per) or "-")
             rows.append(f"| {ds} | {method} | " + " | ".join(cells) + " |")
     return "\n".join(rows)
 
