@@ -7,7 +7,6 @@ import numpy as np
 
 from ..data.bvh import mocap_root, read_bvh
 from ..data.sequences import bouncing_balls, skeleton_motion, smooth_control
-from ..harness.base import RunContext
 
 __all__ = ["make_dataset", "mocap_windows", "frame_dim", "VIDEO"]
 
@@ -34,24 +33,23 @@ def mocap_windows(config, T: int, split: str, hop: int = 12):
     return np.stack(windows).astype(np.float32), times
 
 
-def make_dataset(name: str, config, split: str, ctx: RunContext):
-    """``(frames (N, T, *shape), times, peak)`` of a dataset split, drawn from the run's stream
-    named ``(split, name)``: train, test and extra (distillation) draws are independent."""
+def make_dataset(name: str, config, split: str, seed: int):
+    """``(frames (N, T, *shape), times, peak)`` of a dataset split."""
     T, s = config.frames, config.size
     n = {"train": config.n_train, "test": config.n_test}.get(split)
+    offset = {"train": 0, "test": 10**6}.get(split)
     if split == "extra":  # more draws for distillation, disjoint from train and test
-        n = config.n_distill - config.n_train
+        n, offset = config.n_distill - config.n_train, 2 * 10**6
     if n is None:
         raise ValueError(f"split must be 'train', 'test' or 'extra', got {split!r}")
-    seed = ctx.seed_of(split, name)
     if name == "bouncing-balls":
-        d = bouncing_balls(n, T, s, seed=seed)
+        d = bouncing_balls(n, T, s, seed=seed + offset)
         return d.frames, d.times, 1.0
     if name == "smooth-control":
-        d = smooth_control(n, T, s, seed=seed)
+        d = smooth_control(n, T, s, seed=seed + offset)
         return d.frames, d.times, 1.0
     if name == "skeleton":
-        d = skeleton_motion(n, T, joints=4, seed=seed)
+        d = skeleton_motion(n, T, joints=4, seed=seed + offset)
         return d.frames, d.times, 8.0  # a chain of 4 links spans at most ~8 units
     x, times = mocap_windows(config, T, split)
     if split == "train":

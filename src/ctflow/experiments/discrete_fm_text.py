@@ -158,14 +158,14 @@ def run(config: DiscreteFMTextConfig, ctx: RunContext | None = None) -> Results:
         probs.float(),
         chunks.numel(),
         True,
-        generator=torch.Generator().manual_seed(10**6 + config.seed),
+        generator=ctx.generator("eval", "unigram"),
     )
     judge_samples("independent/text", unigram.view_as(chunks))
     shown = {"test data": decode(chunks[:4])}
     per_char = L * math.log(2)
-    for index, method in enumerate(config.methods):
+    for method in config.methods:
         model = models[f"{method}/text"].to(device)
-        gen = torch.Generator().manual_seed(config.seed * 1000 + index + 7919 * ctx.rank)
+        gen = ctx.generator("data", method)  # batches, times and masks
         path = None if method == "ar" else _path(method, vocab, config)
 
         def loss_fn(step, model=model, gen=gen, path=path):
@@ -190,7 +190,7 @@ def run(config: DiscreteFMTextConfig, ctx: RunContext | None = None) -> Results:
         key = f"{method}/text"
         m[f"{key}/train_seconds"] = trained.seconds
         m[f"{key}/params"] = float(parameter_count(model))
-        eval_gen = torch.Generator().manual_seed(10**6 + config.seed)
+        eval_gen = ctx.generator("eval")  # the same stream for every model
         model.eval()
         with torch.no_grad():
             if path is None:

@@ -153,15 +153,13 @@ def run(config: VoronoiRealDiscreteConfig, ctx: RunContext | None = None) -> Res
     results = Results()
     models = build_models(config)
     ctx.track(models)
-    for d_index, ds in enumerate(config.datasets):
+    for ds in config.datasets:
         draw, test, ref = _data(config, ds)
         num_vars = test.shape[1]
         results.metrics[f"independent/{ds}/bits_per_var"] = ref
-        for m_index, method in enumerate(config.methods):
+        for method in config.methods:
             model = models[f"{ds}:{method}"].to(device)
-            gen = torch.Generator().manual_seed(
-                config.seed * 1000 + 10 * d_index + m_index + 7919 * ctx.rank
-            )
+            gen = ctx.generator("data", method, ds)  # batches and dequantization noise
 
             def loss_fn(step, model=model, gen=gen, draw=draw):
                 return -model.elbo(draw(config.batch_size, gen).to(device)).mean()
@@ -178,7 +176,8 @@ def run(config: VoronoiRealDiscreteConfig, ctx: RunContext | None = None) -> Res
                 warmup=min(100, config.steps // 10),
                 grad_clip=10.0,
             )
-            torch.manual_seed(config.seed + 29)
+            # the bounds' noise: the same stream for every model (common random numbers)
+            torch.manual_seed(ctx.seed_of("eval"))
             bounds = dequantization_bounds(model, test.to(device), iwae_k=config.iwae_k, batch=100)
             per = num_vars * math.log(2)
             metrics = {
