@@ -57,7 +57,7 @@ def test_a_stream_does_not_depend_on_the_process():
 STILL_ON_SEED_ARITHMETIC = {
     "compress_data", "compress_rd",
     "ncl_euler",
-    "ncl_hodge", "ncl_ot", "ppd_earth", "sdebnn_digits",
+    "ncl_hodge", "ncl_ot", "ppd_earth",
     "smac_control",
 }  # fmt: skip
 

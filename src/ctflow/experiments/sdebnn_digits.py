@@ -139,17 +139,16 @@ def run(config: SDEBNNDigitsConfig, ctx: RunContext | None = None) -> Results:
     x_test, y_test = load_digits_split("test", seed=0)
     x_train, x_test = _inputs(x_train).to(device), _inputs(x_test[: config.n_test]).to(device)
     y_train, y_test = y_train.to(device), y_test[: config.n_test].to(device)
-    ood_gen = torch.Generator().manual_seed(10**6 + config.seed)
+    ood_gen = ctx.generator("test", "corruptions")
     ood = {k: corrupt(x_test.cpu(), k, ood_gen, config.noise_std).to(device) for k in CORRUPTIONS}
     models = build_models(config)
     ctx.track(models)
     results = Results(models=models)
     reliability, sweeps = {}, {}
-    for index, name in enumerate(config.models):
+    for name in config.models:
         model = models[f"{name}/digits"].to(device)
-        gen = torch.Generator(device=device).manual_seed(
-            config.seed * 1000 + index + 7919 * ctx.rank
-        )
+        # batches, weight draws and Brownian paths, on the device the model trains on
+        gen = torch.Generator(device=device).manual_seed(ctx.seed_of("data", name))
 
         def loss_fn(step, model=model, gen=gen):
             idx = torch.randint(0, len(x_train), (config.batch_size,), generator=gen, device=device)
@@ -167,7 +166,8 @@ def run(config: SDEBNNDigitsConfig, ctx: RunContext | None = None) -> Results:
             warmup=min(100, config.iters // 10),
             grad_clip=10.0,
         )
-        metrics, probs, sweep = _evaluate(model, x_test, y_test, ood, config, device)
+        seeds = [ctx.seed_of("eval", part) for part in ("test", "ood", "steps")]
+        metrics, probs, sweep = _evaluate(model, x_test, y_test, ood, config, device, seeds)
         metrics["train_seconds"] = trained.seconds
         metrics["final_train_loss"] = trained.final_loss
         metrics["n_parameters"] = parameter_count(model)
@@ -197,10 +197,12 @@ def _predict(model, x, config, steps, seed, device):
 
 
 @torch.no_grad()
-def _evaluate(model, x_test, y_test, ood, config, device):
-    seed = 10**6 + config.seed
+def _evaluate(model, x_test, y_test, ood, config, device, seeds):
+    """Scores on the test digits, their corruptions and the step sweep; ``seeds`` seed the
+    prediction noise of each (the same for every model: common random numbers)."""
+    test_seed, ood_seed, steps_seed = seeds
     start = time.perf_counter()
-    probs = _predict(model, x_test, config, None, seed, device)
+    probs = _predict(model, x_test, config, None, test_seed, device)
     seconds = time.perf_counter() - start
     p_true = probs[torch.arange(len(y_test)), y_test]
     metrics = {
@@ -211,11 +213,11 @@ def _evaluate(model, x_test, y_test, ood, config, device):
     }
     clean_entropy = _entropy(probs).cpu()
     for kind, x_ood in ood.items():
-        ood_probs = _predict(model, x_ood, config, None, seed + 1, device)
+        ood_probs = _predict(model, x_ood, config, None, ood_seed, device)
         metrics[f"auroc_{kind}"] = _auroc(clean_entropy, _entropy(ood_probs).cpu())
     sweep = {"accuracy": [], "ece": []}
     for steps in config.eval_steps:
-        p = _predict(model, x_test, config, steps, seed + 2, device)
+        p = _predict(model, x_test, config, steps, steps_seed, device)
         acc = float((p.argmax(-1) == y_test).float().mean())
         ece = float(expected_calibration_error(p.cpu(), y_test.cpu(), config.bins))
         metrics[f"accuracy_steps{steps}"], metrics[f"ece_steps{steps}"] = acc, ece
