@@ -12,10 +12,12 @@ from ..data import TOY_DATASETS, read_points
 from ..data.point_sets import plane, point_datasets
 from ..data.toy_quality import density_grid
 from ..device import select_device
+from ..flows.baselines import BASELINES, matched_baseline
 from ..harness.base import ExperimentConfig, Results, RunContext
 from ..harness.config import check_fields
 from ..harness.registry import Experiment, register
-from .cpflow_common import BASELINES, cpflow_model, fit_mle, matched_baseline, parameter_count
+from ..nn import parameter_count
+from .cpflow_common import cpflow_model, fit_mle
 
 __all__ = ["CPFlow2DConfig", "run", "build_models"]
 

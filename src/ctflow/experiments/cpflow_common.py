@@ -7,11 +7,9 @@ import torch
 from torch import nn
 
 from ..flows import CPFlow
-from ..flows.baselines import BASELINES, matched_baseline
 from ..harness.base import RunContext
-from ..nn import parameter_count
 
-__all__ = ["BASELINES", "matched_baseline", "parameter_count", "fit_mle", "cpflow_model"]
+__all__ = ["fit_mle", "cpflow_model"]
 
 
 def fit_mle(

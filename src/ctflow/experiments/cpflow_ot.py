@@ -17,10 +17,12 @@ import torch
 
 from ..device import select_device
 from ..flows import CPFlow
+from ..flows.baselines import BASELINES, matched_baseline
 from ..harness.base import ExperimentConfig, Results, RunContext
 from ..harness.config import check_fields
 from ..harness.registry import Experiment, register
-from .cpflow_common import BASELINES, fit_mle, matched_baseline, parameter_count
+from ..nn import parameter_count
+from .cpflow_common import fit_mle
 
 __all__ = ["CPFlowOTConfig", "run", "build_models", "brenier_map"]
 

@@ -13,11 +13,13 @@ import torch
 
 from ..data.tabular import TABLES, load_table
 from ..device import select_device
+from ..flows.baselines import BASELINES, matched_baseline
 from ..harness.base import ExperimentConfig, Results, RunContext
 from ..harness.config import check_fields
 from ..harness.registry import Experiment, register
+from ..nn import parameter_count
 from ..train import Evaluate, KeepBest
-from .cpflow_common import BASELINES, cpflow_model, fit_mle, matched_baseline, parameter_count
+from .cpflow_common import cpflow_model, fit_mle
 
 __all__ = ["CPFlowTabularConfig", "run", "build_models", "TABULAR_DATASETS"]
 

@@ -23,9 +23,9 @@ from ..device import select_device
 from ..harness.base import ExperimentConfig, Results, RunContext
 from ..harness.config import check_choices, check_fields
 from ..harness.registry import Experiment, register
+from ..nn import parameter_count
 from ..train import Evaluate, KeepBest
 from ..vi import POSTERIORS, VAE, make_posterior
-from .cpflow_common import parameter_count
 
 __all__ = ["CPFlowVAEConfig", "run", "build_models", "digits_data"]
 
