@@ -35,6 +35,7 @@ PACKAGES = [
     ("ctflow.vi", "Amortised variational inference."),
     ("ctflow.metrics", "Metrics: likelihoods, MMD, W2, calibration."),
     ("ctflow.data", "Data: toys, digits, earth, motion capture, your own points."),
+    ("ctflow.plotting", "Figures: samples, densities, curves and calibration."),
     ("ctflow.train", "Training: the Trainer, its callbacks, optimisers and sinks."),
     ("ctflow.harness", "The experiment harness: config, results, the run context and its streams."),
 ]

@@ -8,6 +8,7 @@ sticking-the-landing estimator); ``SDEBNN``, ``ODENet`` and ``MeanFieldBNN`` sha
 from .baselines import MeanFieldBNN, ODENet
 from .girsanov import ESTIMATORS, GirsanovSolution, girsanov_sdeint
 from .ou import OUObservation, OUObservationDrift, ou_drift, ou_path_kl
+from .ou_gradients import ou_negative_elbo, ou_per_path_gradients
 from .sdebnn import SDEBNN
 from .trunk_net import LIKELIHOODS, TrunkNet
 from .weight_field import WeightedMLPField
@@ -28,4 +29,6 @@ __all__ = [
     "ou_path_kl",
     "OUObservation",
     "OUObservationDrift",
+    "ou_negative_elbo",
+    "ou_per_path_gradients",
 ]

@@ -1,5 +1,5 @@
-"""Figures of a codec: rate-distortion curves per dataset, and where a learned codec stores time
-points on one video."""
+"""Figures of a codec: rate-distortion curves per dataset, where a learned codec stores time
+points on one video, in-between frames decoded at a higher rate, and rate against error."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 from .bitstream import decode, encode
 from .codec import NeuralCodec
 
-__all__ = ["rd_figure", "keep_figure", "STYLE"]
+__all__ = ["rd_figure", "keep_figure", "inbetween_figure", "rate_error_figure", "STYLE"]
 
 # colour and line style per method, the same in every panel and run
 
@@ -78,4 +78,59 @@ def keep_figure(model, x: np.ndarray, times: np.ndarray, size: int):
     )
     ax.legend(fontsize=6, ncol=2)
     fig.tight_layout()
+    return fig
+
+
+def inbetween_figure(rows: dict[str, np.ndarray], new: np.ndarray, size: int, title: str = ""):
+    """Frames a codec never stored, side by side: one strip per way of making them.
+
+    Args:
+        rows: ``{strip title: frames}``, frames ``(Q, size * size)`` in ``[0, 1]`` at ``Q``
+            query times (e.g. the truth, the decoded latent path, a blend of decoded frames).
+        new: ``(Q,)`` bool, the in-between times; the first 12 are shown.
+        size: frames are ``size x size`` images.
+        title: prefixed to each strip's title.
+
+    Returns:
+        The matplotlib figure, one image axis per strip.
+    """
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(max(len(rows), 1), 1, figsize=(8, 3.2), dpi=72, squeeze=False)
+    idx = np.nonzero(new)[0][:12]
+    for ax, (name, v) in zip(axes[:, 0], rows.items()):
+        strip = np.concatenate([v[i].reshape(size, size) for i in idx], 1)
+        ax.imshow(strip, cmap="gray", vmin=0, vmax=1)
+        ax.set_title(f"{title}: {name}" if title else name, fontsize=8)
+        ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def rate_error_figure(metrics: dict[str, float], codecs: tuple[str, ...], panels: dict[str, str]):
+    """Bits per frame against RMS error, one panel per test set: lower-left is better.
+
+    Args:
+        metrics: flat metrics with keys ``<codec>/<set>/bits_per_frame`` and
+            ``<codec>/<set>/rms``.
+        codecs: the codecs to draw (at most 4 markers: o, s, v, ^), in colour order C0, C1, ...
+        panels: ``{set: panel title}``.
+
+    Returns:
+        The matplotlib figure; the first panel carries the legend.
+    """
+    import matplotlib.pyplot as plt
+
+    if len(codecs) > 4:
+        raise ValueError(f"at most 4 codecs, got {len(codecs)}")
+    n = len(panels)
+    fig, axes = plt.subplots(1, n, figsize=(3.75 * n, 3), dpi=72, layout="constrained",
+                             squeeze=False)  # fmt: skip
+    for ax, (name, title) in zip(axes[0], panels.items()):
+        top = 1.15 * max(metrics[f"{c}/{name}/bits_per_frame"] for c in codecs)
+        for i, codec in enumerate(codecs):
+            ax.scatter(metrics[f"{codec}/{name}/rms"], metrics[f"{codec}/{name}/bits_per_frame"],
+                       color=f"C{i}", marker="osv^"[i], label=codec)  # fmt: skip
+        ax.set(xlabel="RMS position error", ylabel="bits per frame", ylim=(0, top), title=title)
+    axes[0][0].legend(fontsize=7)
     return fig

@@ -7,7 +7,6 @@ NLL with the data's entropy (the best achievable NLL), plus exact W2 and MMD on 
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 
@@ -18,6 +17,7 @@ from ..data.point_sets import PointData, plane, point_datasets
 from ..data.toy_quality import density_grid, sample_quality
 from ..device import select_device
 from ..flows import CNF
+from ..flows.mle import fit_density, nll_stats
 from ..harness.base import ExperimentConfig, Results, RunContext
 from ..harness.config import check_fields
 from ..harness.registry import Experiment, register
@@ -127,21 +127,15 @@ def run(config: CNF2DConfig, ctx: RunContext | None = None) -> Results:
         train_gen = ctx.generator("data", dataset)
         test_gen = ctx.generator("test", dataset)
 
-        def loss_fn(step: int, flow=flow, data=data, gen=train_gen):
-            x = data.sample(config.batch_size, gen).to(device)
-            return -flow().log_prob(x).mean()
-
-        trained = ctx.fit(
-            loss_fn,
+        trained = fit_density(
             flow,
-            tag=f"cnf/{dataset}",
-            generators=[train_gen],
-            device=device,
+            lambda step, data=data, gen=train_gen: data.sample(config.batch_size, gen),
             steps=config.steps,
             lr=config.lr,
-            schedule="cosine",
-            warmup=min(50, config.steps // 10),
-            grad_clip=10.0,
+            device=device,
+            fit_fn=ctx.fit,
+            tag=f"cnf/{dataset}",
+            generators=[train_gen],
         )
         evaluator = _build_flow(
             config,
@@ -188,10 +182,10 @@ def _evaluate(
         data.held_out(config.n_eval, gen) if data.is_toy else data.sample(len(x_ref), gen)
         for _ in range(FLOOR_DRAWS)
     ]
-    nll = float(-logp.mean()) + data.log_scale  # in the file's units (0 for a toy)
+    nll, nll_stderr = nll_stats(logp, data.log_scale)  # in the file's units (0 for a toy)
     out = {
         "test_nll": nll,
-        "test_nll_stderr": float(logp.std() / math.sqrt(len(logp))),
+        "test_nll_stderr": nll_stderr,
         "sample_nfe": stats.nfe,
         "nll_seconds": nll_seconds,
         **sample_quality(samples, x_ref, data.name),

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..compress import NeuralCodec, decode, encode, psnr
+from ..compress import NeuralCodec, blend_frames, decode, encode, inbetween_figure, psnr
 from ..compress.model import SequenceCodec
 from ..compress.train import distill_keeps, train_codec, with_keep
 from ..data.bvh import mocap_root, read_bvh
@@ -55,13 +55,6 @@ SIZES = {
     "quick": dict(datasets=("bouncing-balls", "mocap"), n_train=128, n_test=16, ae_steps=600,
                   keep_steps=150, prior_steps=40),
 }  # fmt: skip
-
-
-def _blend(frames: np.ndarray, times: np.ndarray, query: np.ndarray) -> np.ndarray:
-    """Linear interpolation of frames ``(N, T, D)`` in data space at ``query`` times."""
-    j = np.clip(np.searchsorted(times, query, side="right") - 1, 0, len(times) - 2)
-    w = ((query - times[j]) / (times[j + 1] - times[j]))[None, :, None]
-    return frames[:, j] + w * (frames[:, j + 1] - frames[:, j])
 
 
 def _mocap(config):
@@ -146,14 +139,14 @@ def run(config: CompressFramerateConfig, ctx: RunContext | None = None) -> Resul
             m[f"{name}/{ds}/psnr_new_frames"] = psnr(float(err[:, new].mean()), peak)
             m[f"{name}/{ds}/psnr_grid_frames"] = psnr(float(err[:, ~new].mean()), peak)
             m[f"{name}/{ds}/bits_per_seq"] = info.payload_bits / len(x_te)
-            blend = _blend(grid, times, query)
+            blend = blend_frames(grid, times, query)
             m[f"frame-blend-{name}/{ds}/psnr_new_frames"] = psnr(
                 float(((blend - fine_truth)[:, new] ** 2).mean()), peak
             )
             if name == "learned":
                 results.models[ds] = model
                 shown[ds] = (fine[0], blend[0], fine_truth[0], new)
-        truth_blend = _blend(x_te.astype(np.float64), times, query)
+        truth_blend = blend_frames(x_te.astype(np.float64), times, query)
         m[f"truth-blend/{ds}/psnr_new_frames"] = psnr(
             float(((truth_blend - fine_truth)[:, new] ** 2).mean()), peak
         )
@@ -161,34 +154,22 @@ def run(config: CompressFramerateConfig, ctx: RunContext | None = None) -> Resul
             {"step": d_index, "tag": ds, **{k: v for k, v in m.items() if f"/{ds}/" in k}}
         )
     results.models = {k: v for k, v in results.models.items() if k != "mocap"}
-    results.figures["compress_framerate"] = _figure(shown, config)
+    video = [k for k in shown if k != "mocap"]  # the figure shows the first video's frames
+    rows, title = {}, ""
+    if video:
+        fine, blend, truth, new = shown[video[0]]
+        rows = {"truth (in-between frames)": truth, "codec, latent path": fine,
+                "blend of decoded frames": blend}  # fmt: skip
+        title = video[0]
+    else:
+        new = np.zeros(0, dtype=bool)
+    results.figures["compress_framerate"] = inbetween_figure(rows, new, config.size, title)
     results.notes.append(
         "psnr_new_frames: PSNR on the frames between the coded grid's times (the truth there "
         "is analytic, or the held-back mocap frames at the file's own rate); psnr_grid_frames: "
         "on the grid."
     )
     return results
-
-
-def _figure(shown, config):
-    import matplotlib.pyplot as plt
-
-    video = [k for k in shown if k != "mocap"]
-    fig, axes = plt.subplots(3, 1, figsize=(8, 3.2), dpi=72, squeeze=False)
-    if video:
-        fine, blend, truth, new = shown[video[0]]
-        s = config.size
-        idx = np.nonzero(new)[0][:12]
-        rows = [("truth (in-between frames)", truth), ("codec, latent path", fine),
-                ("blend of decoded frames", blend)]  # fmt: skip
-        for ax, (title, v) in zip(axes[:, 0], rows):
-            ax.imshow(
-                np.concatenate([v[i].reshape(s, s) for i in idx], 1), cmap="gray", vmin=0, vmax=1
-            )
-            ax.set_title(f"{video[0]}: {title}", fontsize=8)
-            ax.axis("off")
-    fig.tight_layout()
-    return fig
 
 
 register(

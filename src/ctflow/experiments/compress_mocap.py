@@ -15,14 +15,12 @@ quantisation step whose uniform error ``step / sqrt(12)`` equals it).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from ..compress import KnotCodec, NeuralCodec, decode, encode
-from ..compress.baselines import quantized_lossless
+from ..compress import NeuralCodec, knots_at_rms, lzma_at_rms, rate_error_figure, stream_score
 from ..compress.model import SequenceCodec
 from ..compress.train import distill_keeps, train_codec, with_keep
 from ..data.bvh import mocap_root, read_bvh
@@ -76,37 +74,6 @@ def _windows(x: np.ndarray, T: int, hop: int) -> np.ndarray:
     return np.stack([x[j, s : s + T] for j in range(len(x)) for s in starts])
 
 
-def _score(codec, x: np.ndarray, times: np.ndarray) -> dict[str, float]:
-    """Code the joint paths ``x`` ``(joints, frames, 3)`` as one stream: bits per frame of the
-    whole skeleton (the stream, header included) and the RMS position error."""
-    stream, info = encode(codec, x, times)
-    back = decode(codec, stream).reshape(x.shape)
-    rms = float(np.sqrt(((back - x) ** 2).mean()))
-    return {"bits_per_frame": 8 * len(stream) / x.shape[1], "rms": rms, "kept": info.mask.mean()}
-
-
-def _knots_at(x: np.ndarray, times: np.ndarray, rms: float) -> dict[str, float]:
-    """The adaptive knot coder at the tolerance whose RMS error is nearest ``rms``."""
-    best = None
-    for tol in rms * np.geomspace(0.25, 4.0, 13):
-        codec = KnotCodec.fit(x, times, step=tol / 2, tol=tol, adaptive=True)
-        out = _score(codec, x, times)
-        if best is None or abs(out["rms"] - rms) < abs(best["rms"] - rms):
-            best = out
-    return best
-
-
-def _lzma_at(x: np.ndarray, rms: float) -> dict[str, float]:
-    """lzma on the positions quantised with step ``sqrt(12) rms`` (that RMS error)."""
-    step = math.sqrt(12) * rms
-    lo, hi = float(x.min()), float(x.max())
-    bits = min(16, max(1, math.ceil(math.log2((hi - lo) / step + 1))))
-    packed, back = quantized_lossless(x.transpose(1, 0, 2)[None].reshape(1, x.shape[1], -1),
-                                      bits, lo, lo + (2**bits - 1) * step, "lzma")  # fmt: skip
-    err = back.reshape(x.shape[1], len(x), 3).transpose(1, 0, 2) - x
-    return {"bits_per_frame": 8 * len(packed) / x.shape[1], "rms": float(np.sqrt((err**2).mean()))}
-
-
 def run(config: CompressMocapConfig, ctx: RunContext | None = None) -> Results:
     """Metrics ``<codec>/<set>/{bits_per_frame,rms}`` for ``learned``, ``all-points``, ``knots``
     and ``lzma`` on ``take`` (the held-out part) and ``unseen`` (``test_file``), and
@@ -145,12 +112,12 @@ def run(config: CompressMocapConfig, ctx: RunContext | None = None) -> Results:
     }
     for name, (xs, ts) in sets.items():
         xs = np.ascontiguousarray(xs, dtype=np.float64)
-        ours = _score(NeuralCodec(learned), xs, ts)
+        ours = stream_score(NeuralCodec(learned), xs, ts)
         rows = {
             "learned": ours,
-            "all-points": _score(NeuralCodec(everything), xs, ts),
-            "knots": _knots_at(xs, ts, ours["rms"]),
-            "lzma": _lzma_at(xs, ours["rms"]),
+            "all-points": stream_score(NeuralCodec(everything), xs, ts),
+            "knots": knots_at_rms(xs, ts, ours["rms"]),
+            "lzma": lzma_at_rms(xs, ours["rms"]),
         }
         for codec, row in rows.items():
             m.update({f"{codec}/{name}/{k}": float(v) for k, v in row.items()})
@@ -160,7 +127,11 @@ def run(config: CompressMocapConfig, ctx: RunContext | None = None) -> Results:
             )
         m[f"data/{name}/joints"], m[f"data/{name}/frames"] = float(len(xs)), float(xs.shape[1])
     results.models = models
-    results.figures["compress_mocap"] = _figure(m)
+    results.figures["compress_mocap"] = rate_error_figure(
+        m,
+        ("learned", "all-points", "knots", "lzma"),
+        {"take": "held-out take", "unseen": "unseen skeleton"},
+    )
     results.notes += [
         f"Joint paths in the root's frame at {config.mocap_fps:g} fps; take = the last 30% of "
         f"{config.mocap_file}, unseen = {config.test_file} (another skeleton).",
@@ -169,23 +140,6 @@ def run(config: CompressMocapConfig, ctx: RunContext | None = None) -> Results:
         "codec's RMS error (nearest knot tolerance; lzma step sqrt(12) rms).",
     ]
     return results
-
-
-def _figure(m: dict[str, float]):
-    """Bits per frame against RMS error, one panel per test set: lower-left is better."""
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(7.5, 3), dpi=72, layout="constrained")
-    codecs = ("learned", "all-points", "knots", "lzma")
-    for ax, name in zip(axes, ("take", "unseen")):
-        top = 1.15 * max(m[f"{c}/{name}/bits_per_frame"] for c in codecs)
-        for i, codec in enumerate(codecs):
-            ax.scatter(m[f"{codec}/{name}/rms"], m[f"{codec}/{name}/bits_per_frame"],
-                       color=f"C{i}", marker="osv^"[i], label=codec)  # fmt: skip
-        ax.set(xlabel="RMS position error", ylabel="bits per frame", ylim=(0, top),
-               title={"take": "held-out take", "unseen": "unseen skeleton"}[name])  # fmt: skip
-    axes[0].legend(fontsize=7)
-    return fig
 
 
 register(

@@ -37,11 +37,16 @@ from ..flows import (
     ClassifierFreeGuidance,
     DiscreteClassifierFreeGuidance,
     ExactMaskedPosterior,
-    GaussianMixtureVelocity,
     RewardGuidance,
     cfm_loss,
     discrete_fm_loss,
     discrete_sample,
+)
+from ..flows.discrete_targets import cfg_tilted_law, empirical_total_variation, sequence_codes
+from ..flows.mixture_targets import (
+    cfg_tilt_samples,
+    class_conditional_mixture_field,
+    linear_reward_tilt_samples,
 )
 from ..gfn import HyperGrid
 from ..harness.base import ExperimentConfig, Results, RunContext
@@ -49,10 +54,10 @@ from ..harness.config import check_choices, check_fields
 from ..harness.registry import Experiment, register
 from ..metrics import wasserstein2
 from ..nn import SequenceTransformer, TimeMLP
-from ..ops import log_mean_exp
 from ..paths import CondOTPath, MixtureDiscretePath, ot_coupling
 from ..plotting import overlay_figure
 from ..solvers import odeint
+from ..train import cosine_fit_options, drop_labels
 
 __all__ = ["Conditional2DConfig", "COUPLINGS", "run", "build_models"]
 
@@ -128,37 +133,6 @@ def _draw(n: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     return MEANS[labels] + STD * torch.randn(n, 2, generator=gen), labels
 
 
-def _exact_field():
-    """The exact conditional field ``field(t, x, c)``: class ``argmax c``, or the mixture (null)."""
-    classes = [
-        GaussianMixtureVelocity(F.one_hot(torch.tensor(k), K).double(), MEANS, [STD] * K)
-        for k in range(K)
-    ]
-    mixture = GaussianMixtureVelocity([1.0] * K, MEANS, [STD] * K)
-
-    def field(t, x, c):
-        out = mixture(t, x)
-        label = c[:, :K].argmax(-1)
-        for k in range(K):
-            rows = (label == k) & (c[:, K] == 0)
-            if rows.any():
-                out[rows] = classes[k](t, x[rows])
-        return out
-
-    return field
-
-
-def _tilt_samples(w: float, label: int, n: int, gen: torch.Generator) -> torch.Tensor:
-    """Samples of ``p(x | c)^w p(x)^(1 - w)`` from its density on a 0.02 grid."""
-    axis = torch.arange(-6.0, 6.0, 0.02, dtype=torch.float64)
-    grid = torch.stack(torch.meshgrid(axis, axis, indexing="ij"), -1).reshape(-1, 2)
-    comp = -0.5 * (grid[:, None, :] - MEANS.double()[None]).square().sum(-1) / STD**2
-    log_mix = log_mean_exp(comp, -1)
-    log_q = w * comp[:, label] + (1 - w) * log_mix
-    idx = torch.multinomial(torch.softmax(log_q, 0).float(), n, True, generator=gen)
-    return grid[idx] + 0.02 * (torch.rand(n, 2, generator=gen, dtype=torch.float64) - 0.5)
-
-
 def _solve(field, x0, c):
     return odeint(lambda t, x: field(t, x, c), x0, [0.0, 1.0], method="midpoint", step_size=0.02)[
         -1
@@ -207,14 +181,14 @@ def run(config: Conditional2DConfig, ctx: RunContext | None = None) -> Results:
         )
         m[f"{coupling}/2d/nfe"] = float(nfe)
     trained = models[f"{config.couplings[0]}/2d"]
-    exact = _exact_field()
+    exact = class_conditional_mixture_field(MEANS, STD)
     null = F.one_hot(torch.tensor(K), K + 1).float()
     ask = F.one_hot(
         torch.zeros(n, dtype=torch.long), K + 1
     ).float()  # every sample asks for class 0
     figure_rows = {}
     for w in config.scales:
-        target, floor = _tilt_samples(w, 0, 2 * n, eval_gen).split(n)
+        target, floor = cfg_tilt_samples(MEANS, STD, 0, w, 2 * n, eval_gen).split(n)
         with torch.no_grad():
             a = _solve(ClassifierFreeGuidance(trained, w, null), x0, ask)
             b = _solve(ClassifierFreeGuidance(exact, w, null.double()), x0.double(), ask.double())
@@ -245,9 +219,7 @@ def _train_continuous(net, coupling, path, config, ctx, device):
 
     def loss_fn(step):
         x1, labels = _draw(config.batch_size, gen)
-        labels = torch.where(
-            torch.rand(config.batch_size, generator=gen) < config.null_fraction, K, labels
-        )
+        labels = drop_labels(labels, config.null_fraction, K, gen)
         c = F.one_hot(labels, K + 1).float()
         x0 = torch.randn(config.batch_size, 2, generator=gen)
         if coupling == "global":
@@ -272,11 +244,7 @@ def _train_continuous(net, coupling, path, config, ctx, device):
         tag=f"{coupling}/2d",
         generators=[gen],
         device=device,
-        steps=config.steps,
-        lr=config.lr,
-        schedule="cosine",
-        warmup=min(200, config.steps // 10),
-        grad_clip=10.0,
+        **cosine_fit_options(config.steps, config.lr, warmup_cap=200),
     )
     net.cpu()
 
@@ -284,16 +252,9 @@ def _train_continuous(net, coupling, path, config, ctx, device):
 def _reward(trained, exact, null, x0, config, gen, m, figure_rows):
     lam = config.reward_scale
     n = len(x0)
-    weights = torch.softmax(lam * MEANS[:, 0].double(), 0)
-    shift = torch.tensor([lam * STD**2, 0.0], dtype=torch.float64)
-
-    def target():
-        c = torch.multinomial(weights, n, True, generator=gen)
-        return (
-            MEANS.double()[c] + shift + STD * torch.randn(n, 2, generator=gen, dtype=torch.float64)
-        )
-
-    tilt, floor = target(), target()
+    along_x = torch.tensor([1.0, 0.0])  # the reward r(x) = x_1 below
+    tilt = linear_reward_tilt_samples(MEANS, STD, along_x, lam, n, gen)
+    floor = linear_reward_tilt_samples(MEANS, STD, along_x, lam, n, gen)
     nulls = null.expand(n, -1)
 
     def unconditional(field):
@@ -323,10 +284,9 @@ def _reward(trained, exact, null, x0, config, gen, m, figure_rows):
 def _discrete_guidance(model, config, ctx, device, m):
     env = HyperGrid(ndim=L, height=V)
     states, probs = env.reward_distribution()
-    radix = V ** torch.arange(L - 1, -1, -1)
-    order = (states * radix).sum(-1).argsort()
+    order = sequence_codes(states, V).argsort()
     states, p0 = states[order], probs[order]
-    p1 = p0[((V - 1 - states) * radix).sum(-1)]  # the mirror image
+    p1 = p0[sequence_codes(V - 1 - states, V)]  # the mirror image
     classes = torch.stack([p0, p1, 0.5 * (p0 + p1)])
     path = MixtureDiscretePath(V, "mask")
     gen = ctx.generator("data", "discrete")
@@ -336,7 +296,7 @@ def _discrete_guidance(model, config, ctx, device, m):
         x1 = states[
             torch.stack([torch.multinomial(classes[k].float(), 1, generator=gen)[0] for k in label])
         ]
-        label = torch.where(torch.rand(256, generator=gen) < config.null_fraction, 2, label)
+        label = drop_labels(label, config.null_fraction, 2, gen)
         c = F.one_hot(label, 3).float()
         return discrete_fm_loss(model, path, x1.to(device), context=c.to(device), generator=gen)
 
@@ -346,11 +306,7 @@ def _discrete_guidance(model, config, ctx, device, m):
         tag="dfm/seq",
         generators=[gen],
         device=device,
-        steps=config.discrete_steps,
-        lr=3e-3,
-        schedule="cosine",
-        warmup=min(100, config.discrete_steps // 10),
-        grad_clip=1.0,
+        **cosine_fit_options(config.discrete_steps, 3e-3, grad_clip=1.0),
     )
     model.cpu().eval()
     oracle = ExactMaskedPosterior(states, classes, V)
@@ -359,24 +315,19 @@ def _discrete_guidance(model, config, ctx, device, m):
     ask = F.one_hot(torch.zeros(n, dtype=torch.long), 3).float()
     null = torch.tensor([0.0, 0.0, 1.0])
 
-    def tv(x, law):
-        counts = torch.bincount((x * radix).sum(-1), minlength=V**L).double() / len(x)
-        return float(0.5 * (counts - law).abs().sum())
-
     for w in config.scales:
-        tilt = p0**w * classes[2] ** (1 - w)
-        tilt = tilt / tilt.sum()
+        tilt = cfg_tilted_law(p0, classes[2], w)
         runs = {}
         for name, net in (("trained", model), ("oracle", oracle)):
             guided = DiscreteClassifierFreeGuidance(net, w, null)
             x = discrete_sample(
                 guided, path, n, L, steps=config.sampler_steps, context=ask, generator=eval_gen
             )
-            runs[name] = tv(x, tilt)
+            runs[name] = empirical_total_variation(x, tilt, V)
         m[f"dfm-cfg/w{w:g}/tv_trained"] = runs["trained"]
         m[f"dfm-cfg/w{w:g}/tv_oracle"] = runs["oracle"]
-        m[f"dfm-cfg/w{w:g}/tv_floor"] = tv(
-            states[torch.multinomial(tilt, n, True, generator=eval_gen)], tilt
+        m[f"dfm-cfg/w{w:g}/tv_floor"] = empirical_total_variation(
+            states[torch.multinomial(tilt, n, True, generator=eval_gen)], tilt, V
         )
     model.train()
 

@@ -3,7 +3,6 @@ same parameter count (test NLL in nats, next to the data's entropy; density and 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
@@ -12,12 +11,14 @@ from ..data import TOY_DATASETS, read_points
 from ..data.point_sets import plane, point_datasets
 from ..data.toy_quality import density_grid
 from ..device import select_device
+from ..flows import CPFlow
 from ..flows.baselines import BASELINES, matched_baseline
+from ..flows.mle import fit_density, nll_stats
 from ..harness.base import ExperimentConfig, Results, RunContext
 from ..harness.config import check_fields
 from ..harness.registry import Experiment, register
 from ..nn import parameter_count
-from .cpflow_common import cpflow_model, fit_mle
+from ..plotting.maps import density_panels_figure
 
 __all__ = ["CPFlow2DConfig", "run", "build_models"]
 
@@ -68,7 +69,7 @@ def build_models(config: CPFlow2DConfig) -> dict[str, torch.nn.Module]:
     torch.manual_seed(config.seed)
     models = {}
     for data in point_datasets(config.datasets, config.data, config.seed):
-        cp = cpflow_model(data.dim, config)
+        cp = CPFlow(data.dim, blocks=config.blocks, hidden=(config.hidden,) * config.depth)
         models[f"cpflow_{data.name}"] = cp
         for kind in BASELINES:
             models[f"{kind}_{data.name}"] = matched_baseline(
@@ -95,22 +96,23 @@ def run(config: CPFlow2DConfig, ctx: RunContext | None = None) -> Results:
             gen = ctx.generator("data", method, ds)
             if method == "cpflow":  # data-dependent ActNorm initialisation
                 model.initialize(data.sample(1024, gen).double().to(device))
-            trained = fit_mle(
-                ctx,
+            trained = fit_density(
                 model,
                 lambda step, gen=gen, data=data: data.sample(config.batch_size, gen).double(),
-                tag=f"{method}/{ds}",
                 steps=config.steps,
                 lr=config.lr,
-                generators=[gen],
                 device=device,
+                fit_fn=ctx.fit,
+                tag=f"{method}/{ds}",
+                generators=[gen],
             )
             with torch.no_grad():
                 logp = model().log_prob(x_test)
-            nll = float(-logp.mean()) + data.log_scale  # in the file's units (0 for a toy)
+            # in the file's units (log_scale is 0 for a toy)
+            nll, nll_stderr = nll_stats(logp, data.log_scale)
             metrics = {
                 "test_nll": nll,
-                "test_nll_stderr": float(logp.std() / math.sqrt(len(logp))),
+                "test_nll_stderr": nll_stderr,
                 "parameters": parameter_count(model),
                 "train_seconds": trained.seconds,
             }
@@ -119,54 +121,36 @@ def run(config: CPFlow2DConfig, ctx: RunContext | None = None) -> Results:
             results.metrics.update({f"{method}/{ds}/{k}": float(v) for k, v in metrics.items()})
             with torch.no_grad():
                 if data.dim == 2:
-                    densities[method] = (
-                        "density",
-                        density_grid(
-                            lambda x, model=model: model().log_prob(x.double()),
-                            limit,
-                            config.grid,
-                            device,
-                        )[0],
-                    )
+                    densities[method] = density_grid(
+                        lambda x, model=model: model().log_prob(x.double()),
+                        limit,
+                        config.grid,
+                        device,
+                    )[0]
                 else:  # beyond the plane: the first two coordinates of samples
                     samples = model().sample((min(2000, config.n_test),))
-                    densities[method] = "samples", plane(samples).cpu()
+                    densities[method] = plane(samples).cpu()
         if entropy is not None:
             results.metrics[f"exact/{ds}/entropy"] = entropy
-        results.figures[f"cpflow_{ds}"] = _figure(ds, densities, limit, results, x_test)
+        titles = {
+            method: f"{method} ({int(results.metrics[f'{method}/{ds}/parameters'])} params): "
+            f"NLL {results.metrics[f'{method}/{ds}/test_nll']:.3f}"
+            for method in densities
+        }
+        results.figures[f"cpflow_{ds}"] = density_panels_figure(
+            plane(x_test[:2000].cpu()),
+            densities,
+            limit,
+            kind="density" if data.dim == 2 else "samples",
+            data_title=f"{ds}: data" + ("" if data.dim == 2 else " (first 2 coords)"),
+            titles=titles,
+        )
     results.models = models
     results.notes.append(
         "NLL in nats on held-out samples; the entropy is the least NLL any model can reach. "
         "Baselines: zuko MAF / NSF with hidden widths chosen to match CP-Flow's parameter count."
     )
     return results
-
-
-def _figure(ds, densities, lim, results, x_test):
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(densities) + 1, figsize=(3 * (len(densities) + 1), 3), dpi=72)
-    data = plane(x_test[:2000].cpu())
-    axes[0].scatter(data[:, 0], data[:, 1], s=1, alpha=0.5)
-    axes[0].set_title(
-        f"{ds}: data" + ("" if x_test.shape[-1] == 2 else " (first 2 coords)"), fontsize=9
-    )
-    for ax, (method, (kind, density)) in zip(axes[1:], densities.items()):
-        if kind == "samples":
-            ax.scatter(density[:, 0], density[:, 1], s=1, alpha=0.5, color="C1")
-        else:
-            image = ax.imshow(density.cpu().numpy(), origin="lower", extent=(-lim, lim, -lim, lim))
-            fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04).ax.tick_params(labelsize=7)
-        nll = results.metrics[f"{method}/{ds}/test_nll"]
-        params = int(results.metrics[f"{method}/{ds}/parameters"])
-        ax.set_title(f"{method} ({params} params): NLL {nll:.3f}", fontsize=9)
-    for ax in axes:
-        ax.set_xlim(-lim, lim)
-        ax.set_ylim(-lim, lim)
-        ax.set_xticks([])
-        ax.set_yticks([])
-    fig.tight_layout()
-    return fig
 
 
 register(

@@ -18,11 +18,13 @@ import torch
 from ..device import select_device
 from ..flows import CPFlow
 from ..flows.baselines import BASELINES, matched_baseline
+from ..flows.mle import fit_density
 from ..harness.base import ExperimentConfig, Results, RunContext
 from ..harness.config import check_fields
 from ..harness.registry import Experiment, register
+from ..metrics import gaussian_brenier_map, gaussian_w2_squared
 from ..nn import parameter_count
-from .cpflow_common import fit_mle
+from ..plotting.maps import map_comparison_figure
 
 __all__ = ["CPFlowOTConfig", "run", "build_models", "brenier_map"]
 
@@ -54,20 +56,9 @@ SIZES = {
 }
 
 
-def _sqrt_inv(C: torch.Tensor) -> torch.Tensor:
-    eig, vec = torch.linalg.eigh(C)
-    return (vec / eig.sqrt()) @ vec.T
-
-
 def brenier_map(x: torch.Tensor) -> torch.Tensor:
     """The optimal map from ``N(MEAN, COV)`` to ``N(0, I)``: ``C^-1/2 (x - m)``."""
-    return (x - MEAN.to(x)) @ _sqrt_inv(COV).to(x).T
-
-
-def w2_squared() -> float:
-    """Closed form ``||m||^2 + tr(C + I - 2 C^1/2)`` between the source and ``N(0, I)``."""
-    eig = torch.linalg.eigvalsh(COV)
-    return float(MEAN.pow(2).sum() + (eig + 1 - 2 * eig.sqrt()).sum())
+    return gaussian_brenier_map(x, MEAN, COV)
 
 
 def sample_source(n: int, generator: torch.Generator) -> torch.Tensor:
@@ -99,15 +90,15 @@ def run(config: CPFlowOTConfig, ctx: RunContext | None = None) -> Results:
         gen = ctx.generator("data", name)
         if name == "cpflow":  # data-dependent initialisation of the ICNN's normalisations
             model.initialize(sample_source(1024, gen).to(device))
-        trained = fit_mle(
-            ctx,
+        trained = fit_density(
             model,
             lambda step, gen=gen: sample_source(config.batch_size, gen),
-            tag=f"{name}/gaussian-ot",
             steps=config.steps,
             lr=config.lr,
-            generators=[gen],
             device=device,
+            fit_fn=ctx.fit,
+            tag=f"{name}/gaussian-ot",
+            generators=[gen],
         )
         with torch.no_grad():
             dist = model()
@@ -125,7 +116,7 @@ def run(config: CPFlowOTConfig, ctx: RunContext | None = None) -> Results:
             "train_seconds": trained.seconds,
         }
         results.metrics.update({f"{name}/gaussian-ot/{k}": float(v) for k, v in metrics.items()})
-    results.metrics["exact/gaussian-ot/w2_squared"] = w2_squared()
+    results.metrics["exact/gaussian-ot/w2_squared"] = float(gaussian_w2_squared(MEAN, COV))
     # the entropy of the source: the best test NLL any model can reach
     results.metrics["exact/gaussian-ot/entropy"] = float(
         0.5 * torch.logdet(2 * math.pi * math.e * COV)
@@ -136,32 +127,12 @@ def run(config: CPFlowOTConfig, ctx: RunContext | None = None) -> Results:
             / results.metrics["cpflow/gaussian-ot/map_mse"]
         )
     results.models = models
-    results.figures["cpflow_ot_maps"] = _figure(x_test[:400].cpu(), target[:400].cpu(), maps)
+    results.figures["cpflow_ot_maps"] = map_comparison_figure(target[:400].cpu(), maps)
     results.notes.append(
         "map_mse: E||f(x) - T(x)||^2 over held-out source samples, T the closed-form optimal map; "
         "transport_cost: E||f(x) - x||^2 (W2^2 is the least possible)."
     )
     return results
-
-
-def _figure(x, target, maps):
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(maps), figsize=(3.3 * len(maps), 3.3), dpi=72)
-    for ax, (name, learned) in zip(axes, maps.items()):
-        learned = learned[: len(x)].cpu()
-        ax.scatter(target[:, 0], target[:, 1], s=4, c="lightgray", label="optimal T(x)")
-        ax.scatter(learned[:, 0], learned[:, 1], s=4, c="C0", label="learned f(x)")
-        for i in range(0, len(x), 10):  # where the same source point lands under each map
-            ax.plot([target[i, 0], learned[i, 0]], [target[i, 1], learned[i, 1]], "r-", lw=0.5)
-        mse = float((learned - target).pow(2).sum(-1).mean())
-        ax.set_title(f"{name}: E|f - T|^2 = {mse:.3g}", fontsize=9)
-        ax.set_xlim(-3.5, 3.5)
-        ax.set_ylim(-3.5, 3.5)
-        ax.set_aspect("equal")
-    axes[0].legend(fontsize=7, loc="lower left")
-    fig.tight_layout()
-    return fig
 
 
 register(

@@ -6,20 +6,20 @@ above 16 dimensions)."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 
 from ..data.tabular import TABLES, load_table
 from ..device import select_device
+from ..flows import CPFlow
 from ..flows.baselines import BASELINES, matched_baseline
+from ..flows.mle import fit_density, nll_stats
 from ..harness.base import ExperimentConfig, Results, RunContext
 from ..harness.config import check_fields
 from ..harness.registry import Experiment, register
 from ..nn import parameter_count
 from ..train import Evaluate, KeepBest
-from .cpflow_common import cpflow_model, fit_mle
 
 __all__ = ["CPFlowTabularConfig", "run", "build_models", "TABULAR_DATASETS"]
 
@@ -68,7 +68,7 @@ def build_models(config: CPFlowTabularConfig) -> dict[str, torch.nn.Module]:
     dims = {"wine": 13, "breast_cancer": 30}  # feature counts of scikit-learn's copies
     models = {}
     for ds in config.datasets:
-        cp = cpflow_model(dims[ds], config)
+        cp = CPFlow(dims[ds], blocks=config.blocks, hidden=(config.hidden,) * config.depth)
         models[f"cpflow_{ds}"] = cp
         for kind in BASELINES:
             models[f"{kind}_{ds}"] = matched_baseline(
@@ -106,15 +106,15 @@ def run(config: CPFlowTabularConfig, ctx: RunContext | None = None) -> Results:
                 idx = torch.randint(0, len(fit_set), (config.batch_size,), generator=gen)
                 return fit_set[idx.to(fit_set.device)]
 
-            trained = fit_mle(
-                ctx,
+            trained = fit_density(
                 model,
                 sampler,
-                tag=f"{method}/{ds}",
                 steps=config.steps,
                 lr=config.lr,
-                generators=[gen],
                 device=device,
+                fit_fn=ctx.fit,
+                tag=f"{method}/{ds}",
+                generators=[gen],
                 callbacks=[evaluate, KeepBest("val_nll")],
             )
             best_step = trained.best["step"]
@@ -123,9 +123,10 @@ def run(config: CPFlowTabularConfig, ctx: RunContext | None = None) -> Results:
             with torch.no_grad():
                 logp_test = model().log_prob(test)
                 logp_train = model().log_prob(train)
+            test_nll, test_nll_stderr = nll_stats(logp_test)
             metrics = {
-                "test_nll": float(-logp_test.mean()),
-                "test_nll_stderr": float(logp_test.std() / math.sqrt(len(logp_test))),
+                "test_nll": test_nll,
+                "test_nll_stderr": test_nll_stderr,
                 "train_nll": float(-logp_train.mean()),
                 "best_step": best_step,
                 "parameters": parameter_count(model),

@@ -29,6 +29,7 @@ from torch import Tensor
 
 from ..device import select_device
 from ..flows import discrete_fm_loss, discrete_sample, mixture_elbo
+from ..flows.independent import independent_categorical_bits
 from ..harness.base import ExperimentConfig, Results, RunContext
 from ..harness.config import check_choices, check_fields
 from ..harness.registry import Experiment, register
@@ -149,10 +150,10 @@ def run(config: DiscreteFMTextConfig, ctx: RunContext | None = None) -> Results:
         m[f"{key}/word_valid"] = word_validity(decode(x), words)
         m[f"{key}/entropy"] = unigram_entropy_bits(x, vocab)
 
-    probs = (torch.bincount(train, minlength=vocab) + 0.5).double()
-    m["independent/text/bits_per_char"] = float(
-        -(probs / probs.sum()).log()[chunks].mean() / math.log(2)
+    m["independent/text/bits_per_char"] = independent_categorical_bits(
+        train, chunks, vocab, per_variable=False
     )
+    probs = (torch.bincount(train, minlength=vocab) + 0.5).double()
     judge_samples("data/text", chunks)
     unigram = torch.multinomial(
         probs.float(),

@@ -9,8 +9,6 @@ entropy. The claim: the OT path needs fewer function evaluations at equal or bet
 
 from __future__ import annotations
 
-import math
-import time
 from dataclasses import dataclass
 
 import torch
@@ -21,6 +19,7 @@ from ..data.toy_quality import sample_quality
 from ..device import select_device
 from ..flows import CNF
 from ..flows.matching import VelocityFromScore, cfm_loss, score_matching_loss
+from ..flows.solver_budgets import mean_nll, sample_at_budgets
 from ..harness.base import ExperimentConfig, Results, RunContext
 from ..harness.config import check_fields
 from ..harness.registry import Experiment, register
@@ -28,6 +27,7 @@ from ..nn import TimeMLP
 from ..paths import CondOTPath, VPPath
 from ..plotting import sample_grid_figure, trajectory_figure
 from ..solvers import odeint
+from ..train import cosine_fit_options
 
 __all__ = ["FlowMatching2DConfig", "METHODS", "OPTIONAL_METHODS", "run", "build_models"]
 
@@ -201,11 +201,7 @@ def _train(method, network, data: PointData, config, ctx, device) -> None:
         tag=f"{method}/{data.name}",
         generators=[gen],
         device=device,
-        steps=config.steps,
-        lr=config.lr,
-        schedule="cosine",
-        warmup=min(100, config.steps // 10),
-        grad_clip=10.0,
+        **cosine_fit_options(config.steps, config.lr),
     )
 
 
@@ -214,46 +210,17 @@ def _evaluate(flow: CNF, config, dataset, x_test, x_ref, x0, device):
     metrics: dict[str, float] = {}
     samples: dict[str, torch.Tensor] = {}
     field, t1 = flow.field, flow.t1
-    t = torch.tensor([0.0, t1], device=device)
-    options = {"max_num_steps": config.max_nfe}
-    for tol in config.tols:
-        name = f"dopri5 tol {tol:g}"
-        try:
-            xs, stats = odeint(
-                field,
-                x0,
-                t,
-                method="dopri5",
-                atol=tol,
-                rtol=tol,
-                return_stats=True,
-                options=options,
-            )
-            metrics[f"nfe_tol{tol:g}"] = stats.nfe
-            samples[f"{name} ({stats.nfe} NFE)"] = xs[-1]
-            quality = sample_quality(xs[-1], x_ref, dataset)
-        except (AssertionError, RuntimeError) as err:  # stiff fields can defeat dopri5
-            metrics[f"nfe_tol{tol:g}"] = float("nan")
-            quality = {"w2": float("nan"), "mmd": float("nan")}
-            samples[f"{name} (failed: {type(err).__name__})"] = torch.full_like(x0, float("nan"))
-        metrics.update({f"{k}_tol{tol:g}": v for k, v in quality.items()})
-    for nfe in config.midpoint_nfe:  # nfe / 2 midpoint steps of equal size
-        grid = torch.linspace(0.0, t1, nfe // 2 + 1, device=device)
-        xs = odeint(field, x0, grid, method="midpoint")
-        samples[f"midpoint ({nfe} NFE)"] = xs[-1]
-        quality = sample_quality(xs[-1], x_ref, dataset)
-        metrics.update({f"{k}_midpoint{nfe}": v for k, v in quality.items()})
-    start = time.perf_counter()
-    try:
-        logp = flow().log_prob(x_test)
-        metrics["test_nll"] = float(-logp.mean())
-        metrics["test_nll_stderr"] = float(logp.std() / math.sqrt(len(logp)))
-    except (AssertionError, RuntimeError):
-        metrics["test_nll"] = metrics["test_nll_stderr"] = float("nan")
-    metrics["nll_seconds"] = time.perf_counter() - start
+    budgets = sample_at_budgets(field, x0, t1, config.tols, config.midpoint_nfe, config.max_nfe)
+    for b in budgets:
+        if b.key.startswith("tol"):
+            metrics[f"nfe_{b.key}"] = b.nfe
+        samples[b.label] = b.samples.cpu()
+        quality = sample_quality(b.samples, x_ref, dataset)  # NaN where the solve failed
+        metrics.update({f"{k}_{b.key}": v for k, v in quality.items()})
+    metrics.update(mean_nll(flow().log_prob, x_test))
     n = min(config.n_trajectories, len(x0))
     traj = odeint(field, x0[:n], torch.linspace(0, t1, 101, device=device), method="rk4")
-    return metrics, {k: v.cpu() for k, v in samples.items()}, traj.cpu()
+    return metrics, samples, traj.cpu()
 
 
 def _ratios(results: Results, config: FlowMatching2DConfig, dataset: str) -> None:

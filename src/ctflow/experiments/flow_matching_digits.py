@@ -12,11 +12,11 @@ import math
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
 from ..data import DIGITS_LEVELS, load_digits_split
 from ..device import select_device
-from ..flows import CNF, ClassifierFreeGuidance, cfm_loss
+from ..flows import CNF, cfm_loss
+from ..flows.guidance import cfg_field
 from ..harness.base import ExperimentConfig, Results, RunContext
 from ..harness.config import check_fields
 from ..harness.registry import Experiment, register
@@ -25,15 +25,16 @@ from ..nn import TimeMLP
 from ..paths import CondOTPath, VPPath
 from ..plotting import image_grid_figure
 from ..solvers import odeint
+from ..train import (
+    cosine_fit_options,
+    dequantized_batch,
+    drop_labels,
+    fit_logistic_classifier,
+    one_hot_with_null,
+    to_levels,
+)
 
-__all__ = [
-    "FlowMatchingDigitsConfig",
-    "run",
-    "build_models",
-    "guided_field",
-    "digit_classifier",
-    "to_pixels",
-]
+__all__ = ["FlowMatchingDigitsConfig", "run", "build_models"]
 
 PATHS = ("fm-ot", "fm-vp")
 N_CLASSES = 10
@@ -83,11 +84,6 @@ def _path(method: str, config: FlowMatchingDigitsConfig):
     return CondOTPath() if method == "fm-ot" else VPPath(t_max=config.vp_t_max)
 
 
-def one_hot(labels: torch.Tensor) -> torch.Tensor:
-    """Labels 0..9 and the null class 10 as (N, 11) one-hot contexts."""
-    return F.one_hot(labels, N_CLASSES + 1).float()
-
-
 def build_models(config: FlowMatchingDigitsConfig) -> dict[str, CNF]:
     """A class-conditional CNF per path (context: 11-way one-hot, index 10 = unconditional)."""
     return {
@@ -103,20 +99,6 @@ def build_models(config: FlowMatchingDigitsConfig) -> dict[str, CNF]:
     }
 
 
-def guided_field(flow: CNF, labels: torch.Tensor, scale: float):
-    """Classifier-free guidance (:class:`ctflow.flows.ClassifierFreeGuidance`) for ``labels``,
-    as a field ``f(t, x)`` for the solver."""
-    cond = one_hot(labels).to(flow.base_loc)
-    null = one_hot(torch.tensor([N_CLASSES]))[0].to(flow.base_loc)
-    guided = ClassifierFreeGuidance(flow.field, scale, null)
-    return lambda t, x: guided(t, x, cond)
-
-
-def to_pixels(z: torch.Tensor) -> torch.Tensor:
-    """Model space [-1, 1] back to integer grey levels 0..16."""
-    return ((z + 1) / 2 * DIGITS_LEVELS).floor().clamp(0, DIGITS_LEVELS - 1)
-
-
 def run(config: FlowMatchingDigitsConfig, ctx: RunContext | None = None) -> Results:
     ctx = ctx or RunContext(seed=config.seed)
     device = select_device(config.device)
@@ -124,7 +106,7 @@ def run(config: FlowMatchingDigitsConfig, ctx: RunContext | None = None) -> Resu
     x_train, y_train = load_digits_split("train", seed=0)
     x_test, _ = load_digits_split("test", seed=0)
     x_test = x_test[: config.n_test]
-    classifier = digit_classifier(x_train, y_train)
+    classifier = fit_logistic_classifier(x_train, y_train, scale=16.0)
     models = build_models(config)
     ctx.track(models)
     results = Results(models=models)
@@ -161,12 +143,10 @@ def _train(method, flow, x_train, y_train, config, ctx, device) -> None:
     network = flow.field
 
     def loss_fn(step: int):
-        idx = torch.randint(0, len(x_train), (config.batch_size,), generator=gen)
-        y = (x_train[idx] + torch.rand(config.batch_size, D, generator=gen)) / DIGITS_LEVELS
-        labels = y_train[idx].clone()
-        labels[torch.rand(config.batch_size, generator=gen) < config.p_uncond] = N_CLASSES
-        z = (2 * y - 1).to(device)
-        return cfm_loss(network, path, z, generator=gen, context=one_hot(labels).to(device))
+        z, idx = dequantized_batch(x_train, DIGITS_LEVELS, config.batch_size, gen)
+        labels = drop_labels(y_train[idx], config.p_uncond, N_CLASSES, gen)
+        c = one_hot_with_null(labels, N_CLASSES).to(device)
+        return cfm_loss(network, path, z.to(device), generator=gen, context=c)
 
     ctx.fit(
         loss_fn,
@@ -174,17 +154,13 @@ def _train(method, flow, x_train, y_train, config, ctx, device) -> None:
         tag=f"{method}/digits",
         generators=[gen],
         device=device,
-        steps=config.steps,
-        lr=config.lr,
-        schedule="cosine",
-        warmup=min(200, config.steps // 10),
-        grad_clip=10.0,
+        **cosine_fit_options(config.steps, config.lr, warmup_cap=200),
     )
 
 
 @torch.no_grad()
 def _evaluate(method, flow, x_test, classifier, config, device, ctx):
-    null = one_hot(torch.tensor([N_CLASSES])).to(device)
+    null = one_hot_with_null(torch.tensor([N_CLASSES]), N_CLASSES).to(device)
     gen = ctx.generator("eval")  # the same dequantization draws and noise for every path
 
     def log_prob_y(y):  # density of y in [0,1)^D: z = 2y - 1 adds D log 2
@@ -200,8 +176,9 @@ def _evaluate(method, flow, x_test, classifier, config, device, ctx):
     for scale in config.guidance:
         labels = torch.arange(config.n_samples) % N_CLASSES
         x0 = torch.randn(config.n_samples, D, generator=gen).to(device)
+        cond = one_hot_with_null(labels.to(device), N_CLASSES).to(flow.base_loc)
         xs, stats = odeint(
-            guided_field(flow, labels.to(device), scale),
+            cfg_field(flow.field, scale, null[0].to(flow.base_loc), cond),
             x0,
             t,
             method="dopri5",
@@ -209,7 +186,7 @@ def _evaluate(method, flow, x_test, classifier, config, device, ctx):
             rtol=config.tol,
             return_stats=True,
         )
-        pixels = to_pixels(xs[-1].cpu())
+        pixels = to_levels(xs[-1].cpu(), DIGITS_LEVELS)
         accuracy = float((classifier(pixels) == labels).float().mean())
         metrics[f"class_accuracy_w{scale:g}"] = accuracy
         if scale == 0:
@@ -217,15 +194,6 @@ def _evaluate(method, flow, x_test, classifier, config, device, ctx):
         label = f"{method} unconditional" if scale == 0 else f"{method} guided w={scale:g}"
         grid[label] = pixels[: N_CLASSES * 2]
     return metrics, grid
-
-
-def digit_classifier(x_train: torch.Tensor, y_train: torch.Tensor):
-    """A logistic regression on grey levels / 16, fitted to the real training images; it returns
-    a function from pixel images ``(N, 64)`` to predicted labels ``(N,)``."""
-    from sklearn.linear_model import LogisticRegression
-
-    model = LogisticRegression(max_iter=2000).fit(x_train.numpy() / 16.0, y_train.numpy())
-    return lambda pixels: torch.as_tensor(model.predict(pixels.numpy() / 16.0))
 
 
 register(

@@ -17,9 +17,11 @@ import torch
 from ..device import select_device
 from ..gfn import OBJECTIVES, GFlowNetPolicy, HyperGrid, gfn_loss, sample_trajectories
 from ..gfn.env import terminal_distribution
+from ..gfn.marginals import grid_marginal
 from ..harness.base import ExperimentConfig, Results, RunContext
 from ..harness.config import check_fields
 from ..harness.registry import Experiment, register
+from ..plotting.curves import curves_figure
 from ..train import Evaluate
 
 __all__ = ["GFNHypergridConfig", "run", "build_models"]
@@ -139,7 +141,14 @@ def run(config: GFNHypergridConfig, ctx: RunContext | None = None) -> Results:
     results.metrics[f"exact/{DATASET}/states"] = float(len(target))
     uniform = torch.full_like(target, 1 / len(target))
     results.metrics[f"uniform/{DATASET}/l1"] = float((uniform - target).abs().sum())
-    results.figures["gfn_hypergrid_l1"] = _curve_figure(curves, config)
+    results.figures["gfn_hypergrid_l1"] = curves_figure(
+        {obj: tuple(zip(*curve)) for obj, curve in curves.items()},
+        yscale="log",
+        xlabel="iteration",
+        ylabel="exact L1 to R/Z",
+        title=f"hypergrid {config.height}^{config.ndim}, batch {config.batch_size}",
+        legend_fontsize=8,
+    )
     results.figures["gfn_hypergrid_distributions"] = _grid_figure(env, target, finals)
     results.notes.append(
         "l1: sum_x |P_T(x) - R(x)/Z| over every terminal state, exact (dynamic programming over "
@@ -148,39 +157,17 @@ def run(config: GFNHypergridConfig, ctx: RunContext | None = None) -> Results:
     return results
 
 
-def _curve_figure(curves, config):
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(4.8, 3.4), dpi=80)
-    for obj, curve in curves.items():
-        steps, values = zip(*curve)
-        ax.plot(steps, values, label=obj)
-    ax.set_yscale("log")
-    ax.set_xlabel("iteration")
-    ax.set_ylabel("exact L1 to R/Z")
-    ax.set_title(f"hypergrid {config.height}^{config.ndim}, batch {config.batch_size}", fontsize=9)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
-
-
 def _grid_figure(env: HyperGrid, target, finals):
     """Marginals over the first two coordinates: target, then each objective's."""
     import matplotlib.pyplot as plt
 
     states = env.terminal_states()
-    H = env.height
-
-    def marginal(p):
-        grid = torch.zeros(H, H, dtype=torch.float64)
-        second = states[:, 1] if env.ndim > 1 else torch.zeros_like(states[:, 0])
-        grid.index_put_((states[:, 0], second), p.double(), accumulate=True)
-        return grid
-
     panels = {"R(x)/Z": target, **finals}
     fig, axes = plt.subplots(1, len(panels), figsize=(2.4 * len(panels), 2.6), dpi=80)
     for ax, (name, p) in zip(axes, panels.items()):
-        image = ax.imshow(marginal(p).T.numpy(), origin="lower", cmap="viridis")
+        image = ax.imshow(
+            grid_marginal(states, p, env.height).T.numpy(), origin="lower", cmap="viridis"
+        )
         fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04).ax.tick_params(labelsize=6)
         ax.set_title(name, fontsize=9)
         ax.set_xticks([])

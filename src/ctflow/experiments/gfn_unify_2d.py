@@ -11,7 +11,6 @@ same network size and steps) and the data's entropy (3.676 nats).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
@@ -19,13 +18,14 @@ import torch
 from ..data import sample_toy
 from ..data.toy_quality import entropy_of, sample_quality
 from ..device import select_device
-from ..gfn import DiffusionGFN, linear_betas, mle_gfn_loss
+from ..gfn import DiffusionGFN, diffusion_loss, diffusion_nll_bounds, linear_betas
 from ..harness.base import ExperimentConfig, Results, RunContext
 from ..harness.config import check_fields
 from ..harness.registry import Experiment, register
 from ..nn import TimeMLP
-from ..ops import map_chunks
+from ..plotting import scatter_panels_figure
 from ..solvers import odeint
+from ..train import cosine_fit_options
 from .flow_matching_2d import FlowMatching2DConfig
 from .flow_matching_2d import build_models as fm_build_models
 from .flow_matching_2d import run as fm_run
@@ -163,7 +163,12 @@ def run(config: GFNUnify2DConfig, ctx: RunContext | None = None) -> Results:
             results.metrics[f"mle-gfn/{DATASET}/neg_iwae"]
             - results.metrics[f"ddpm/{DATASET}/neg_iwae"]
         )
-    results.figures["gfn_unify_2d_samples"] = _samples_figure(samples, results.metrics)
+    panels = {
+        _panel_title(method, label, results.metrics): pts
+        for method, panel in samples.items()
+        for label, pts in panel.items()
+    }
+    results.figures["gfn_unify_2d_samples"] = scatter_panels_figure(panels, limit=4.6)
     results.notes += [
         "neg_elbo / neg_iwae: -E log P_F(tau)/P_B(tau|x) with one / eval_paths noising paths per "
         "held-out point (upper bounds on the NLL, nats); fm-ot test_nll is an exact NLL (dopri5, "
@@ -181,10 +186,7 @@ def _train_diffusion(method, model, config, ctx, device) -> None:
 
     def loss_fn(step: int):
         x = sample_toy(DATASET, config.batch_size, generator=gen).to(device)
-        if method == "ddpm":
-            return model.noise_loss(x, generator=None)
-        loss, stats = mle_gfn_loss(model, x, k=config.train_paths, train_backward=False)
-        return loss, {"elbo": stats["elbo"]}
+        return diffusion_loss(method, model, x, config.train_paths)
 
     ctx.fit(
         loss_fn,
@@ -192,53 +194,26 @@ def _train_diffusion(method, model, config, ctx, device) -> None:
         tag=f"{method}/{DATASET}",
         generators=[gen],
         device=device,
-        steps=config.steps,
-        lr=config.lr,
-        schedule="cosine",
-        warmup=min(100, config.steps // 10),
-        grad_clip=10.0 if method == "ddpm" else None,
+        **cosine_fit_options(config.steps, config.lr, grad_clip=10.0 if method == "ddpm" else None),
     )
 
 
 @torch.no_grad()
 def _evaluate_diffusion(model: DiffusionGFN, x_test, x_ref, config, seed: int):
     torch.manual_seed(seed)  # the ELBO's and IWAE's paths and the samples (torch's global RNG)
-    elbo = map_chunks(model.elbo, x_test, 256)
-    k = config.eval_paths
-    iwae = map_chunks(lambda chunk: model.iwae(chunk, k), x_test, max(1, 8192 // k))
+    metrics = diffusion_nll_bounds(model, x_test, config.eval_paths)
     xs = model.sample(len(x_ref))[-1]
-    metrics = {
-        "neg_elbo": float(-elbo.mean()),
-        "neg_elbo_stderr": float(elbo.std() / math.sqrt(len(elbo))),
-        "neg_iwae": float(-iwae.mean()),
-        "neg_iwae_stderr": float(iwae.std() / math.sqrt(len(iwae))),
-        "eval_paths": float(k),
-    }
     metrics.update(sample_quality(xs, x_ref, DATASET))
     return metrics, xs.cpu()
 
 
-def _samples_figure(samples, metrics):
-    """One row: the data, then each model's samples with its NLL bound in the title."""
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(samples), figsize=(2.4 * len(samples), 3.0), dpi=80)
-    for ax, (method, panel) in zip(axes, samples.items()):
-        label, pts = next(iter(panel.items()))
-        pts = pts.numpy()
-        ax.scatter(pts[:, 0], pts[:, 1], s=1.5, alpha=0.5, linewidths=0)
-        if method == "fm-ot":
-            label += f"\nNLL {metrics[f'fm-ot/{DATASET}/test_nll']:.2f}"
-        elif method != "data":
-            label += f"\n-IWAE {metrics[f'{method}/{DATASET}/neg_iwae']:.2f}"
-        ax.set_title(label, fontsize=8)
-        ax.set_xlim(-4.6, 4.6)
-        ax.set_ylim(-4.6, 4.6)
-        ax.set_aspect("equal")
-        ax.set_xticks([])
-        ax.set_yticks([])
-    fig.tight_layout()
-    return fig
+def _panel_title(method: str, label: str, metrics: dict[str, float]) -> str:
+    """The panel's label, with the model's NLL (flow) or its NLL bound (diffusions)."""
+    if method == "fm-ot":
+        return label + f"\nNLL {metrics[f'fm-ot/{DATASET}/test_nll']:.2f}"
+    if method != "data":
+        return label + f"\n-IWAE {metrics[f'{method}/{DATASET}/neg_iwae']:.2f}"
+    return label
 
 
 register(

@@ -20,9 +20,11 @@ from dataclasses import dataclass
 import torch
 
 from ..data import TOY_DATASETS, read_points
-from ..data.point_sets import PointData, plane, point_datasets
+from ..data.point_sets import plane, point_datasets
 from ..data.toy_quality import sample_quality
 from ..device import select_device
+from ..flows.flow_map_training import FLOW_MAP_METHODS as METHODS
+from ..flows.flow_map_training import budget_samples, check_flow_map_options, flow_map_step_loss
 from ..harness.base import ExperimentConfig, Results, RunContext
 from ..harness.config import check_fields
 from ..harness.registry import Experiment, register
@@ -30,7 +32,7 @@ from ..metrics import wasserstein2
 from ..nn import FlowMapMLP, TimeMLP
 from ..paths import CondOTPath
 from ..plotting import sample_grid_figure
-from .flow_map_common import METHODS, budget_samples, check_flow_map_options, flow_map_training_loss
+from ..train import cosine_fit_options
 
 __all__ = ["MeanFlow2DConfig", "METHODS", "run", "build_models"]
 
@@ -65,7 +67,15 @@ class MeanFlow2DConfig(ExperimentConfig):
                 f"unknown toy dataset {bad[0] if bad else None!r}; "
                 f"choose from: {', '.join(TOY_DATASETS)}"
             )
-        check_flow_map_options(self)
+        check_flow_map_options(
+            self.methods,
+            self.few_steps,
+            self.reference_nfe,
+            equal_fraction=self.equal_fraction,
+            consistency_fraction=self.consistency_fraction,
+            lr=self.lr,
+            adaptive_power=self.adaptive_power,
+        )
         check_fields(self, at_least_one="steps batch_size hidden depth n_eval")
         if self.data:
             read_points(self.data, min_rows=10)  # refuse a bad file before any training
@@ -118,8 +128,24 @@ def run(config: MeanFlow2DConfig, ctx: RunContext | None = None) -> Results:
         shown: dict[str, dict[str, torch.Tensor]] = {}
         for method in config.methods:
             net = models[f"{method}/{name}"].to(device)
-            _train(method, net, data, config, ctx, device)
-            samples = budget_samples(method, net, x0, config)
+            gen = ctx.generator("data", method, name)  # batches, noise and times
+            loss_fn = flow_map_step_loss(
+                method,
+                net,
+                CondOTPath(),
+                lambda data=data, gen=gen: data.sample(config.batch_size, gen).to(device),
+                gen,
+                **_loss_options(config),
+            )
+            ctx.fit(
+                loss_fn,
+                net,
+                tag=f"{method}/{name}",
+                generators=[gen],
+                device=device,
+                **cosine_fit_options(config.steps, config.lr),
+            )
+            samples = budget_samples(method, net, x0, config.few_steps, config.reference_nfe)
             for label, x in samples.items():
                 quality = sample_quality(x, x_ref, name)
                 results.metrics.update(
@@ -148,26 +174,9 @@ def run(config: MeanFlow2DConfig, ctx: RunContext | None = None) -> Results:
     return results
 
 
-def _train(method, net, data: PointData, config, ctx, device) -> None:
-    path = CondOTPath()
-    gen = ctx.generator("data", method, data.name)  # batches, noise and times
-
-    def loss_fn(step: int):
-        x1 = data.sample(config.batch_size, gen).to(device)
-        return flow_map_training_loss(method, net, path, x1, gen, config)
-
-    ctx.fit(
-        loss_fn,
-        net,
-        tag=f"{method}/{data.name}",
-        generators=[gen],
-        device=device,
-        steps=config.steps,
-        lr=config.lr,
-        schedule="cosine",
-        warmup=min(100, config.steps // 10),
-        grad_clip=10.0,
-    )
+def _loss_options(config) -> dict[str, float]:
+    keys = ("equal_fraction", "adaptive_power", "consistency_fraction", "min_step")
+    return {k: getattr(config, k) for k in keys}
 
 
 def _title(method: str, label: str, reference_nfe: int) -> str:

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 
 from ..data import DIGITS_LEVELS, load_digits_split
 from ..device import select_device
+from ..flows.flow_map_training import budget_samples, check_flow_map_options, flow_map_step_loss
 from ..harness.base import ExperimentConfig, Results, RunContext
 from ..harness.config import check_fields
 from ..harness.registry import Experiment, register
@@ -30,10 +31,15 @@ from ..metrics import mmd, nn1_accuracy, wasserstein2
 from ..nn import FlowMapMLP, TimeMLP
 from ..paths import CondOTPath
 from ..plotting import image_grid_figure
-from .flow_map_common import METHODS, budget_samples, check_flow_map_options, flow_map_training_loss
-from .flow_matching_digits import digit_classifier, to_pixels
+from ..train import (
+    cosine_fit_options,
+    dequantized_batch,
+    fit_logistic_classifier,
+    level_centres,
+    to_levels,
+)
 
-__all__ = ["MeanFlowDigitsConfig", "METHODS", "run", "build_models"]
+__all__ = ["MeanFlowDigitsConfig", "run", "build_models"]
 
 N_CLASSES = 10
 D = 64
@@ -60,7 +66,15 @@ class MeanFlowDigitsConfig(ExperimentConfig):
     n_test: int = 359  # the whole test split
 
     def __post_init__(self):
-        check_flow_map_options(self)
+        check_flow_map_options(
+            self.methods,
+            self.few_steps,
+            self.reference_nfe,
+            equal_fraction=self.equal_fraction,
+            consistency_fraction=self.consistency_fraction,
+            lr=self.lr,
+            adaptive_power=self.adaptive_power,
+        )
         check_fields(self, at_least_one="steps batch_size hidden depth n_test")
 
 
@@ -93,20 +107,16 @@ def run(config: MeanFlowDigitsConfig, ctx: RunContext | None = None) -> Results:
     x_train, y_train = load_digits_split("train", seed=0)
     x_test, y_test = load_digits_split("test", seed=0)
     x_test, y_test = x_test[: config.n_test], y_test[: config.n_test]
-    classifier = digit_classifier(x_train, y_train)
-    z_test = _to_model_space(x_test)
+    classifier = fit_logistic_classifier(x_train, y_train, scale=16.0)
+    z_test = level_centres(x_test, DIGITS_LEVELS)
+    z_train = level_centres(x_train[: len(x_test)], DIGITS_LEVELS)  # the floors' real sample
     models = build_models(config)
     ctx.track(models)
     results = Results(models=models)
-    results.metrics["data/digits/w2_train_vs_test"] = float(
-        wasserstein2(_to_model_space(x_train[: len(x_test)]).double(), z_test.double())
-    )
-    results.metrics["data/digits/nn1_train_vs_test"] = nn1_accuracy(
-        _to_model_space(x_train[: len(x_test)]), z_test
-    )
-    results.metrics["data/digits/mmd_train_vs_test"] = float(
-        mmd(_to_model_space(x_train[: len(x_test)]), z_test, MMD_BANDWIDTHS)
-    )
+    m = results.metrics
+    m["data/digits/w2_train_vs_test"] = float(wasserstein2(z_train.double(), z_test.double()))
+    m["data/digits/nn1_train_vs_test"] = nn1_accuracy(z_train, z_test)
+    m["data/digits/mmd_train_vs_test"] = float(mmd(z_train, z_test, MMD_BANDWIDTHS))
     results.metrics["data/digits/class_accuracy_real"] = float(
         (classifier(x_test.float()) == y_test).float().mean()
     )
@@ -116,9 +126,23 @@ def run(config: MeanFlowDigitsConfig, ctx: RunContext | None = None) -> Results:
     grids = {"real": x_test[: N_CLASSES * 2].float()}
     for method in config.methods:
         net = models[f"{method}/digits"].to(device)
-        _train(method, net, x_train, y_train, config, ctx, device)
-        for label, z in budget_samples(method, net, x0, config, context).items():
-            pixels = to_pixels(z.cpu())
+        train_gen = ctx.generator("data", method)  # batches, dequantization, noise and times
+
+        def draw(train_gen=train_gen):
+            z, idx = dequantized_batch(x_train, DIGITS_LEVELS, config.batch_size, train_gen)
+            return z.to(device), F.one_hot(y_train[idx], N_CLASSES).float().to(device)
+
+        ctx.fit(
+            flow_map_step_loss(method, net, CondOTPath(), draw, train_gen, **_loss_options(config)),
+            net,
+            tag=f"{method}/digits",
+            generators=[train_gen],
+            device=device,
+            **cosine_fit_options(config.steps, config.lr, warmup_cap=200),
+        )
+        budgets = budget_samples(method, net, x0, config.few_steps, config.reference_nfe, context)
+        for label, z in budgets.items():
+            pixels = to_levels(z.cpu(), DIGITS_LEVELS)
             key = f"{method}/digits"
             results.metrics[f"{key}/w2_{label}"] = float(
                 wasserstein2(z.cpu().double(), z_test.double())
@@ -154,34 +178,9 @@ def run(config: MeanFlowDigitsConfig, ctx: RunContext | None = None) -> Results:
     return results
 
 
-def _to_model_space(pixels: torch.Tensor) -> torch.Tensor:
-    """Grey levels 0..16 to the centres of their dequantization cells in [-1, 1]."""
-    return 2 * (pixels.float() + 0.5) / DIGITS_LEVELS - 1
-
-
-def _train(method, net, x_train, y_train, config, ctx, device) -> None:
-    path = CondOTPath()
-    gen = ctx.generator("data", method)  # batches, dequantization, noise and times
-
-    def loss_fn(step: int):
-        idx = torch.randint(0, len(x_train), (config.batch_size,), generator=gen)
-        y = (x_train[idx] + torch.rand(config.batch_size, D, generator=gen)) / DIGITS_LEVELS
-        z = (2 * y - 1).to(device)
-        c = F.one_hot(y_train[idx], N_CLASSES).float().to(device)
-        return flow_map_training_loss(method, net, path, z, gen, config, context=c)
-
-    ctx.fit(
-        loss_fn,
-        net,
-        tag=f"{method}/digits",
-        generators=[gen],
-        device=device,
-        steps=config.steps,
-        lr=config.lr,
-        schedule="cosine",
-        warmup=min(200, config.steps // 10),
-        grad_clip=10.0,
-    )
+def _loss_options(config) -> dict[str, float]:
+    keys = ("equal_fraction", "adaptive_power", "consistency_fraction", "min_step")
+    return {k: getattr(config, k) for k in keys}
 
 
 register(

@@ -33,6 +33,7 @@ from ..fields.hodge import HodgeProblem, PotentialNet, relative_l2_error
 from ..harness.base import ExperimentConfig, Results, RunContext
 from ..harness.config import check_fields
 from ..harness.registry import Experiment, register
+from ..plotting.curves import curves_figure
 
 __all__ = ["NCLHodgeConfig", "run", "build_models"]
 
@@ -138,7 +139,15 @@ def run(config: NCLHodgeConfig, ctx: RunContext | None = None) -> Results:
         errors["potential"].append(metrics["potential:rel_error"])
         ctx.logger.log({"tag": "eval", "step": d, **metrics})
     results.models = models
-    results.figures["ncl-hodge_error"] = _figure(config.dims, errors)
+    results.figures["ncl-hodge_error"] = curves_figure(
+        {
+            "NCL (div-free net, curl loss)": (config.dims, errors["ncl"]),
+            "potential net (div loss)": (config.dims, errors["potential"]),
+        },
+        figsize=(4.2, 3.2), dpi=100, style="o-",
+        styles={"potential net (div loss)": {"fmt": "s--"}}, xlabel="dimension d",
+        ylabel="relative L2 error of w", title="Hodge decomposition on the torus", yscale="log",
+    )  # fmt: skip
     results.notes.append(
         "rel_error: ||w_hat - w|| / ||w|| (RMS over fresh uniform points on the torus). "
         "div_rms is the divergence of the recovered divergence-free part (exactly 0 for NCL up to "
@@ -167,20 +176,6 @@ def _evaluate(problem, ncl, pot, config, device) -> dict[str, float]:
     out["ncl:curl_rms"] = float(curl_components(jac_f - jac_v).pow(2).sum(-1).mean().sqrt())
     out["potential:curl_rms"] = 0.0
     return out
-
-
-def _figure(dims, errors):
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(4.2, 3.2))
-    ax.semilogy(dims, errors["ncl"], "o-", label="NCL (div-free net, curl loss)")
-    ax.semilogy(dims, errors["potential"], "s--", label="potential net (div loss)")
-    ax.set_xlabel("dimension d")
-    ax.set_ylabel("relative L2 error of w")
-    ax.set_title("Hodge decomposition on the torus")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    return fig
 
 
 register(

@@ -24,14 +24,14 @@ from torch import Tensor, nn
 from torch.distributions import Categorical, MixtureSameFamily, MultivariateNormal
 
 from ..device import select_device
-from ..fields import GaussianMixtureFlux, MatrixField, SpaceTimeFlow
+from ..fields import GaussianMixtureFlux, MatrixField, SpaceTimeFlow, transport_with_cost
 from ..harness.base import ExperimentConfig, Results, RunContext
 from ..harness.config import check_fields
 from ..harness.registry import Experiment, register
-from ..metrics import wasserstein2
-from ..solvers import odeint
+from ..metrics import gaussian_w2_squared, wasserstein2
+from ..plotting.fields import transport_paths_figure
 
-__all__ = ["NCLOTConfig", "run", "build_models", "endpoint_pair", "gaussian_w2_squared", "PAIRS"]
+__all__ = ["NCLOTConfig", "run", "build_models", "endpoint_pair", "PAIRS"]
 
 PAIRS = ("gauss-iso", "gauss-aniso", "two-blobs")
 
@@ -100,25 +100,13 @@ def endpoint_pair(name: str) -> tuple[MixtureSameFamily, MixtureSameFamily]:
     raise ValueError(f"unknown pair {name!r}; choose from: {', '.join(PAIRS)}")
 
 
-def gaussian_w2_squared(m0: Tensor, s0: Tensor, m1: Tensor, s1: Tensor) -> float:
-    """Closed-form W2^2 between N(m0, s0) and N(m1, s1) (full covariances)."""
-
-    def sqrtm(a: Tensor) -> Tensor:
-        vals, vecs = torch.linalg.eigh(a)
-        return vecs @ torch.diag(vals.clamp_min(0).sqrt()) @ vecs.T
-
-    root = sqrtm(s1)
-    cross = sqrtm(root @ s0 @ root)
-    return float((m0 - m1).pow(2).sum() + torch.trace(s0 + s1 - 2 * cross))
-
-
 def _reference_w2_squared(name: str, p0, p1, n: int, gen: torch.Generator) -> tuple[float, str]:
     if name.startswith("gauss"):
         c0, c1 = p0.component_distribution, p1.component_distribution
         w2 = gaussian_w2_squared(
             c0.loc[0], c0.covariance_matrix[0], c1.loc[0], c1.covariance_matrix[0]
         )
-        return w2, "closed form"
+        return float(w2), "closed form"
     return _discrete_w2_squared(
         _sample(p0, n, gen), _sample(p1, n, gen)
     ), f"exact assignment, {n} vs {n}"
@@ -202,7 +190,7 @@ def run(config: NCLOTConfig, ctx: RunContext | None = None) -> Results:
         metrics["final_train_loss"] = trained.final_loss
         results.metrics.update({f"ncl/{pair}/{k}": float(v) for k, v in metrics.items()})
     results.models = models
-    results.figures["ncl-ot_paths"] = _figure(paths, config)
+    results.figures["ncl-ot_paths"] = transport_paths_figure(paths, lim=4.5)
     results.notes.append(
         "w2sq_transport = mean over paths of int_0^1 |v|^2 dt (the learned transport cost, >= W2^2 "
         "when the endpoints match); w2sq_coupling = E|X_1 - X_0|^2; w2_endpoint = exact "
@@ -219,12 +207,8 @@ def _evaluate(field: MatrixField, pair: str, p0, p1, config: NCLOTConfig):
     flow = SpaceTimeFlow(field)
     mixture: GaussianMixtureFlux = field.net
     x0 = _sample(p0, config.n_eval, gen)
-    times = torch.linspace(0.0, 1.0, config.ode_steps + 1, dtype=torch.float64)
-    with torch.no_grad():
-        xs = odeint(flow, x0, times, method="rk4", step_size=1.0 / config.ode_steps)
-        speed = torch.stack([flow(t, x).pow(2).sum(-1) for t, x in zip(times, xs)])
-    h = 1.0 / config.ode_steps
-    transport = float((h * (speed[1:] + speed[:-1]).sum(0) / 2).mean())
+    xs, cost = transport_with_cost(flow, x0, config.ode_steps)
+    transport = float(cost.mean())
     x1 = xs[-1]
     target = _sample(p1, config.n_eval, gen)
     reference, source = _reference_w2_squared(pair, p0, p1, config.n_reference, gen)
@@ -245,26 +229,6 @@ def _evaluate(field: MatrixField, pair: str, p0, p1, config: NCLOTConfig):
         "reference_is_closed_form": float(source == "closed form"),
     }
     return metrics, (x0, xs[:: max(1, config.ode_steps // 20)], target)
-
-
-def _figure(paths, config: NCLOTConfig):
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(paths), figsize=(3.2 * len(paths), 3.2), squeeze=False)
-    for ax, (pair, (x0, xs, target)) in zip(axes[0], paths.items()):
-        k = min(60, x0.shape[0])
-        for i in range(k):
-            ax.plot(xs[:, i, 0], xs[:, i, 1], "-", color="0.6", lw=0.5)
-        ax.scatter(x0[:400, 0], x0[:400, 1], s=2, c="tab:blue", label="p0 samples")
-        ax.scatter(target[:400, 0], target[:400, 1], s=2, c="tab:green", label="p1 samples")
-        ax.scatter(xs[-1, :400, 0], xs[-1, :400, 1], s=2, c="tab:red", label="transported")
-        ax.set_title(pair, fontsize=9)
-        ax.set_aspect("equal")
-        ax.set_xlim(-4.5, 4.5)
-        ax.set_ylim(-4.5, 4.5)
-    axes[0][0].legend(fontsize=6, loc="lower left")
-    fig.tight_layout()
-    return fig
 
 
 register(

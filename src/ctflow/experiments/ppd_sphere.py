@@ -23,6 +23,7 @@ from ..harness.config import check_fields
 from ..harness.registry import Experiment, register
 from ..manifolds import Sphere
 from ..plotting import sphere_density_maps_figure
+from ..plotting.curves import curves_figure
 from ..ppd import METHODS, KernelMixturePath, make_field, make_flow, nll, path_residual, train_field
 
 __all__ = ["PPDSphereConfig", "run", "build_models", "target_path"]
@@ -192,8 +193,14 @@ def run(config: PPDSphereConfig, ctx: RunContext | None = None) -> Results:
     results.figures["ppd-sphere_densities"] = sphere_density_maps_figure(
         maps, None, "S^2 vMF mixture: log-density of each model and the target"
     )
-    results.figures["ppd-sphere_val_curves"] = _curves_figure(
-        curves, m["target/vmf-mixture/entropy"]
+    results.figures["ppd-sphere_val_curves"] = curves_figure(
+        {name: (c.seconds, c.val_nll) for name, c in curves.items()},
+        style=".-",
+        hlines={"target entropy": m["target/vmf-mixture/entropy"]},
+        xscale=("symlog", {"linthresh": 1.0}),
+        xlabel="training wall time (s)",
+        ylabel="validation NLL",
+        figsize=(4.5, 3.0),
     )
     results.models = models
     results.notes.append(
@@ -201,21 +208,6 @@ def run(config: PPDSphereConfig, ctx: RunContext | None = None) -> Results:
         "estimate); entropy = -E log p_1 on the test points."
     )
     return results
-
-
-def _curves_figure(curves, entropy: float):
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(4.5, 3.0), dpi=80)
-    for name, c in curves.items():
-        ax.plot(c.seconds, c.val_nll, marker=".", label=name)
-    ax.axhline(entropy, color="gray", ls="--", lw=0.8, label="target entropy")
-    ax.set_xscale("symlog", linthresh=1.0)
-    ax.set_xlabel("training wall time (s)")
-    ax.set_ylabel("validation NLL")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    return fig
 
 
 register(

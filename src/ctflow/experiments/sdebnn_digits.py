@@ -22,8 +22,14 @@ from ..device import select_device
 from ..harness.base import ExperimentConfig, Results, RunContext
 from ..harness.config import check_fields
 from ..harness.registry import Experiment, register
-from ..metrics import expected_calibration_error, reliability_diagram_data
+from ..metrics import (
+    auroc,
+    expected_calibration_error,
+    predictive_entropy,
+    reliability_diagram_data,
+)
 from ..nn import parameter_count
+from ..plotting.calibration import reliability_figure, setting_sweep_figure
 
 __all__ = ["SDEBNNDigitsConfig", "run", "build_models", "corrupt"]
 
@@ -120,17 +126,6 @@ def corrupt(x: torch.Tensor, kind: str, generator: torch.Generator, noise_std: f
     raise ValueError(f"unknown corruption {kind!r}; choose one of: {', '.join(CORRUPTIONS)}")
 
 
-def _entropy(probs: torch.Tensor) -> torch.Tensor:
-    return -(probs * probs.clamp_min(1e-12).log()).sum(-1)
-
-
-def _auroc(in_scores: torch.Tensor, out_scores: torch.Tensor) -> float:
-    from sklearn.metrics import roc_auc_score
-
-    labels = torch.cat([torch.zeros(len(in_scores)), torch.ones(len(out_scores))])
-    return float(roc_auc_score(labels.numpy(), torch.cat([in_scores, out_scores]).numpy()))
-
-
 def run(config: SDEBNNDigitsConfig, ctx: RunContext | None = None) -> Results:
     ctx = ctx or RunContext(seed=config.seed)
     device = select_device(config.device)
@@ -174,8 +169,13 @@ def run(config: SDEBNNDigitsConfig, ctx: RunContext | None = None) -> Results:
         results.metrics.update({f"{name}/digits/{k}": float(v) for k, v in metrics.items()})
         reliability[name] = reliability_diagram_data(probs.cpu(), y_test.cpu(), config.bins)
         sweeps[name] = sweep
-    results.figures["sdebnn_digits_reliability"] = _reliability_figure(reliability)
-    results.figures["sdebnn_digits_steps"] = _steps_figure(sweeps, config)
+    results.figures["sdebnn_digits_reliability"] = reliability_figure(reliability)
+    results.figures["sdebnn_digits_steps"] = setting_sweep_figure(
+        config.eval_steps,
+        sweeps,
+        {"accuracy": "test accuracy", "ece": "ECE"},
+        f"solver steps at test time (trained with {config.steps})",
+    )
     results.notes += [
         f"Predictive: mean of softmax over {config.eval_samples} samples (one weight draw or "
         f"path per example; the ODE net is deterministic). ECE: {config.bins} equal-width "
@@ -211,10 +211,10 @@ def _evaluate(model, x_test, y_test, ood, config, device, seeds):
         "ece": float(expected_calibration_error(probs.cpu(), y_test.cpu(), config.bins)),
         "predict_seconds": seconds,
     }
-    clean_entropy = _entropy(probs).cpu()
+    clean_entropy = predictive_entropy(probs).cpu()
     for kind, x_ood in ood.items():
         ood_probs = _predict(model, x_ood, config, None, ood_seed, device)
-        metrics[f"auroc_{kind}"] = _auroc(clean_entropy, _entropy(ood_probs).cpu())
+        metrics[f"auroc_{kind}"] = auroc(clean_entropy, predictive_entropy(ood_probs).cpu())
     sweep = {"accuracy": [], "ece": []}
     for steps in config.eval_steps:
         p = _predict(model, x_test, config, steps, steps_seed, device)
@@ -224,44 +224,6 @@ def _evaluate(model, x_test, y_test, ood, config, device, seeds):
         sweep["accuracy"].append(acc)
         sweep["ece"].append(ece)
     return metrics, probs, sweep
-
-
-def _reliability_figure(reliability):
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(reliability), figsize=(3.2 * len(reliability), 3.2), dpi=72)
-    axes = [axes] if len(reliability) == 1 else list(axes)
-    for ax, (name, data) in zip(axes, reliability.items()):
-        edges = data.bin_edges.numpy()
-        centers, width = (edges[:-1] + edges[1:]) / 2, edges[1] - edges[0]
-        acc = torch.nan_to_num(data.accuracy, nan=0.0).numpy()
-        ax.bar(centers, acc, width=width * 0.9, color="C0", alpha=0.8, label="accuracy")
-        ax.plot([0, 1], [0, 1], "k--", lw=1)
-        ax.plot(data.confidence.numpy(), data.accuracy.numpy(), "o", color="C3", ms=3)
-        ax.set_title(name)
-        ax.set_xlabel("confidence")
-        ax.set_xlim(0, 1)
-        ax.set_ylim(0, 1)
-    axes[0].set_ylabel("accuracy")
-    fig.subplots_adjust(left=0.09, right=0.98, bottom=0.16, top=0.88, wspace=0.3)
-    return fig
-
-
-def _steps_figure(sweeps, config):
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(8, 3.2), dpi=72)
-    positions = list(range(len(config.eval_steps)))  # evenly spaced: cheaper than log ticks
-    for name, sweep in sweeps.items():
-        axes[0].plot(positions, sweep["accuracy"], "o-", label=name)
-        axes[1].plot(positions, sweep["ece"], "o-", label=name)
-    for ax, label in zip(axes, ("test accuracy", "ECE")):
-        ax.set_xticks(positions, [str(s) for s in config.eval_steps])
-        ax.set_xlabel(f"solver steps at test time (trained with {config.steps})")
-        ax.set_ylabel(label)
-    axes[0].legend()
-    fig.subplots_adjust(left=0.09, right=0.98, bottom=0.16, top=0.88, wspace=0.3)
-    return fig
 
 
 register(

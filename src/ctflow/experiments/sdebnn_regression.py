@@ -17,6 +17,7 @@ from ..bayes import SDEBNN, MeanFieldBNN, ODENet
 from ..harness.base import ExperimentConfig, Results, RunContext
 from ..harness.config import check_fields
 from ..harness.registry import Experiment, register
+from ..plotting.calibration import predictive_band_figure
 
 __all__ = ["SDEBNNRegressionConfig", "run", "build_models", "toy_regression_data"]
 
@@ -124,7 +125,9 @@ def run(config: SDEBNNRegressionConfig, ctx: RunContext | None = None) -> Result
         metrics["train_seconds"] = trained.seconds
         results.metrics.update({f"{name}/toy1d/{k}": float(v) for k, v in metrics.items()})
         bands[name] = band
-    results.figures["sdebnn_regression"] = _figure(x_train, y_train, grid, bands)
+    results.figures["sdebnn_regression"] = predictive_band_figure(
+        grid, bands, x_train, y_train, truth=torch.sin(2 * grid[:, 0])
+    )
     results.notes += [
         f"Predictive: a mixture of {config.eval_samples} Gaussians (one weight draw or path "
         "each) with the learned noise scale; the ODE net's is its noise scale alone.",
@@ -153,25 +156,6 @@ def _evaluate(model, x_test, y_test, grid, config, gen):
         "std_out_ratio": float(g_std[(ax > 2.5)].mean() / g_std[support].mean()),
     }
     return metrics, (g_mean, g_std)
-
-
-def _figure(x_train, y_train, grid, bands):
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(bands), figsize=(3.3 * len(bands), 3.0), dpi=72, sharey=True)
-    axes = [axes] if len(bands) == 1 else list(axes)
-    xs = grid[:, 0].numpy()
-    for ax, (name, (mean, std)) in zip(axes, bands.items()):
-        ax.fill_between(xs, mean - 2 * std, mean + 2 * std, color="C0", alpha=0.25, lw=0)
-        ax.plot(xs, mean, color="C0", lw=1.5)
-        ax.plot(xs, torch.sin(2 * grid[:, 0]).numpy(), "k:", lw=1)
-        ax.plot(x_train[:, 0].numpy(), y_train.numpy(), "o", color="C3", ms=2.5)
-        ax.set_title(name)
-        ax.set_ylim(-3, 3)
-        ax.set_xlabel("x")
-    axes[0].set_ylabel("y (mean +- 2 std)")
-    fig.subplots_adjust(left=0.09, right=0.98, bottom=0.16, top=0.88, wspace=0.3)
-    return fig
 
 
 register(

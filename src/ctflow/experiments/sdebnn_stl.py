@@ -15,10 +15,12 @@ from dataclasses import dataclass
 
 import torch
 
-from ..bayes import ESTIMATORS, OUObservation, OUObservationDrift, girsanov_sdeint, ou_drift
+from ..bayes import ESTIMATORS, OUObservation, OUObservationDrift
+from ..bayes.ou_gradients import ou_negative_elbo, ou_per_path_gradients
 from ..harness.base import ExperimentConfig, Results, RunContext
 from ..harness.config import check_fields
 from ..harness.registry import Experiment, register
+from ..plotting.curves import curve_panels_figure
 
 __all__ = ["SDEBNNSTLConfig", "run", "build_models"]
 
@@ -65,22 +67,6 @@ def build_models(config: SDEBNNSTLConfig) -> dict[str, OUObservationDrift]:
     return {f"{e}/ou": OUObservationDrift(_problem(config), theta=(0.0, 0.0)) for e in ESTIMATORS}
 
 
-def _negative_elbo(drift, problem, n, steps, estimator, gen):
-    w0 = torch.full((n, 1), problem.x0, dtype=torch.float64)
-    sol = girsanov_sdeint(
-        drift, ou_drift, problem.sigma, w0, steps=steps, estimator=estimator, generator=gen
-    )
-    return -problem.log_likelihood(sol.w[:, 0]) + sol.logratio
-
-
-def _per_path_gradients(problem, theta, n, steps, estimator, seed):
-    drift = OUObservationDrift(problem, theta=tuple(theta), n_paths=n)
-    gen = torch.Generator().manual_seed(seed)
-    loss = _negative_elbo(drift, problem, n, steps, estimator, gen)
-    (grad,) = torch.autograd.grad(loss.sum(), drift.theta)
-    return grad, loss.detach()
-
-
 def run(config: SDEBNNSTLConfig, ctx: RunContext | None = None) -> Results:
     ctx = ctx or RunContext(seed=config.seed)
     torch.manual_seed(config.seed)
@@ -92,7 +78,7 @@ def run(config: SDEBNNSTLConfig, ctx: RunContext | None = None) -> Results:
     for steps in config.steps:
         for estimator in ESTIMATORS:
             seed = ctx.seed_of("paths", steps)  # the same Brownian paths for every estimator
-            grad, loss = _per_path_gradients(
+            grad, loss = ou_per_path_gradients(
                 problem, (1.0, 1.0), config.n_paths, steps, estimator, seed
             )
             var = float(grad.var(0).sum())
@@ -105,7 +91,7 @@ def run(config: SDEBNNSTLConfig, ctx: RunContext | None = None) -> Results:
                 m[f"exact/ou/elbo_stderr_steps{steps}"] = float(elbo.std()) / math.sqrt(len(elbo))
     # away from the optimum the estimators must agree in mean (same paths: paired differences)
     off = {
-        e: _per_path_gradients(
+        e: ou_per_path_gradients(
             problem,
             config.theta_off,
             config.n_paths,
@@ -124,7 +110,23 @@ def run(config: SDEBNNSTLConfig, ctx: RunContext | None = None) -> Results:
             z = diff.mean(0).abs() / (diff.std(0) / math.sqrt(config.n_paths))
             m[f"{e}/ou/off_mean_diff_vs_full_max_z"] = float(z.max())
     histories = _train(config, problem, ctx, results)
-    results.figures["sdebnn_stl"] = _figure(config, variances, histories)
+    results.figures["sdebnn_stl"] = curve_panels_figure(
+        {
+            "variance": {e: (config.steps, variances[e]) for e in ESTIMATORS},
+            "training": {e: (range(len(h)), (h - 1.0).norm(dim=-1)) for e, h in histories.items()},
+        },
+        panel_size=(4.5, 3.6),
+        titles=False,
+        legend="all",
+        suptitle="1-D OU prior, Gaussian observation at t = 1",
+        style=["o-", "-"],
+        styles={e: {"color": c} for e, c in zip(("stl", "path", "full"), ("C0", "C1", "C2"))},
+        xscale=["log", "linear"],
+        yscale="log",
+        xlabel=["Euler-Maruyama steps", "training iteration"],
+        ylabel=["gradient variance at the exact posterior", "|theta - theta*|"],
+        legend_fontsize=10,
+    )
     results.notes += [
         f"Gradient of the per-path negative ELBO w.r.t. theta = (theta_1, theta_2), "
         f"{config.n_paths} paths, Euler-Maruyama; variance = trace of the covariance over paths. "
@@ -146,7 +148,7 @@ def _train(config, problem, ctx, results):
 
         def loss_fn(step, drift=drift, gen=gen, estimator=estimator, history=history):
             history.append(drift.theta.detach().clone())
-            loss = _negative_elbo(
+            loss = ou_negative_elbo(
                 drift, problem, config.train_paths, config.train_steps, estimator, gen
             )
             return loss.mean()
@@ -169,26 +171,6 @@ def _train(config, problem, ctx, results):
         results.metrics[f"{estimator}/ou/train_seconds"] = trained.seconds
     results.models = models
     return histories
-
-
-def _figure(config, variances, histories):
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6), dpi=80)
-    colors = {"stl": "C0", "path": "C1", "full": "C2"}
-    for e in ESTIMATORS:
-        axes[0].loglog(config.steps, variances[e], "o-", color=colors[e], label=e)
-        dist = (histories[e] - 1.0).norm(dim=-1)
-        axes[1].semilogy(dist.numpy(), color=colors[e], label=e)
-    axes[0].set_xlabel("Euler-Maruyama steps")
-    axes[0].set_ylabel("gradient variance at the exact posterior")
-    axes[0].legend()
-    axes[1].set_xlabel("training iteration")
-    axes[1].set_ylabel("|theta - theta*|")
-    axes[1].legend()
-    fig.suptitle("1-D OU prior, Gaussian observation at t = 1")
-    fig.subplots_adjust(left=0.09, right=0.98, bottom=0.16, top=0.88, wspace=0.3)
-    return fig
 
 
 register(

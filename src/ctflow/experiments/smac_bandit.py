@@ -22,7 +22,10 @@ import torch
 from ..harness.base import ExperimentConfig, Results, RunContext
 from ..harness.config import check_fields
 from ..harness.registry import Experiment, register
+from ..plotting.curves import histogram_panels_figure
 from ..rl import ActorCritic, AgentConfig, ReplayBuffer
+from ..rl.action_stats import histogram_entropy, mode_masses
+from ..rl.max_entropy import boltzmann_policy, grid_entropy, grid_expectation, grid_mode_masses
 from ..seeding import set_rng_state
 
 __all__ = ["SMACBanditConfig", "run", "build_models", "reward", "optimal_policy"]
@@ -71,11 +74,7 @@ def optimal_policy(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The maximum-entropy optimum ``pi*(a) ~ exp(r(a) / alpha)`` on a grid of ``[-1, 1]``:
     ``(grid, density)`` in float64."""
-    grid = torch.linspace(-1, 1, n, dtype=torch.float64)
-    logits = reward(grid, width) / alpha
-    density = torch.exp(logits - logits.max())
-    density = density / torch.trapezoid(density, grid)
-    return grid, density
+    return boltzmann_policy(lambda a: reward(a, width), alpha, -1.0, 1.0, n)
 
 
 def _agent_config(method: str, config: SMACBanditConfig) -> AgentConfig:
@@ -97,17 +96,6 @@ def _agent_config(method: str, config: SMACBanditConfig) -> AgentConfig:
 def build_models(config: SMACBanditConfig) -> dict[str, torch.nn.Module]:
     torch.manual_seed(config.seed)
     return {m: ActorCritic(1, 1, _agent_config(m, config)) for m in METHODS}
-
-
-def _histogram_entropy(a: torch.Tensor, bins: int = 400) -> float:
-    counts = torch.histc(a.double(), bins=bins, min=-1.0, max=1.0)
-    p = counts / counts.sum()
-    p = p[p > 0]
-    return float(-(p * (p * bins / 2.0).log()).sum())
-
-
-def _mode_masses(a: torch.Tensor) -> list[float]:
-    return [float(((a - m).abs() < RADIUS).double().mean()) for m in MODES]
 
 
 def run(config: SMACBanditConfig, ctx: RunContext | None = None) -> Results:
@@ -135,7 +123,7 @@ def run(config: SMACBanditConfig, ctx: RunContext | None = None) -> Results:
             losses = agent.update(buffer.sample(config.batch_size, gen))
             if step % 50 == 0 or step == config.steps - 1:
                 sample = agent.act(obs1.expand(2000, 1))[:, 0]
-                neg, pos = _mode_masses(sample)
+                neg, pos = mode_masses(sample, MODES, RADIUS)
                 ctx.logger.log(
                     {"tag": tag, "step": step, "mass_neg": neg, "mass_pos": pos, **losses}
                 )
@@ -147,49 +135,42 @@ def run(config: SMACBanditConfig, ctx: RunContext | None = None) -> Results:
     for method, agent in models.items():
         a = agent.act(obs1.expand(config.eval_samples, 1))[:, 0]
         samples[method] = a
-        neg, pos = _mode_masses(a)
+        neg, pos = mode_masses(a, MODES, RADIUS)
         metrics = {
             "mass_neg": neg,
             "mass_pos": pos,
             "mode_balance": min(neg, pos) / max(neg, pos, 1e-12),
             "modes_covered": float(sum(m >= config.min_mode_mass for m in (neg, pos))),
             "expected_reward": float(reward(a, config.width).mean()),
-            "entropy": _histogram_entropy(a),
+            "entropy": histogram_entropy(a, bins=400, low=-1.0, high=1.0),
         }
         results.metrics.update({f"{method}/bandit/{k}": v for k, v in metrics.items()})
-    near = [((grid - m).abs() < RADIUS).double() for m in MODES]
+    neg, pos = grid_mode_masses(grid, density, MODES, RADIUS)
     exact = {
-        "mass_neg": float(torch.trapezoid(density * near[0], grid)),
-        "mass_pos": float(torch.trapezoid(density * near[1], grid)),
-        "expected_reward": float(torch.trapezoid(density * reward(grid, config.width), grid)),
-        "entropy": float(-torch.trapezoid(density * density.clamp_min(1e-300).log(), grid)),
+        "mass_neg": neg,
+        "mass_pos": pos,
+        "expected_reward": grid_expectation(grid, density, reward(grid, config.width)),
+        "entropy": grid_entropy(grid, density),
     }
     results.metrics.update({f"optimum/bandit/{k}": v for k, v in exact.items()})
-    results.figures["smac_bandit_actions"] = _figure(samples, grid, density, results.metrics)
+    results.figures["smac_bandit_actions"] = histogram_panels_figure(
+        samples,
+        bins=100,
+        range=(-1, 1),
+        reference=(grid, density),
+        reference_label="optimum exp(r/alpha)",
+        titles={
+            m: f"{m}: {results.metrics[f'{m}/bandit/modes_covered']:.0f} mode(s)" for m in samples
+        },
+        xlabel="action a",
+        yscale=("symlog", {"linthresh": 0.1}),
+    )
     results.notes.append(
         f"mass_*: fraction of {config.eval_samples} policy actions within {RADIUS} of a = -0.7 / "
         f"+0.7; modes_covered counts modes with mass >= {config.min_mode_mass}; entropy is a "
         "400-bin histogram estimate; optimum/*: pi* ~ exp(r / alpha) by quadrature."
     )
     return results
-
-
-def _figure(samples, grid, density, metrics):
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(
-        1, len(samples), figsize=(3.2 * len(samples), 2.8), dpi=80, sharey=True
-    )
-    for ax, (method, a) in zip(axes, samples.items()):
-        ax.hist(a.numpy(), bins=100, range=(-1, 1), density=True, color="C0", alpha=0.7)
-        ax.plot(grid.numpy(), density.numpy(), "k-", lw=0.8, label="optimum exp(r/alpha)")
-        cov = metrics[f"{method}/bandit/modes_covered"]
-        ax.set_title(f"{method}: {cov:.0f} mode(s)", fontsize=9)
-        ax.set_xlabel("action a")
-        ax.set_yscale("symlog", linthresh=0.1)
-    axes[0].legend(fontsize=7)
-    fig.tight_layout()
-    return fig
 
 
 register(

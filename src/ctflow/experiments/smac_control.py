@@ -23,6 +23,7 @@ import torch
 from ..harness.base import ExperimentConfig, Results, RunContext
 from ..harness.config import check_fields
 from ..harness.registry import Experiment, register
+from ..plotting.curves import curve_panels_figure
 from ..rl import ActorCritic, AgentConfig, TrainConfig, random_policy_returns, train_agent
 
 __all__ = ["SMACControlConfig", "run", "build_models", "TASKS"]
@@ -195,7 +196,13 @@ def run(config: SMACControlConfig, ctx: RunContext | None = None) -> Results:
                 log.updates / max(log.seconds, 1e-9)
             )
             results.metrics[f"{key}/env_steps"] = float(steps)
-    results.figures["smac_control_curves"] = _figure(curves)
+    results.figures["smac_control_curves"] = curve_panels_figure(
+        curves,
+        style="o-",
+        styles={m: {"ms": 3} for m in config.methods},
+        xlabel="environment steps",
+        ylabel=["evaluation return"] + [""] * (len(curves) - 1),
+    )
     results.notes.append(
         "final_return: mean return of the deterministic policy over eval_episodes fixed-seed "
         "episodes at the end of training; last2_return averages the last two evaluations; "
@@ -203,23 +210,6 @@ def run(config: SMACControlConfig, ctx: RunContext | None = None) -> Results:
         "episodes (return_std: their standard deviation)."
     )
     return results
-
-
-def _figure(curves):
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(
-        1, len(curves), figsize=(3.6 * len(curves), 3.0), dpi=80, squeeze=False
-    )
-    for ax, (task, per_method) in zip(axes[0], curves.items()):
-        for method, (x, y) in per_method.items():
-            ax.plot(x, y, "o-", ms=3, label=method)
-        ax.set_title(task, fontsize=9)
-        ax.set_xlabel("environment steps")
-    axes[0][0].set_ylabel("evaluation return")
-    axes[0][0].legend(fontsize=7)
-    fig.tight_layout()
-    return fig
 
 
 register(

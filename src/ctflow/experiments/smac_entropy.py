@@ -9,14 +9,18 @@ to it with ``K``. Each ``K`` is estimated by Monte Carlo with ``samples`` draws 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 
 from ..harness.base import ExperimentConfig, Results, RunContext
 from ..harness.registry import Experiment, register
-from ..rl.estimators import marginal_log_prob
+from ..plotting.curves import curves_figure
+from ..rl.latent_gaussian import (
+    linear_gaussian_conditional_entropy,
+    linear_gaussian_entropy,
+    particle_entropy_bound,
+)
 
 __all__ = ["SMACEntropyConfig", "run", "build_models", "exact_entropy", "entropy_bound"]
 
@@ -45,30 +49,19 @@ SIZES = {
 
 def exact_entropy() -> float:
     """``H[a]`` for ``a ~ N(0, SLOPE^2 + NOISE^2)``."""
-    return 0.5 * math.log(2 * math.pi * math.e * (SLOPE**2 + NOISE**2))
+    return linear_gaussian_entropy(SLOPE, NOISE)
 
 
 def conditional_entropy() -> float:
     """``H[a | z] = 0.5 log(2 pi e NOISE^2)``: what ``K = 0`` estimates, exactly."""
-    return 0.5 * math.log(2 * math.pi * math.e * NOISE**2)
-
-
-def _log_prob(a: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-    return -0.5 * ((a - SLOPE * z) / NOISE) ** 2 - math.log(NOISE) - 0.5 * math.log(2 * math.pi)
+    return linear_gaussian_conditional_entropy(NOISE)
 
 
 def entropy_bound(
     particles: int, samples: int, generator: torch.Generator, chunk: int = 20_000
 ) -> tuple[float, float]:
     """Monte Carlo ``(mean, stderr)`` of ``-log pi_hat(a)`` with ``particles`` extra latents."""
-    values = []
-    for start in range(0, samples, chunk):
-        n = min(chunk, samples - start)
-        z = torch.randn(n, particles + 1, generator=generator, dtype=torch.float64)
-        a = SLOPE * z[:, 0] + NOISE * torch.randn(n, generator=generator, dtype=torch.float64)
-        values.append(-marginal_log_prob(_log_prob(a[:, None], z), dim=-1))
-    v = torch.cat(values)
-    return float(v.mean()), float(v.std() / math.sqrt(len(v)))
+    return particle_entropy_bound(particles, samples, generator, SLOPE, NOISE, chunk)
 
 
 def build_models(config: SMACEntropyConfig) -> dict[str, torch.nn.Module]:
@@ -97,31 +90,32 @@ def run(config: SMACEntropyConfig, ctx: RunContext | None = None) -> Results:
     results.metrics["exact/latent-gaussian/conditional_entropy"] = conditional_entropy()
     for k, value in PAPER_BOUNDS.items():
         results.metrics[f"paper/latent-gaussian/bound_k{k}"] = value
-    results.figures["smac_entropy_bound"] = _figure(ks, bounds, errors, truth)
+    bound_label, paper_label = "SMAC bound (ours)", "paper note"
+    results.figures["smac_entropy_bound"] = curves_figure(
+        {
+            bound_label: ([k + 1 for k in ks], bounds),
+            paper_label: ([k + 1 for k in PAPER_BOUNDS], list(PAPER_BOUNDS.values())),
+        },
+        errors={bound_label: [2 * e for e in errors]},
+        hlines={f"true H[a] = {truth:.3f}": truth, "H[a | z] (K = 0)": conditional_entropy()},
+        styles={
+            bound_label: {"fmt": "o-", "ms": 4},
+            paper_label: {"fmt": "s", "mfc": "none", "color": "C1"},
+            f"true H[a] = {truth:.3f}": {"color": "k", "lw": 1},
+            "H[a | z] (K = 0)": {"ls": ":", "lw": 1},
+        },
+        xscale=("log", {"base": 2}),
+        xlabel="K + 1 particles",
+        ylabel="entropy estimate (nats)",
+        legend_loc="lower right",
+        figsize=(4.6, 3.2),
+    )
     results.notes.append(
         "bound_kK: Monte Carlo -E log (1/(K+1)) sum_k N(a; 2 z_k, 0.5^2), a drawn with z_0; "
         f"the true entropy is {truth:.4f} nats, K = 0 is the conditional entropy "
         f"{conditional_entropy():.4f}."
     )
     return results
-
-
-def _figure(ks, bounds, errors, truth):
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(4.6, 3.2), dpi=80)
-    x = [k + 1 for k in ks]
-    ax.errorbar(x, bounds, yerr=[2 * e for e in errors], fmt="o-", ms=4, label="SMAC bound (ours)")
-    px = [k + 1 for k in PAPER_BOUNDS]
-    ax.plot(px, list(PAPER_BOUNDS.values()), "s", mfc="none", color="C1", label="paper note")
-    ax.axhline(truth, color="k", ls="--", lw=1, label=f"true H[a] = {truth:.3f}")
-    ax.axhline(conditional_entropy(), color="gray", ls=":", lw=1, label="H[a | z] (K = 0)")
-    ax.set_xscale("log", base=2)
-    ax.set_xlabel("K + 1 particles")
-    ax.set_ylabel("entropy estimate (nats)")
-    ax.legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
-    return fig
 
 
 register(

@@ -20,8 +20,16 @@ from torch import Tensor
 
 from ..harness.base import ExperimentConfig, Results, RunContext
 from ..harness.registry import Experiment, register
-from ..ops import map_chunks
-from ..quantum import METHODS, steady_state, steady_state_jacobian
+from ..quantum import METHODS, steady_state_jacobian
+from ..quantum.design import (
+    central_difference_gradient,
+    densest_grid_size,
+    grid_search_max,
+    projected_adam_ascent,
+    relative_error,
+)
+from ..quantum.design_figures import design_ascent_figure
+from ..quantum.heat_sweep import pump_sweep, pump_sweep_figure
 from ..quantum.heat_transfer import HeatTransferVSystem
 
 __all__ = ["SteadyStateHeatConfig", "run"]
@@ -95,36 +103,32 @@ def _initial(config: SteadyStateHeatConfig) -> Tensor:
 
 def _ascend(device, name, config, design, ctx):
     """Projected Adam ascent of one objective from every start at once (the steady states are
-    solved as one batch); returns final designs and values and the per-iteration history."""
-    lo, hi = _bounds(config)
-    design = design.clone().requires_grad_(True)
-    opt = torch.optim.Adam([design], lr=config.lr)
-    history = []
-    for step in range(config.iterations):
-        values = _objective(device, name, design)
-        opt.zero_grad()
-        (-values.sum()).backward()  # the starts are independent: one summed backward
-        best = int(values.detach().argmax())
-        row = {"best": float(values[best].detach()), "mean": float(values.detach().mean())}
-        row.update({k: float(v) for k, v in zip(DESIGN_NAMES, design[best].detach())})
-        history.append(
-            {**row, "values": values.detach().clone(), "design": design.detach().clone()}
-        )
+    solved as one batch); returns final designs, values and the value and design histories."""
+
+    def log(step: int, values: Tensor, designs: Tensor) -> None:
+        best = int(values.argmax())
+        row = {"best": float(values[best]), "mean": float(values.mean())}
+        row.update({k: float(v) for k, v in zip(DESIGN_NAMES, designs[best])})
         ctx.logger.log({"tag": f"heat/{name}", "step": step, **row})
-        opt.step()
-        with torch.no_grad():
-            design.copy_(torch.maximum(torch.minimum(design, hi), lo))
-    with torch.no_grad():
-        final = _objective(device, name, design)
-    return design.detach(), final, history
+
+    lo, hi = _bounds(config)
+    design, final, values, designs = projected_adam_ascent(
+        lambda d: _objective(device, name, d),
+        design,
+        lo,
+        hi,
+        lr=config.lr,
+        iterations=config.iterations,
+        on_step=log,
+    )
+    return design, final, (values, designs)
 
 
-@torch.no_grad()
 def _grid_search(device, name, config, budget: int):
     """Best value on the densest regular grid over the box that costs at most ``budget``
     steady-state solves (one per point, two for the rectification's two biases)."""
     per_point = 1 if name == "heat_current" else 2
-    n = max(2, int((budget / per_point) ** 0.25 + 1e-9))
+    n = densest_grid_size(budget, per_point, dims=4)
     lo, hi = _bounds(config)
     axes = [
         torch.arange(n, dtype=torch.float64) * (math.pi / n),
@@ -132,9 +136,8 @@ def _grid_search(device, name, config, budget: int):
         torch.linspace(float(lo[2]), float(hi[2]), n, dtype=torch.float64),
         torch.linspace(float(lo[3]), float(hi[3]), n, dtype=torch.float64),
     ]
-    mesh = torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1).reshape(-1, 4)
-    values = map_chunks(lambda chunk: _objective(device, name, chunk), mesh, 4096)
-    return float(values.max()), n, per_point * n**4
+    best = grid_search_max(lambda chunk: _objective(device, name, chunk), axes, 4096)
+    return best, n, per_point * n**4
 
 
 @torch.no_grad()
@@ -150,65 +153,18 @@ def _gradient_checks(device, design: Tensor) -> dict[str, float]:
     """Implicit gradients vs central differences in the design variables, and across forward
     methods in all six device parameters."""
     out = {}
-    h = 1e-6
     for name in OBJECTIVES:
         d = design.clone().requires_grad_(True)
         (grad,) = torch.autograd.grad(_objective(device, name, d), d)
-        eye = torch.eye(4, dtype=torch.float64)
-        fd = torch.stack(
-            [
-                (
-                    _objective(device, name, design + h * e)
-                    - _objective(device, name, design - h * e)
-                )
-                / (2 * h)
-                for e in eye
-            ]
-        )
-        out[f"{name}_grad_vs_fd_rel_err"] = float((grad - fd).norm() / fd.norm())
+        fd = central_difference_gradient(lambda x, n=name: _objective(device, n, x), design, 1e-6)
+        out[f"{name}_grad_vs_fd_rel_err"] = relative_error(grad, fd)
         grads = {}
         for method in METHODS:
             p = device_params(design).requires_grad_(True)
             (grads[method],) = torch.autograd.grad(getattr(device, name)(p, method=method), p)
         ref = grads["direct"]
-        out[f"{name}_grad_methods_rel_diff"] = max(
-            float((g - ref).norm() / ref.norm()) for g in grads.values()
-        )
+        out[f"{name}_grad_methods_rel_diff"] = max(relative_error(g, ref) for g in grads.values())
     return out
-
-
-def _pump_sweep(device, config, design: Tensor):
-    """rho_ss and d rho_ss / d log r over the hot bath's pumping rate r = gamma n_h (batched
-    implicit Jacobian), with the heat current and its sensitivity, checked by differences."""
-    params = device_params(design)
-    log_n = torch.linspace(math.log(1e-3), math.log(1e2), config.sweep_points, dtype=torch.float64)
-
-    def build(log_occupation: Tensor) -> Tensor:
-        return device.liouvillian(params, hot_occupation=log_occupation[..., 0].exp())
-
-    rho = steady_state(build(log_n[:, None]))
-    jac = steady_state_jacobian(build, log_n[:, None])[..., 0]  # (S, 3, 3)
-    h = 1e-5
-    fd = steady_state(build((log_n + h)[:, None])) - steady_state(build((log_n - h)[:, None]))
-    fd = fd / (2 * h)
-    log_pump = log_n.clone().requires_grad_(True)
-    current = device.heat_current(params, hot_occupation=log_pump.exp())
-    (d_current,) = torch.autograd.grad(current.sum(), log_pump)
-    sweep = {
-        "pump_rate": (device.gamma * log_n.exp()).tolist(),
-        "rho": rho.detach(),
-        "jac": jac.detach(),
-        "fd": fd.detach(),
-        "current": current.detach(),
-        "d_current": d_current,
-        "cold_pump_rate": device.gamma / math.expm1(device.frequency / device.t_cold),
-    }
-    metrics = {
-        "jacobian_vs_fd_max_rel_err": float((jac - fd).abs().max() / fd.abs().max()),
-        # where the heat current responds most to the pump (the steepest point of the sweep)
-        "sensitivity_peak_pump_rate": sweep["pump_rate"][int(d_current.argmax())],
-    }
-    return sweep, metrics
 
 
 def run(config: SteadyStateHeatConfig, ctx: RunContext | None = None) -> Results:
@@ -240,15 +196,27 @@ def run(config: SteadyStateHeatConfig, ctx: RunContext | None = None) -> Results
         )
         metrics.update({f"{name}_best_{k}": float(v) for k, v in zip(DESIGN_NAMES, design[best])})
 
-    sweep, sweep_metrics = _pump_sweep(device, config, best_designs["heat_current"])
+    # the sweep over the hot bath's pumping rate r = gamma n_h at the best heat-current design
+    log_n = torch.linspace(math.log(1e-3), math.log(1e2), config.sweep_points, dtype=torch.float64)
+    params = device_params(best_designs["heat_current"])
+    sweep, sweep_metrics = pump_sweep(device, params, log_n, jacobian=steady_state_jacobian)
     metrics.update({f"sweep_{k}": v for k, v in sweep_metrics.items()})
 
     results = Results(metrics={_metric_key(k): float(v) for k, v in metrics.items()})
-    landscapes = {
-        name: _angle_landscape(device, name, best_designs[name], config.grid) for name in OBJECTIVES
-    }
-    results.figures["heat_ascent"] = _ascent_figure(landscapes, histories, _bounds(config))
-    results.figures["heat_pump_sweep"] = _sweep_figure(sweep)
+    titles = {"heat_current": "heat current J_h", "rectification": "rectification R"}
+    landscapes = {}
+    for name in OBJECTIVES:
+        axis, values = _angle_landscape(device, name, best_designs[name], config.grid)
+        landscapes[titles[name]] = (axis, axis, values.T)  # rows follow phi_c
+    results.figures["heat_ascent"] = design_ascent_figure(
+        landscapes,
+        {titles[name]: histories[name] for name in OBJECTIVES},
+        *_bounds(config),
+        names=DESIGN_NAMES,
+        period=math.pi,
+        plane_labels=("phi_h (hot coupling angle)", "phi_c (cold coupling angle)"),
+    )
+    results.figures["heat_pump_sweep"] = pump_sweep_figure(sweep)
     results.notes.append(
         f"Design (phi_h, phi_c, J, log gamma_d) with J in [{config.tunnelling_min}, "
         f"{config.tunnelling_max}], gamma_d in [{config.dephasing_min}, {config.dephasing_max}]; "
@@ -269,85 +237,6 @@ def _metric_key(name: str) -> str:
     if "_grid_" in name:
         return f"grid/heat/{name}"
     return f"ascent/heat/{name}"
-
-
-@torch.no_grad()
-def _ascent_figure(landscapes, histories, bounds):
-    import matplotlib.pyplot as plt
-
-    lo, hi = bounds
-
-    fig, axes = plt.subplots(2, 3, figsize=(12, 7), dpi=72)
-    titles = {"heat_current": "heat current J_h", "rectification": "rectification R"}
-    for row, name in enumerate(OBJECTIVES):
-        axis, values = landscapes[name]
-        designs = torch.stack([h["design"] for h in histories[name]])  # (T, K, 4)
-        final = histories[name][-1]["values"]
-        best = int(final.argmax())
-        ax = axes[row, 0]
-        cs = ax.contourf(axis, axis, values.T, levels=30, cmap="viridis")
-        fig.colorbar(cs, ax=ax)
-        angles = designs[..., :2] % math.pi
-        for k in range(designs.shape[1]):
-            style = dict(color="r", ms=2) if k == best else dict(color="w", ms=1, alpha=0.6)
-            ax.plot(angles[:, k, 0], angles[:, k, 1], ".", **style)
-            ax.plot(angles[-1, k, 0], angles[-1, k, 1], "*", color=style["color"], ms=7)
-        ax.set_xlabel("phi_h (hot coupling angle)")
-        ax.set_ylabel("phi_c (cold coupling angle)")
-        ax.set_title(f"{titles[name]}: angles slice at the best J, gamma_d", fontsize=9)
-        ax = axes[row, 1]
-        trace = torch.stack([h["values"] for h in histories[name]])  # (T, K)
-        ax.plot(trace, color="gray", lw=0.6)
-        ax.plot(trace[:, best], color="C3", lw=1.2, label="best start")
-        ax.set_xlabel("iteration")
-        ax.set_ylabel(titles[name])
-        ax.legend(fontsize=8)
-        ax.set_title(f"{titles[name]} per iteration, every start", fontsize=9)
-        ax = axes[row, 2]
-        path = designs[:, best]
-        ax.plot(path[:, 0], label="phi_h")
-        ax.plot(path[:, 1], label="phi_c")
-        for i, label in ((2, "J"), (3, "log gamma_d")):
-            ax.plot((path[:, i] - lo[i]) / (hi[i] - lo[i]), label=f"{label} (0-1: box position)")
-        ax.set_xlabel("iteration")
-        ax.set_ylabel("angle (rad) / box position")
-        ax.legend(fontsize=7)
-        ax.set_title("parameters of the best start", fontsize=9)
-    fig.tight_layout()
-    return fig
-
-
-@torch.no_grad()
-def _sweep_figure(sweep):
-    import matplotlib.pyplot as plt
-
-    r = sweep["pump_rate"]
-    rho, jac, fd = sweep["rho"], sweep["jac"], sweep["fd"]
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6), dpi=80)
-    series = {
-        "rho_11": (rho[:, 1, 1].real, jac[:, 1, 1].real, fd[:, 1, 1].real),
-        "rho_22": (rho[:, 2, 2].real, jac[:, 2, 2].real, fd[:, 2, 2].real),
-        "|rho_12|": (rho[:, 1, 2].abs(), None, None),
-        "Re rho_12": (rho[:, 1, 2].real, jac[:, 1, 2].real, fd[:, 1, 2].real),
-    }
-    for k, (label, (value, d, d_fd)) in enumerate(series.items()):
-        axes[0].plot(r, value, f"C{k}", label=label)
-        if d is not None:
-            axes[1].plot(r, d, f"C{k}", label=f"d {label} / d log r")
-            axes[1].plot(r, d_fd, f"C{k}.", ms=4)
-    axes[0].plot(r, sweep["current"] / sweep["current"].abs().max(), "k--", label="J_h (scaled)")
-    axes[1].plot(
-        r, sweep["d_current"] / sweep["current"].abs().max(), "k--", label="d J_h (scaled)"
-    )
-    for ax in axes:
-        ax.axvline(sweep["cold_pump_rate"], color="gray", lw=0.6, ls=":")
-        ax.set_xscale("log")
-        ax.set_xlabel("hot-bath pumping rate r = gamma n_h")
-        ax.legend(fontsize=7)
-    axes[0].set_title("steady state vs pumping rate (dotted: the cold bath's rate)", fontsize=9)
-    axes[1].set_title("sensitivities: implicit Jacobian (lines), differences (dots)", fontsize=9)
-    fig.tight_layout()
-    return fig
 
 
 register(

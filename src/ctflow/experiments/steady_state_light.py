@@ -15,6 +15,8 @@ import torch
 
 from ..harness.base import ExperimentConfig, Results, RunContext
 from ..harness.registry import Experiment, register
+from ..plotting.curves import figure_grid, plot_curves, plot_landscape
+from ..quantum.design import central_difference_gradient, first_index_reaching, relative_error
 from ..quantum.light_harvesting import STEADY_STATE_METHODS, LightHarvestingVSystem
 
 __all__ = ["SteadyStateLightConfig", "run"]
@@ -87,8 +89,8 @@ def run(config: SteadyStateLightConfig, ctx: RunContext | None = None) -> Result
     metrics = {
         "eta_initial": etas[0],
         "eta_final": final,
-        "iterations_to_0.979": _first_reaching(etas, 0.979),
-        "iterations_to_0.99": _first_reaching(etas, 0.99),
+        "iterations_to_0.979": first_index_reaching(etas, 0.979),
+        "iterations_to_0.99": first_index_reaching(etas, 0.99),
         "gamma_final": float(params[0].exp()),
         "gamma_d_final": float(params[1].exp() * system.dephasing_unit),
         **_gradient_checks(system, trajectory[0]),
@@ -103,57 +105,50 @@ def run(config: SteadyStateLightConfig, ctx: RunContext | None = None) -> Result
     return results
 
 
-def _first_reaching(etas: list[float], level: float) -> float:
-    return next((float(i) for i, e in enumerate(etas) if e >= level), float("nan"))
-
-
 def _gradient_checks(system: LightHarvestingVSystem, params: torch.Tensor) -> dict[str, float]:
     """Implicit gradient vs central finite differences, and across forward methods."""
     grads = {}
     for method in STEADY_STATE_METHODS:
         p = params.clone().requires_grad_(True)
         (grads[method],) = torch.autograd.grad(system.efficiency(p, method), p)
-    h = 1e-5
-    fd = torch.stack(
-        [
-            (system.efficiency(params + h * e) - system.efficiency(params - h * e)) / (2 * h)
-            for e in torch.eye(2, dtype=params.dtype)
-        ]
-    )
-    rel = lambda a, b: float((a - b).norm() / b.norm())  # noqa: E731
+    fd = central_difference_gradient(system.efficiency, params, 1e-5)
     return {
-        "grad_vs_fd_rel_err": rel(grads["solve"], fd),
-        "grad_methods_rel_diff": rel(grads["fixed_point"], grads["solve"]),
+        "grad_vs_fd_rel_err": relative_error(grads["solve"], fd),
+        "grad_methods_rel_diff": relative_error(grads["fixed_point"], grads["solve"]),
     }
 
 
 @torch.no_grad()
 def _figure(system, trajectory, etas, n):
-    import matplotlib.pyplot as plt
-
     log_g = torch.linspace(math.log(10**-5.5), math.log(10**-1.5), n, dtype=torch.float64)
     log_gd = torch.linspace(math.log(10**8), math.log(10**16), n, dtype=torch.float64)
     mesh = torch.stack(torch.meshgrid(log_g, log_gd, indexing="xy"), dim=-1)
-    eta = system.efficiency(mesh)
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6), dpi=80)
-    cs = axes[0].contourf(
-        log_g.exp(), (log_gd.exp() * system.dephasing_unit), eta, levels=30, cmap="PuBu_r"
+    unit = system.dephasing_unit
+    fig, axes = figure_grid(1, 2, (9, 3.6))
+    plot_landscape(
+        axes[0, 0],
+        log_g.exp(),
+        log_gd.exp() * unit,
+        system.efficiency(mesh),  # (len(log_gd), len(log_g)) from the "xy" mesh
+        paths=[torch.stack([trajectory[:, 0].exp(), trajectory[:, 1].exp() * unit], -1)],
+        path_style={"color": "k", "ls": "-", "ms": 2, "lw": 0.8, "alpha": 1.0},
+        cmap="PuBu_r",
+        colorbar_label="efficiency",
+        xscale="log",
+        yscale="log",
+        xlabel="Gamma",
+        ylabel="gamma_d",
+        title="efficiency landscape and ascent path",
     )
-    fig.colorbar(cs, ax=axes[0], label="efficiency")
-    axes[0].plot(
-        trajectory[:, 0].exp(), trajectory[:, 1].exp() * system.dephasing_unit, "k.-", ms=2, lw=0.8
+    plot_curves(
+        axes[0, 1],
+        {"_eta": (range(len(etas)), etas)},
+        hlines={"reference 0.979": 0.979},
+        xlabel="iteration",
+        ylabel="efficiency",
+        title="gradient ascent",
+        legend_fontsize=8,
     )
-    axes[0].set_xscale("log")
-    axes[0].set_yscale("log")
-    axes[0].set_xlabel("Gamma")
-    axes[0].set_ylabel("gamma_d")
-    axes[0].set_title("efficiency landscape and ascent path", fontsize=9)
-    axes[1].plot(etas)
-    axes[1].axhline(0.979, color="gray", ls="--", lw=0.8, label="reference 0.979")
-    axes[1].set_xlabel("iteration")
-    axes[1].set_ylabel("efficiency")
-    axes[1].legend(fontsize=8)
-    axes[1].set_title("gradient ascent", fontsize=9)
     fig.tight_layout()
     return fig
 

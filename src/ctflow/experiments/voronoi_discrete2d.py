@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import matplotlib.pyplot as plt
 import torch
 
 from ..data.grid_laws import LAWS, joint_law
@@ -31,6 +30,7 @@ from ..flows import (
 from ..harness.base import ExperimentConfig, Results, RunContext
 from ..harness.config import check_fields
 from ..harness.registry import Experiment, register
+from ..plotting.maps import cell_law_figure, nearest_cells, plane_grid
 
 __all__ = ["VoronoiDiscrete2DConfig", "run", "build_models"]
 
@@ -221,54 +221,25 @@ def run(config: VoronoiDiscrete2DConfig, ctx: RunContext | None = None) -> Resul
 def _cell_figure(model, labels, flat_p, truth, model_p, dataset):
     """Left: the true law; middle: the model's samples; right: the learned tessellation of the
     first variable with posterior samples of z, coloured by label."""
-    fig, axes = plt.subplots(1, 3, figsize=(9, 3))
-    vmax = float(truth.max())
-    axes[0].imshow(truth.T, origin="lower", cmap="viridis", vmin=0, vmax=vmax)
-    axes[0].set_title(f"{dataset}: P(x0, x1)", fontsize=9)
-    image = axes[1].imshow(model_p.T, origin="lower", cmap="viridis", vmin=0, vmax=vmax)
-    # the two panels share one scale (vmin, vmax)
-    fig.colorbar(image, ax=axes[1], fraction=0.046, pad=0.04).ax.tick_params(labelsize=7)
-    axes[1].set_title("Voronoi model samples", fontsize=9)
     deq = model.dequantizers[0]  # one module holds both variables' tessellations
     lo, hi = (b.detach().cpu()[0] for b in deq.box())
     anchors0 = deq.anchors.detach().cpu()[0]
     n = 200
-    xs = torch.linspace(float(lo[0]), float(hi[0]), n)
-    ys = torch.linspace(float(lo[1]), float(hi[1]), n)
-    grid = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), -1).reshape(-1, 2)
-    param = next(model.parameters())
-    cells = (grid[:, None, :] - anchors0).pow(2).sum(-1).argmin(-1).reshape(n, n)
-    K = model.classes[0]
-    axes[2].imshow(
-        cells,
-        origin="lower",
-        extent=(float(lo[0]), float(hi[0]), float(lo[1]), float(hi[1])),
-        cmap="tab10" if K <= 10 else "tab20",
-        alpha=0.35,
-        vmin=0,
-        vmax=K - 1,
-    )
+    cells = nearest_cells(plane_grid(lo, hi, n), anchors0).reshape(n, n)
     idx = torch.multinomial(flat_p, 1500, replacement=True)
-    z, _ = model.sample_posterior(labels[idx].to(param.device))
-    z = z[0, :, :2].cpu()
-    axes[2].scatter(
-        z[:, 0],
-        z[:, 1],
-        c=labels[idx, 0],
-        cmap="tab10" if K <= 10 else "tab20",
-        s=1.5,
-        vmin=0,
-        vmax=K - 1,
+    z, _ = model.sample_posterior(labels[idx].to(next(model.parameters()).device))
+    extent = (float(lo[0]), float(hi[0]), float(lo[1]), float(hi[1]))
+    return cell_law_figure(
+        truth,
+        model_p,
+        cells,
+        extent,
+        z[0, :, :2].cpu(),
+        labels[idx, 0],
+        anchors0,
+        title=dataset,
+        estimate_title="Voronoi model samples",
     )
-    axes[2].scatter(anchors0[:, 0], anchors0[:, 1], c="k", marker="x", s=12)
-    axes[2].set_xlim(float(lo[0]), float(hi[0]))
-    axes[2].set_ylim(float(lo[1]), float(hi[1]))
-    axes[2].set_title("cells of x0, samples of q(z0 | x)", fontsize=9)
-    for ax in axes:
-        ax.set_xticks([])
-        ax.set_yticks([])
-    fig.tight_layout()
-    return fig
 
 
 register(

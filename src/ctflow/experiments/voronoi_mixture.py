@@ -14,12 +14,10 @@ batch for each number of cells.
 
 from __future__ import annotations
 
-import math
 import statistics
 import time
 from dataclasses import dataclass
 
-import matplotlib.pyplot as plt
 import torch
 from torch import Tensor, nn
 
@@ -28,11 +26,13 @@ from ..data.tabular import load_table
 from ..data.toy_quality import entropy_of
 from ..device import select_device
 from ..flows import VoronoiMixture
+from ..flows.mle import fit_density, nll_stats
 from ..flows.voronoi_mixture import TAILS
 from ..harness.base import ExperimentConfig, Results, RunContext
 from ..harness.config import check_fields
 from ..harness.registry import Experiment, register
 from ..nn import parameter_count
+from ..plotting.maps import cell_edges, density_panels_figure, plane_grid
 
 __all__ = ["VoronoiMixtureConfig", "run", "build_models", "load_tabular"]
 
@@ -190,29 +190,25 @@ def run(config: VoronoiMixtureConfig, ctx: RunContext | None = None) -> Results:
                 with torch.no_grad():
                     model.base.tessellation.anchor_raw.copy_(model.transform()(init))
 
-            def loss_fn(step, model=model, gen=gen, ds=ds, train=train):
-                x = _draw(ds, train, config.batch_size, gen).to(device)
-                return -model().log_prob(x).mean()
-
             steps = config.steps if toy else config.tabular_steps
-            trained = ctx.fit(
-                loss_fn,
+            trained = fit_density(
                 model,
-                tag=f"{name}/{ds}",
-                generators=[gen],
-                device=device,
+                lambda step, gen=gen, ds=ds, train=train: _draw(ds, train, config.batch_size, gen),
                 steps=steps,
                 lr=config.lr,
-                schedule="cosine",
-                warmup=min(100, steps // 10),
-                grad_clip=10.0,
+                device=device,
+                warmup=100,
+                fit_fn=ctx.fit,
+                tag=f"{name}/{ds}",
+                generators=[gen],
             )
             with torch.no_grad():
                 logp = model().log_prob(x_test)
                 seconds = _median_time(lambda m=model, x=x_test: m().log_prob(x), config)
+            test_nll, test_nll_stderr = nll_stats(logp)
             metrics = {
-                "test_nll": float(-logp.mean()),
-                "test_nll_stderr": float(logp.std() / math.sqrt(len(logp))),
+                "test_nll": test_nll,
+                "test_nll_stderr": test_nll_stderr,
                 "eval_ms": 1000 * seconds,
                 "train_seconds": trained.seconds,
                 "iters_per_second": steps / max(trained.seconds, 1e-9),
@@ -257,37 +253,26 @@ def _median_time(fn, config: VoronoiMixtureConfig) -> float:
 @torch.no_grad()
 def _figure(models: dict[str, nn.Module], ds: str, x_test: Tensor, config: VoronoiMixtureConfig):
     """Densities of the baseline and each Voronoi mixture; cell boundaries (pulled back to data
-    space) over the last one."""
+    space) over each mixture."""
     lim, n = config.grid_limit, config.grid
-    axis = torch.linspace(-lim, lim, n)
-    grid = torch.stack(torch.meshgrid(axis, axis, indexing="xy"), -1).reshape(-1, 2)
-    grid = grid.to(x_test.device)
-    fig, axes = plt.subplots(1, len(models) + 1, figsize=(2.6 * (len(models) + 1), 2.8), dpi=80)
-    pts = x_test[:2000].cpu()
-    axes[0].scatter(pts[:, 0], pts[:, 1], s=1, alpha=0.5)
-    axes[0].set_title(f"{ds} data", fontsize=9)
-    for ax, (name, model) in zip(axes[1:], models.items()):
-        density = model().log_prob(grid).reshape(n, n).cpu().exp()
-        vmax = float(torch.quantile(density.flatten(), 0.995))  # a few spikes would hide the rest
-        image = ax.imshow(
-            density, origin="lower", extent=(-lim, lim, -lim, lim), cmap="magma", vmin=0, vmax=vmax
-        )
-        fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04).ax.tick_params(labelsize=6)
+    grid = plane_grid((-lim, -lim), (lim, lim), n, x_test.device)
+    densities, edges = {}, {}
+    for name, model in models.items():
+        densities[name] = model().log_prob(grid).reshape(n, n).cpu().exp()
         if name != "coupling":
-            cells = model.base.tessellation.quantize(model.transform()(grid)).reshape(n, n).cpu()
-            edges = (cells[1:, :-1] != cells[:-1, :-1]) | (cells[:-1, 1:] != cells[:-1, :-1])
-            ys, xs = torch.nonzero(edges, as_tuple=True)
-            step = 2 * lim / (n - 1)
-            ax.scatter(-lim + xs * step, -lim + ys * step, s=0.6, c="cyan", alpha=0.8, linewidths=0)
-        ax.set_title(name, fontsize=9)
-    for ax in axes:
-        ax.set_xlim(-lim, lim)
-        ax.set_ylim(-lim, lim)
-        ax.set_aspect("equal")
-        ax.set_xticks([])
-        ax.set_yticks([])
-    fig.tight_layout()
-    return fig
+            cells = model.base.tessellation.quantize(model.transform()(grid))
+            edges[name] = cell_edges(cells.reshape(n, n).cpu())
+    return density_panels_figure(
+        x_test,
+        densities,
+        lim,
+        data_title=f"{ds} data",
+        edges=edges,
+        cmap="magma",
+        vmax_quantile=0.995,
+        panel_size=(2.6, 2.8),
+        dpi=80,
+    )
 
 
 register(

@@ -26,6 +26,7 @@ from ..data import DIGITS_LEVELS, load_digits_split
 from ..data.text import load_text as read_text
 from ..device import select_device
 from ..flows import build_dequantization, dequantization_bounds
+from ..flows.independent import independent_categorical_bits
 from ..harness.base import ExperimentConfig, Results, RunContext
 from ..harness.config import check_fields
 from ..harness.registry import Experiment, register
@@ -126,12 +127,8 @@ def _data(config: VoronoiRealDiscreteConfig, dataset: str):
         def draw(n, gen):
             return train[torch.randint(len(train), (n,), generator=gen)]
 
-        counts = torch.stack(
-            [torch.bincount(train[:, j], minlength=DIGITS_LEVELS) for j in range(64)]
-        )
-        probs = (counts + 0.5) / (counts + 0.5).sum(-1, keepdim=True)
-        ref = -probs.log().gather(1, test.T).T.mean() / math.log(2)
-        return draw, test[: config.n_test], float(ref)
+        ref = independent_categorical_bits(train, test, DIGITS_LEVELS, dtype=torch.float32)
+        return draw, test[: config.n_test], ref
     train, test, vocab = load_text()
     L = config.seq_len
 
@@ -140,10 +137,7 @@ def _data(config: VoronoiRealDiscreteConfig, dataset: str):
         return train[start[:, None] + torch.arange(L)]
 
     chunks = test[: (len(test) // L) * L].reshape(-1, L)[: config.n_test]
-    probs = (torch.bincount(train, minlength=len(vocab)) + 0.5).double()
-    probs /= probs.sum()
-    ref = -probs.log()[chunks].mean() / math.log(2)
-    return draw, chunks, float(ref)
+    return draw, chunks, independent_categorical_bits(train, chunks, len(vocab), per_variable=False)
 
 
 def run(config: VoronoiRealDiscreteConfig, ctx: RunContext | None = None) -> Results:

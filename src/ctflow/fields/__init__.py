@@ -31,6 +31,7 @@ from .pde import (
 )
 from .spacetime import SpaceTimeFlow, space_time_points
 from .torus import PeriodicEmbedding, torus_field, torus_grid, torus_integral
+from .transport import transport_with_cost
 from .vector_field import VectorField
 
 __all__ = [
@@ -45,6 +46,7 @@ __all__ = [
     "SpaceTimeFlow",
     "GaussianMixtureFlux",
     "space_time_points",
+    "transport_with_cost",
     "PeriodicEmbedding",
     "torus_field",
     "torus_grid",

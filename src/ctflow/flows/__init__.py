@@ -31,14 +31,28 @@ from .discrete import (
     discrete_sample,
     mixture_elbo,
 )
+from .discrete_targets import cfg_tilted_law, empirical_total_variation, sequence_codes
 from .exact import ExactMaskedPosterior, GaussianMixtureVelocity
+from .flow_map_training import (
+    FLOW_MAP_METHODS,
+    budget_samples,
+    check_flow_map_options,
+    flow_map_loss,
+    flow_map_step_loss,
+)
 from .flow_maps import (
     average_velocity_and_derivative,
     flow_map_sample,
     meanflow_loss,
     shortcut_loss,
 )
-from .guidance import ClassifierFreeGuidance, DiscreteClassifierFreeGuidance, RewardGuidance
+from .guidance import (
+    ClassifierFreeGuidance,
+    DiscreteClassifierFreeGuidance,
+    RewardGuidance,
+    cfg_field,
+)
+from .independent import categorical_frequencies, independent_categorical_bits
 from .matching import (
     COUPLINGS,
     VelocityFromEps,
@@ -47,7 +61,14 @@ from .matching import (
     eps_loss,
     score_matching_loss,
 )
+from .mixture_targets import (
+    cfg_tilt_samples,
+    class_conditional_mixture_field,
+    linear_reward_tilt_samples,
+)
+from .mle import fit_density, nll_stats
 from .ode_flow import ODEFlow, ODEFlowDistribution
+from .solver_budgets import BudgetSample, mean_nll, sample_at_budgets
 from .voronoi import VoronoiTessellation
 from .voronoi_mixture import FlowMixture, MixtureDistribution, RadialStudentT, VoronoiMixture
 
@@ -67,6 +88,10 @@ __all__ = [
     "flow_map_sample",
     "average_velocity_and_derivative",
     "CNF",
+    "fit_density",
+    "nll_stats",
+    "categorical_frequencies",
+    "independent_categorical_bits",
     "ODEFlow",
     "ODEFlowDistribution",
     "CNFDistribution",
@@ -99,6 +124,21 @@ __all__ = [
     "DEQUANTIZATION_PRIORS",
     "build_dequantization",
     "dequantization_bounds",
+    "cfg_field",
+    "FLOW_MAP_METHODS",
+    "check_flow_map_options",
+    "flow_map_loss",
+    "flow_map_step_loss",
+    "budget_samples",
+    "BudgetSample",
+    "sample_at_budgets",
+    "mean_nll",
+    "class_conditional_mixture_field",
+    "cfg_tilt_samples",
+    "linear_reward_tilt_samples",
+    "sequence_codes",
+    "cfg_tilted_law",
+    "empirical_total_variation",
 ]
 from .riemannian_cnf import RiemannianCNF, RiemannianCNFDistribution, TangentField  # noqa: E402
 

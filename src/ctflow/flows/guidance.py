@@ -24,13 +24,20 @@ depend on ``x``); for anything else it is an approximation, measured in
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch  # noqa: F401  (the doctests' namespace)
 from torch import Tensor, nn
 
 from .._validate import check_real
 from ..paths import AffineGaussianPath
 
-__all__ = ["ClassifierFreeGuidance", "DiscreteClassifierFreeGuidance", "RewardGuidance"]
+__all__ = [
+    "ClassifierFreeGuidance",
+    "DiscreteClassifierFreeGuidance",
+    "RewardGuidance",
+    "cfg_field",
+]
 
 
 class ClassifierFreeGuidance(nn.Module):
@@ -192,3 +199,21 @@ class RewardGuidance(nn.Module):
 
     def extra_repr(self) -> str:
         return f"scale={self.scale}, t_min={self.t_min}"
+
+
+def cfg_field(
+    field: nn.Module, scale: float, null: Tensor, context: Tensor
+) -> Callable[[Tensor, Tensor], Tensor]:
+    """``v(t, x | null) + scale (v(t, x | c) - v(t, x | null))`` with ``c`` fixed, as ``f(t, x)``.
+
+    Args:
+        field: conditional field ``field(t, x, c)`` trained with the null context.
+        scale: guidance scale ``w`` (0: unconditional, 1: conditional).
+        null: the null context ``(k,)``.
+        context: the contexts ``(N, k)``, one per row of the states to integrate.
+
+    Returns:
+        ``f(t, x)`` for ``x (N, D)``, returning ``(N, D)``, for :func:`ctflow.solvers.odeint`.
+    """
+    guided = ClassifierFreeGuidance(field, scale, null)
+    return lambda t, x: guided(t, x, context)

@@ -3,9 +3,11 @@
 from .autoregressive import AutoregressiveGFN
 from .chain import MarkovChainGFN, mle_gfn_loss
 from .diffusion import DiffusionGFN, linear_betas
+from .diffusion_training import DIFFUSION_OBJECTIVES, diffusion_loss, diffusion_nll_bounds
 from .env import DiscreteEnv, l1_distance, terminal_distribution
 from .hvae import GaussianLayer, HierarchicalVAEGFN
 from .hypergrid import HyperGrid
+from .marginals import grid_marginal
 from .objectives import (
     OBJECTIVES,
     detailed_balance,
@@ -22,6 +24,7 @@ from .trajectories import Trajectories, sample_trajectories, score_trajectories
 __all__ = [
     "DiscreteEnv",
     "HyperGrid",
+    "grid_marginal",
     "SequenceEnv",
     "GFlowNetPolicy",
     "Trajectories",
@@ -40,6 +43,9 @@ __all__ = [
     "mle_gfn_loss",
     "DiffusionGFN",
     "linear_betas",
+    "DIFFUSION_OBJECTIVES",
+    "diffusion_loss",
+    "diffusion_nll_bounds",
     "HierarchicalVAEGFN",
     "GaussianLayer",
     "AutoregressiveGFN",

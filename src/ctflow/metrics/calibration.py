@@ -1,4 +1,5 @@
-"""Calibration of classifiers: top-label expected calibration error and reliability diagrams."""
+"""Calibration and uncertainty of classifiers: top-label expected calibration error, reliability
+diagrams, predictive entropy and the AUROC of a score separating two sets."""
 
 from __future__ import annotations
 
@@ -7,7 +8,13 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-__all__ = ["ReliabilityData", "expected_calibration_error", "reliability_diagram_data"]
+__all__ = [
+    "ReliabilityData",
+    "auroc",
+    "expected_calibration_error",
+    "predictive_entropy",
+    "reliability_diagram_data",
+]
 
 # rows of probs may be off from summing to 1 by float32 softmax rounding, but not by more
 _SUM_TOL = 1e-3
@@ -129,3 +136,53 @@ def expected_calibration_error(probs: Tensor, labels: Tensor, n_bins: int = 15) 
     # (n_b / N) |acc_b - conf_b| = |sum of correct - sum of confidence| / N, and empty bins add 0
     ece = (correct_sum - conf_sum).abs().sum() / confidence.shape[0]
     return ece.to(probs.dtype)
+
+
+def predictive_entropy(probs: Tensor) -> Tensor:
+    """Entropy (nats) of each row of class probabilities, ``-sum_c p_c log p_c``.
+
+    Args:
+        probs: probabilities of shape ``(..., C)``; zeros contribute 0.
+
+    Returns:
+        A tensor of shape ``(...)``.
+
+    Examples:
+        >>> predictive_entropy(torch.tensor([[0.5, 0.5], [0.25, 0.75]]))
+        tensor([0.6931, 0.5623])
+    """
+    if not isinstance(probs, Tensor) or not probs.is_floating_point() or probs.dim() < 1:
+        raise TypeError("probs must be a floating-point tensor of shape (..., C)")
+    # clamping keeps 0 log 0 at 0 rather than NaN
+    return -(probs * probs.clamp_min(1e-12).log()).sum(-1)
+
+
+def auroc(negative: Tensor, positive: Tensor) -> float:
+    """Area under the ROC curve of a score that should be higher on ``positive``.
+
+    The probability that a random positive scores above a random negative, ties counting one
+    half; e.g. predictive entropy on clean (negative) vs out-of-distribution (positive) inputs.
+    0.5 is chance. Computed by ``sklearn.metrics.roc_auc_score`` (trapezoids under the ROC
+    curve), which can differ from the exact pair count by float rounding (~1e-16).
+
+    Args:
+        negative: scores of shape ``(n_neg,)``, ``n_neg >= 1``.
+        positive: scores of shape ``(n_pos,)``, ``n_pos >= 1``.
+
+    Returns:
+        The AUROC in ``[0, 1]``.
+
+    Examples:
+        >>> auroc(torch.tensor([0.1, 0.4]), torch.tensor([0.4, 0.9]))
+        0.875
+    """
+    from sklearn.metrics import roc_auc_score  # scikit-learn is heavy to import: only here
+
+    for name, value in (("negative", negative), ("positive", positive)):
+        if not isinstance(value, Tensor) or value.dim() != 1 or value.numel() == 0:
+            raise ValueError(f"{name} must be a non-empty 1-D tensor of scores")
+        if not bool(torch.isfinite(value).all()):
+            raise ValueError(f"{name} contains NaN or inf values")
+    scores = torch.cat([negative, positive]).detach().cpu()
+    labels = torch.cat([torch.zeros(len(negative)), torch.ones(len(positive))])
+    return float(roc_auc_score(labels.numpy(), scores.numpy()))

@@ -5,6 +5,14 @@ Vectorisation stacks columns (QuTiP's convention): ``vec(A rho B) = kron(B.T, A)
 
 from __future__ import annotations
 
+from .design import (
+    central_difference_gradient,
+    densest_grid_size,
+    first_index_reaching,
+    grid_search_max,
+    projected_adam_ascent,
+    relative_error,
+)
 from .heat_transfer import HeatTransferVSystem
 from .light_harvesting import LightHarvestingVSystem
 from .liouvillian import lindblad_rhs, liouvillian, unvec, vec
@@ -17,9 +25,15 @@ __all__ = [
     "HeatTransferVSystem",
     "LightHarvestingVSystem",
     "METHODS",
+    "central_difference_gradient",
+    "densest_grid_size",
+    "first_index_reaching",
+    "grid_search_max",
     "lindblad_rhs",
     "liouvillian",
+    "projected_adam_ascent",
     "random_lindbladian",
+    "relative_error",
     "sparse_liouvillian",
     "steady_state",
     "steady_state_of",

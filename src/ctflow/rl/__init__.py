@@ -9,10 +9,18 @@ from __future__ import annotations
 
 import importlib
 
+from .action_stats import histogram_entropy, mode_masses
 from .agent import SAC, SMAC, ActorCritic, AgentConfig
 from .buffer import ReplayBuffer
 from .estimators import AGGREGATIONS, aggregate_particles, marginal_log_prob
+from .latent_gaussian import (
+    linear_gaussian_conditional_entropy,
+    linear_gaussian_entropy,
+    linear_gaussian_log_prob,
+    particle_entropy_bound,
+)
 from .loop import TrainConfig, TrainLog, evaluate, random_policy_returns, train_agent
+from .max_entropy import boltzmann_policy, grid_entropy, grid_expectation, grid_mode_masses
 from .networks import InjectMLP, MLPEncoder, RecurrentEncoder, squashed_log_prob, tanh_log_det
 
 _ENV_NAMES = (
@@ -37,7 +45,17 @@ __all__ = [
     "TrainConfig",
     "TrainLog",
     "aggregate_particles",
+    "boltzmann_policy",
     "evaluate",
+    "grid_entropy",
+    "grid_expectation",
+    "grid_mode_masses",
+    "histogram_entropy",
+    "linear_gaussian_conditional_entropy",
+    "linear_gaussian_entropy",
+    "linear_gaussian_log_prob",
+    "mode_masses",
+    "particle_entropy_bound",
     "random_policy_returns",
     "marginal_log_prob",
     "squashed_log_prob",

@@ -1,19 +1,18 @@
-"""Small, consistent figures (matplotlib, no display needed)."""
+"""Figures of samples and densities: scatters, sample grids, trajectories, images and maps
+on the sphere."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")  # headless: figures are written to files
-import matplotlib.pyplot as plt  # noqa: E402
-from torch import Tensor  # noqa: E402
+import matplotlib.pyplot as plt
+from torch import Tensor
 
 __all__ = [
     "density_sample_figure",
     "scatter_figure",
     "sample_grid_figure",
+    "scatter_panels_figure",
     "trajectory_figure",
     "overlay_figure",
     "image_grid_figure",
@@ -102,6 +101,31 @@ def sample_grid_figure(samples: dict[str, dict[str, Tensor]], limit: float, titl
     return fig
 
 
+def scatter_panels_figure(panels: dict[str, Tensor], limit: float, title: str = ""):
+    """One row of 2-D scatter plots, one per entry, each titled by its key.
+
+    Args:
+        panels: title -> points ``(N, 2)``; titles may span lines (``"\\n"``).
+        limit: every panel shows ``[-limit, limit]^2``.
+        title: an optional figure title.
+
+    Returns:
+        A matplotlib figure with ``len(panels)`` axes.
+
+    Examples:
+        >>> import torch
+        >>> fig = scatter_panels_figure({"a": torch.zeros(3, 2), "b": torch.ones(3, 2)}, 2.0)
+        >>> len(fig.axes)
+        2
+    """
+    if not panels:
+        raise ValueError("panels is empty: give at least one title -> points (N, 2)")
+    for name, pts in panels.items():
+        if pts.dim() != 2 or pts.shape[-1] != 2:
+            raise ValueError(f"panel {name!r} must be points (N, 2), got {tuple(pts.shape)}")
+    return sample_grid_figure({"": dict(panels)}, limit, title)
+
+
 def trajectory_figure(trajectories: dict[str, Tensor], limit: float, title: str = ""):
     """One panel per method: paths ``(T, N, 2)`` from noise (light) to samples (dark dots)."""
     fig, axes = plt.subplots(
@@ -185,7 +209,7 @@ def sphere_density_maps_figure(maps: dict[str, Tensor], points: Tensor | None, t
         points: ``(n, 3)`` points on the sphere to overlay, or None.
         title: the figure's title.
     """
-    from .data.earth import xyz_to_latlon
+    from ..data.earth import xyz_to_latlon
 
     fig, axes = plt.subplots(1, len(maps), figsize=(3.6 * len(maps), 2.2), dpi=80)
     axes = [axes] if len(maps) == 1 else list(axes)
