@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from ctflow.data.bvh import mocap_root, parse_bvh, read_bvh
+from ctflow.data.motion_windows import motion_windows, strided_windows
 
 SMALL = """HIERARCHY
 ROOT Hips
@@ -157,3 +158,30 @@ def test_the_mocap_experiments_train_any_source_rate_near_mocap_fps(tmp_path, mo
     assert np.allclose(np.diff(mocap_windows(slow, 16, "train")[1]), 0.0166667)
     with pytest.raises(ValueError, match="mocap_fps"):
         CompressRDConfig(mocap_fps=0.0)
+
+
+def test_strided_windows_take_every_phase_of_the_stride():
+    frames = np.arange(10)
+    got = strided_windows(frames, step=3, length=2, hop=2)
+    # phases 0, 3, 6, 9 / 1, 4, 7 / 2, 5, 8; windows of 2 starting every 2nd frame of each
+    assert [w.tolist() for w in got] == [[0, 3], [6, 9], [1, 4], [2, 5]]
+    assert strided_windows(frames, step=1, length=11, hop=1) == []
+    with pytest.raises(ValueError, match="step, length and hop"):
+        strided_windows(frames, step=0, length=2, hop=1)
+
+
+def test_motion_windows_split_the_take_in_time_at_the_reduced_rate():
+    # a 40-frame take at 2 fps whose root walks along x: read at 1 fps (every 2nd frame)
+    rows = "\n".join(f"{i} 0 0  0 0 0  0 0 0  0 0 0" for i in range(40))
+    bvh = parse_bvh(SMALL.split("MOTION")[0] + f"MOTION\nFrames: 40\nFrame Time: 0.5\n{rows}\n")
+    train, times = motion_windows(bvh, fps=1.0, length=4, split="train", hop=2)
+    test, _ = motion_windows(bvh, fps=1.0, length=4, split="test")
+    np.testing.assert_allclose(times, [0.0, 1.0, 2.0, 3.0])
+    assert train.dtype == np.float32 and train.shape[1:] == (4, 3 * len(bvh.joints))
+    # frames 0..27 train (70%): phase 0 keeps 0, 2, ..., 26 (14 frames: 6 windows), phase 1
+    # 1, 3, ..., 27 (6 windows); the rest, 28..39, gives each phase 6 frames (2 windows each)
+    assert len(train) == 12 and len(test) == 4
+    with pytest.raises(ValueError, match="split must be"):
+        motion_windows(bvh, 1.0, 4, "val")
+    with pytest.raises(ValueError, match="too few frames"):
+        motion_windows(bvh, 1.0, 30, "test")

@@ -114,3 +114,19 @@ def test_the_checker_sees_violations():
     units = _units_in(source, ["ctflow", "metrics"])
     assert units == {"experiments", "metrics", "flows", "runs", "train", "paths"}
     assert _units_in("from .ops import divergence\n", ["ctflow"]) == {"ops"}
+
+
+def _lines(path: Path) -> int:
+    return len(path.read_text().splitlines())
+
+
+def test_experiments_are_at_most_a_fifth_of_the_source():
+    # experiments/ keeps each run's config, sizes and story; reusable code lives in the library
+    total = sum(_lines(p) for p in SRC.rglob("*.py"))
+    experiments = sum(_lines(p) for p in (SRC / "experiments").rglob("*.py"))
+    assert experiments <= 0.20 * total, f"experiments/ is {experiments / total:.1%} of src/ctflow"
+
+
+def test_no_source_file_is_over_400_lines():
+    long = {str(p.relative_to(SRC)): _lines(p) for p in SRC.rglob("*.py") if _lines(p) > 400}
+    assert not long, f"split these modules: {long}"

@@ -32,3 +32,19 @@ __all__ = [
     "ou_negative_elbo",
     "ou_per_path_gradients",
 ]
+from .estimator_study import estimator_gradients, paired_mean_z  # noqa: E402
+from .scores import (  # noqa: E402
+    classification_scores,
+    predict_probs,
+    predictive_samples,
+    regression_scores,
+)
+
+__all__ += [
+    "estimator_gradients",
+    "paired_mean_z",
+    "predictive_samples",
+    "predict_probs",
+    "classification_scores",
+    "regression_scores",
+]

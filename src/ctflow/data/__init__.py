@@ -92,6 +92,10 @@ __all__ += [
     "smooth_control",
 ]
 
+from ctflow.data.motion_windows import motion_windows, strided_windows  # noqa: E402
+
+__all__ += ["motion_windows", "strided_windows"]
+
 from ctflow.data.arrays import POINT_FILE_SUFFIXES, read_points  # noqa: E402
 
 __all__ += ["POINT_FILE_SUFFIXES", "read_points"]
@@ -100,3 +104,7 @@ from ctflow.data.grid_laws import LAWS as GRID_LAWS  # noqa: E402
 from ctflow.data.grid_laws import joint_law  # noqa: E402
 
 __all__ += ["GRID_LAWS", "joint_law"]
+from ctflow.data.corruptions import CORRUPTIONS, corrupt_images, digits_to_signed  # noqa: E402
+from ctflow.data.toy1d import toy_regression_data  # noqa: E402
+
+__all__ += ["CORRUPTIONS", "corrupt_images", "digits_to_signed", "toy_regression_data"]

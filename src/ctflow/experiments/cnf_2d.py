@@ -7,24 +7,21 @@ NLL with the data's entropy (the best achievable NLL), plus exact W2 and MMD on 
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import torch
 
 from ..data import TOY_DATASETS, read_points
-from ..data.point_sets import PointData, plane, point_datasets
-from ..data.toy_quality import density_grid, sample_quality
+from ..data.point_sets import point_datasets
 from ..device import select_device
 from ..flows import CNF
-from ..flows.mle import fit_density, nll_stats
+from ..flows.cnf_scores import cnf_point_figure, cnf_point_scores
+from ..flows.mle import fit_density
 from ..harness.base import ExperimentConfig, Results, RunContext
 from ..harness.config import check_fields
 from ..harness.registry import Experiment, register
-from ..metrics import wasserstein2
 from ..nn import TimeMLP
-from ..plotting import density_sample_figure
-from ..solvers import METHODS, odeint
+from ..solvers import METHODS
 
 __all__ = ["CNF2DConfig", "run", "build_models"]
 
@@ -145,80 +142,19 @@ def run(config: CNF2DConfig, ctx: RunContext | None = None) -> Results:
             field=flow.field,
             dim=data.dim,
         ).to(device)
-        metrics = _evaluate(evaluator, data, config, test_gen, device)
+        metrics = cnf_point_scores(evaluator, data, config.n_eval, test_gen, device, FLOOR_DRAWS)
         metrics["train_seconds"] = trained.seconds
         metrics["final_train_loss"] = trained.final_loss
         results.metrics.update({f"cnf/{dataset}/{k}": float(v) for k, v in metrics.items()})
-        results.figures[f"cnf_{dataset}"] = _figure(evaluator, data, config, test_gen, device)
+        results.figures[f"cnf_{dataset}"] = cnf_point_figure(
+            evaluator, data, config.n_eval, config.grid, config.grid_limit, test_gen, device
+        )
     results.models = models
     results.notes.append(
         "NLL in nats; the entropy is the lowest NLL any model can reach "
         "(checkerboard: exact, ln(8/0.45^2); 8gaussians: Monte Carlo with 200k samples)."
     )
     return results
-
-
-@torch.no_grad()
-def _evaluate(
-    flow: CNF, data: PointData, config: CNF2DConfig, gen: torch.Generator, device: torch.device
-) -> dict[str, float]:
-    x_test = data.held_out(config.n_eval, gen).to(device)
-    start = time.perf_counter()
-    logp = flow().log_prob(x_test)
-    nll_seconds = time.perf_counter() - start
-    entropy = data.entropy(gen)
-    # a user's held-out points are the sample reference too (W2 needs equal sizes)
-    x_ref = None if data.is_toy else x_test
-    x0 = torch.randn(len(x_test), data.dim, generator=gen).to(device)
-    t = torch.tensor([flow.t0, flow.t1], device=device)
-    xs, stats = odeint(flow.field, x0, t, return_stats=True, **flow.solver)
-    samples = xs[-1]
-    if x_ref is None:
-        x_ref = data.held_out(config.n_eval, gen).to(device)
-    # the noise floor of W2 at this sample size: other data against the reference, averaged over
-    # FLOOR_DRAWS draws (one draw's W2 varies by about 30% at 1024 points, which made a claim
-    # that compares against it fail or pass by the draw)
-    floors = [
-        data.held_out(config.n_eval, gen) if data.is_toy else data.sample(len(x_ref), gen)
-        for _ in range(FLOOR_DRAWS)
-    ]
-    nll, nll_stderr = nll_stats(logp, data.log_scale)  # in the file's units (0 for a toy)
-    out = {
-        "test_nll": nll,
-        "test_nll_stderr": nll_stderr,
-        "sample_nfe": stats.nfe,
-        "nll_seconds": nll_seconds,
-        **sample_quality(samples, x_ref, data.name),
-        "w2_data_vs_data": sum(
-            float(wasserstein2(f.double(), x_ref.cpu().double())) for f in floors
-        )
-        / FLOOR_DRAWS,
-    }
-    if entropy is not None:
-        out["entropy"], out["nll_gap"] = entropy, nll - entropy
-    return out
-
-
-@torch.no_grad()
-def _figure(
-    flow: CNF, data: PointData, config: CNF2DConfig, gen: torch.Generator, device: torch.device
-):
-    if data.dim != 2:  # no density grid beyond the plane; scatter the first two coordinates
-        samples = plane(flow().sample((config.n_eval,)).cpu())
-        points = data.held_out(config.n_eval, gen) if data.is_toy else data.train[: config.n_eval]
-        points = plane(points).float()
-        title = f"CNF (max. likelihood) on {data.name}, first two coordinates{data.units}"
-        return density_sample_figure(points, samples, None, data.plot_limit(), title=title)
-    lim = config.grid_limit if data.is_toy else data.plot_limit()
-    density, mass = density_grid(lambda x: flow().log_prob(x), lim, config.grid, device)
-    samples = flow().sample((config.n_eval,)).cpu()
-    return density_sample_figure(
-        data.held_out(config.n_eval, gen) if data.is_toy else data.train[: config.n_eval].float(),
-        samples,
-        density,
-        lim,
-        title=f"CNF (max. likelihood) on {data.name}{data.units}; grid mass {mass:.3f}",
-    )
 
 
 register(

@@ -23,6 +23,7 @@ from ..compress import NeuralCodec, blend_frames, decode, encode, inbetween_figu
 from ..compress.model import SequenceCodec
 from ..compress.train import distill_keeps, train_codec, with_keep
 from ..data.bvh import mocap_root, read_bvh
+from ..data.motion_windows import strided_windows
 from ..data.sequences import bouncing_balls, smooth_control
 from ..harness.base import Results, RunContext
 from ..harness.config import check_fields
@@ -63,10 +64,7 @@ def _mocap(config):
     step = bvh.stride_for(config.mocap_fps)  # walk_meredith.bvh: 120 fps -> 30 fps
     cut = int(0.7 * len(pos))
     T = config.frames
-    train = []
-    for phase in range(step):
-        seq = pos[:cut][phase::step]
-        train += [seq[s : s + T] for s in range(0, len(seq) - T + 1, 12)]
+    train = strided_windows(pos[:cut], step, T, hop=12)
     span = (T - 1) * step + 1  # a test window at the file's own rate
     test = [pos[cut:][s : s + span] for s in range(0, len(pos) - cut - span + 1, span // 2)]
     if not train or not test:

@@ -38,10 +38,10 @@ from ..flows import (
     DiscreteClassifierFreeGuidance,
     ExactMaskedPosterior,
     RewardGuidance,
-    cfm_loss,
     discrete_fm_loss,
     discrete_sample,
 )
+from ..flows.conditional_training import labelled_cfm_loss
 from ..flows.discrete_targets import cfg_tilted_law, empirical_total_variation, sequence_codes
 from ..flows.mixture_targets import (
     cfg_tilt_samples,
@@ -54,7 +54,7 @@ from ..harness.config import check_choices, check_fields
 from ..harness.registry import Experiment, register
 from ..metrics import wasserstein2
 from ..nn import SequenceTransformer, TimeMLP
-from ..paths import CondOTPath, MixtureDiscretePath, ot_coupling
+from ..paths import CondOTPath, MixtureDiscretePath
 from ..plotting import overlay_figure
 from ..solvers import odeint
 from ..train import cosine_fit_options, drop_labels
@@ -219,23 +219,16 @@ def _train_continuous(net, coupling, path, config, ctx, device):
 
     def loss_fn(step):
         x1, labels = _draw(config.batch_size, gen)
-        labels = drop_labels(labels, config.null_fraction, K, gen)
-        c = F.one_hot(labels, K + 1).float()
-        x0 = torch.randn(config.batch_size, 2, generator=gen)
-        if coupling == "global":
-            x0, _ = ot_coupling(x0, x1)  # labels ignored: the failure mode measured here
-            return cfm_loss(
-                net, path, x1.to(device), x0=x0.to(device), context=c.to(device), generator=gen
-            )
-        method = None if coupling == "independent" else coupling
-        return cfm_loss(
+        return labelled_cfm_loss(
             net,
             path,
-            x1.to(device),
-            x0=x0.to(device),
-            context=c.to(device),
-            coupling=method,
+            x1,
+            labels,
+            K,
+            null_fraction=config.null_fraction,
+            coupling=coupling,
             generator=gen,
+            device=device,
         )
 
     ctx.fit(

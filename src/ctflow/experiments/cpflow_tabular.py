@@ -14,11 +14,13 @@ from ..data.tabular import TABLES, load_table
 from ..device import select_device
 from ..flows import CPFlow
 from ..flows.baselines import BASELINES, matched_baseline
+from ..flows.flow_nll import mean_nll_exact
 from ..flows.mle import fit_density, nll_stats
 from ..harness.base import ExperimentConfig, Results, RunContext
 from ..harness.config import check_fields
 from ..harness.registry import Experiment, register
 from ..nn import parameter_count
+from ..plotting.bars import bar_panels_figure
 from ..train import Evaluate, KeepBest
 
 __all__ = ["CPFlowTabularConfig", "run", "build_models", "TABULAR_DATASETS"]
@@ -96,7 +98,7 @@ def run(config: CPFlowTabularConfig, ctx: RunContext | None = None) -> Results:
             # model selection: every eval_every steps (and at the end) the validation NLL; the
             # best weights are kept, checkpointed with the run (a few hundred examples overfit)
             evaluate = Evaluate(
-                lambda m, val=val, method=method: _validation_nll(m, val, method),
+                lambda m, val=val: mean_nll_exact(m, val),
                 every=config.eval_every,
                 name="val_nll",
                 grad=True,  # CP-Flow's exact log-determinant needs autograd
@@ -134,46 +136,28 @@ def run(config: CPFlowTabularConfig, ctx: RunContext | None = None) -> Results:
             }
             results.metrics.update({f"{method}/{ds}/{k}": float(v) for k, v in metrics.items()})
     results.models = models
-    results.figures["cpflow_tabular_nll"] = _figure(config.datasets, results.metrics)
+    # test NLL per model and dataset, the training NLL as a tick: the gap is overfitting
+    results.figures["cpflow_tabular_nll"] = bar_panels_figure(
+        {ds: {m: results.metrics[f"{m}/{ds}/test_nll"] for m in METHODS} for ds in config.datasets},
+        ticks={
+            ds: {m: results.metrics[f"{m}/{ds}/train_nll"] for m in METHODS}
+            for ds in config.datasets
+        },
+        colors=["C3", "C0", "C1"],
+        label="test",
+        ticks_label="train",
+        ylabel="NLL (nats)",
+        symlog_above=10,
+        legend=True,
+        panel_size=(3.6, 3),
+        dpi=72,
+    )
     results.notes.append(
         "NLL in nats per example on a held-out 20% split (seeded by the run's seed), data "
         "standardised with the training split's statistics; early stopping on a validation "
         "part of the training split (best_step: the step whose weights were kept)."
     )
     return results
-
-
-@torch.no_grad()
-def _validation_nll(model, val: torch.Tensor, method: str) -> float:
-    if method != "cpflow":
-        return float(-model().log_prob(val).mean())
-    block = next(t for t in model.transform.transforms if hasattr(t, "options"))
-    logdet = block.options["logdet"]
-    model.set_options(logdet="exact")
-    try:
-        return float(-model().log_prob(val).mean())
-    finally:
-        model.set_options(logdet=logdet)
-
-
-def _figure(datasets, metrics):
-    """Test NLL per model and dataset, the training NLL as a tick: the gap is overfitting."""
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(datasets), figsize=(3.6 * len(datasets), 3), dpi=72)
-    axes = [axes] if len(datasets) == 1 else axes
-    for ax, ds in zip(axes, datasets):
-        test = [metrics[f"{m}/{ds}/test_nll"] for m in METHODS]
-        train = [metrics[f"{m}/{ds}/train_nll"] for m in METHODS]
-        ax.bar(METHODS, test, color=["C3", "C0", "C1"], label="test")
-        ax.plot(METHODS, train, "k_", ms=20, mew=2, ls="none", label="train")
-        ax.set_ylabel("NLL (nats)")
-        if max(test + train) > 10 * max(1.0, min(abs(v) for v in test + train)):
-            ax.set_yscale("symlog")  # one overfit model should not flatten the others
-        ax.set_title(f"{ds}", fontsize=9)
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    return fig
 
 
 register(

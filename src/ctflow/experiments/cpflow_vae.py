@@ -24,8 +24,10 @@ from ..harness.base import ExperimentConfig, Results, RunContext
 from ..harness.config import check_choices, check_fields
 from ..harness.registry import Experiment, register
 from ..nn import parameter_count
+from ..plotting.bars import bound_pairs_figure
 from ..train import Evaluate, KeepBest
-from ..vi import POSTERIORS, VAE, make_posterior
+from ..vi import POSTERIORS, VAE
+from ..vi.builders import matched_posterior_vaes, vae_gallery_figure
 
 __all__ = ["CPFlowVAEConfig", "run", "build_models", "digits_data"]
 
@@ -98,61 +100,20 @@ def digits_data(likelihood: str, seed: int, validation_fraction: float):
     return train[perm[n_val:]], train[perm[:n_val]], test
 
 
-def _vae(config: CPFlowVAEConfig, kind: str, width: int) -> VAE:
-    """A VAE whose ``kind`` posterior has size knob ``width`` (the IAF's hidden width, the
-    Gaussian model's encoder width; CP-Flow's is ``cpflow_hidden``)."""
-    levels = LIKELIHOOD_LEVELS[config.likelihood]
-    L, H = config.latent, config.context
-    encoder_hidden = None
-    if kind == "gaussian":
-        posterior = make_posterior("gaussian", L, H)
-        encoder_hidden = (width,)
-    elif kind == "iaf":
-        posterior = make_posterior("iaf", L, H, transforms=config.flow_layers, hidden=(width,) * 2)
-    else:
-        posterior = make_posterior(
-            "cpflow",
-            L,
-            H,
-            blocks=config.flow_layers,
-            hidden=(config.cpflow_hidden,) * 2,
-            context_gating=config.context_gating,
-        )
-    return VAE(
-        64,
-        L,
-        posterior,
-        hidden=(config.hidden,),
-        encoder_hidden=encoder_hidden,
-        likelihood=config.likelihood,
-        levels=levels,
-    )
-
-
 def build_models(config: CPFlowVAEConfig) -> dict[str, torch.nn.Module]:
     torch.manual_seed(config.seed)
-    target = parameter_count(_vae(config, "cpflow", config.cpflow_hidden))
-    models = {}
-    for kind in config.posteriors:
-        width = config.cpflow_hidden if kind == "cpflow" else _matched_width(config, kind, target)
-        models[kind] = _vae(config, kind, width)
-    return models
-
-
-def _matched_width(config: CPFlowVAEConfig, kind: str, target: int) -> int:
-    """The width whose model's parameter count is closest to ``target`` (counts grow with
-    width, so bisect for the first width at or above it)."""
-
-    def count(w: int) -> int:
-        return parameter_count(_vae(config, kind, w))
-
-    lo, hi = 1, 2
-    while count(hi) < target:
-        lo, hi = hi, 2 * hi
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        lo, hi = (mid, hi) if count(mid) < target else (lo, mid)
-    return min((lo, hi), key=lambda w: abs(count(w) - target))
+    return matched_posterior_vaes(
+        config.posteriors,
+        64,
+        config.latent,
+        config.context,
+        config.cpflow_hidden,
+        hidden=(config.hidden,),
+        flow_layers=config.flow_layers,
+        likelihood=config.likelihood,
+        levels=LIKELIHOOD_LEVELS[config.likelihood],
+        context_gating=config.context_gating,
+    )
 
 
 def run(config: CPFlowVAEConfig, ctx: RunContext | None = None) -> Results:
@@ -223,8 +184,19 @@ def run(config: CPFlowVAEConfig, ctx: RunContext | None = None) -> Results:
         }
         results.metrics.update({f"{kind}/digits/{k}": float(v) for k, v in metrics.items()})
     results.models = models
-    results.figures["cpflow_vae_bounds"] = _bounds_figure(config.posteriors, results.metrics)
-    results.figures["cpflow_vae_images"] = _images_figure(models, config, test)
+    # the line between the bounds: what importance sampling recovers; its height: how close
+    # the posterior gets (higher is tighter)
+    results.figures["cpflow_vae_bounds"] = bound_pairs_figure(
+        {k: results.metrics[f"{k}/digits/test_elbo"] for k in config.posteriors},
+        {k: results.metrics[f"{k}/digits/test_iwae"] for k in config.posteriors},
+        lower_label="ELBO",
+        upper_label="IWAE bound",
+        ylabel="test bound on log p(x) (nats)",
+    )
+    torch.manual_seed(config.seed)  # posterior samples and prior samples of the gallery
+    results.figures["cpflow_vae_images"] = vae_gallery_figure(
+        models, test, (8, 8), scale=LIKELIHOOD_LEVELS[config.likelihood] - 1, x_label="test"
+    )
     results.notes.append(
         f"nats per image ({config.likelihood} likelihood on the 64 pixels); ELBO averaged over "
         f"{config.elbo_samples} posterior samples per test image, IWAE with "
@@ -236,44 +208,6 @@ def run(config: CPFlowVAEConfig, ctx: RunContext | None = None) -> Results:
 @torch.no_grad()
 def _mean_elbo(vae: VAE, x: torch.Tensor, samples: int) -> float:
     return float(vae.log_weights(x, samples).mean())
-
-
-def _bounds_figure(kinds, metrics):
-    """ELBO and IWAE bound per posterior, joined by a line: its length is what importance
-    sampling recovers, its height how close the posterior gets (higher is tighter)."""
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(4.2, 3), dpi=72)
-    for i, kind in enumerate(kinds):
-        elbo = metrics[f"{kind}/digits/test_elbo"]
-        iwae = metrics[f"{kind}/digits/test_iwae"]
-        ax.plot([i, i], [elbo, iwae], color="0.6", lw=2, zorder=1)
-        ax.scatter([i], [elbo], color="C0", zorder=2, label="ELBO" if i == 0 else None)
-        ax.scatter([i], [iwae], color="C3", zorder=2, label="IWAE bound" if i == 0 else None)
-    ax.set_xticks(range(len(kinds)), list(kinds))
-    ax.set_xlim(-0.5, len(kinds) - 0.5)
-    ax.set_ylabel("test bound on log p(x) (nats)")
-    ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    return fig
-
-
-@torch.no_grad()
-def _images_figure(models, config, test, n=8):
-    """Top row: test digits; then each model's reconstruction (decoder mean at a posterior
-    sample) and a row of samples from its prior."""
-    from ..plotting import image_grid_figure
-
-    scale = LIKELIHOOD_LEVELS[config.likelihood] - 1
-    rows = {"test": test[:n] / scale}
-    torch.manual_seed(config.seed)
-    for kind, vae in models.items():
-        z = vae.posterior(vae.encode(test[:n])).sample()
-        rows[f"{kind} recon"] = vae.decode(z) / scale
-    for kind, vae in models.items():
-        rows[f"{kind} sample"] = vae.sample(n) / scale
-    return image_grid_figure(rows, (8, 8))
 
 
 register(

@@ -36,12 +36,22 @@ from ..harness.registry import Experiment, register
 from ..metrics import NGramModel, unigram_entropy_bits, word_validity
 from ..nn import SequenceTransformer, causal_log_prob, causal_sample, parameter_count
 from ..paths import MixtureDiscretePath
+from ..plotting.bars import plot_bars
+from ..plotting.curves import figure_grid, plot_curves
 from .voronoi_realdiscrete import VoronoiRealDiscreteConfig, load_text
 from .voronoi_realdiscrete import run as run_dequantization
 
 __all__ = ["DiscreteFMTextConfig", "METHODS", "run", "build_models"]
 
 METHODS = ("dfm-mask", "dfm-uniform", "ar")
+COLORS = {
+    "independent": "gray",
+    "voronoi": "tab:olive",
+    "argmax": "tab:brown",
+    "dfm-mask": "tab:blue",
+    "dfm-uniform": "tab:orange",
+    "ar": "tab:green",
+}
 
 
 @dataclass
@@ -255,43 +265,38 @@ def _dequantization_references(config: DiscreteFMTextConfig, ctx: RunContext, m:
 
 
 def _figure(m: dict[str, float], config: DiscreteFMTextConfig):
-    import matplotlib.pyplot as plt
-
-    fig, (left, right) = plt.subplots(1, 2, figsize=(7.6, 2.8))
-    names = [
-        n
-        for n in ("independent", "voronoi", "argmax", *config.methods)
-        if f"{n}/text/bits_per_char" in m
-    ]
-    colors = {
-        "independent": "gray",
-        "voronoi": "tab:olive",
-        "argmax": "tab:brown",
-        "dfm-mask": "tab:blue",
-        "dfm-uniform": "tab:orange",
-        "ar": "tab:green",
+    """Test bits per character as bars; the samples' trigram-judge score per sampler budget."""
+    fig, axes = figure_grid(1, 2, (7.6, 2.8), dpi=100)
+    names = ("independent", "voronoi", "argmax", *config.methods)
+    plot_bars(
+        axes[0, 0],
+        {n: m[f"{n}/text/bits_per_char"] for n in names if f"{n}/text/bits_per_char" in m},
+        colors=COLORS,
+        title="test bits per character (lower is better)",
+        tick_params={"axis": "x", "labelsize": 7, "rotation": 30},
+    )
+    steps = list(config.sample_steps)
+    curves = {
+        k: (steps, [m[f"{k}/text/judge_bpc_{n}"] for n in steps])
+        for k in config.methods
+        if k != "ar"
     }
-    left.bar(names, [m[f"{n}/text/bits_per_char"] for n in names], color=[colors[n] for n in names])
-    left.set_title("test bits per character (lower is better)", fontsize=9)
-    left.tick_params(axis="x", labelsize=7, rotation=30)
-    for method in config.methods:
-        if method == "ar":
-            right.axhline(
-                m[f"ar/text/judge_bpc_{config.seq_len}"],
-                color="tab:green",
-                ls="--",
-                label=f"ar ({config.seq_len} evaluations)",
-            )
-        else:
-            steps = list(config.sample_steps)
-            right.plot(
-                steps, [m[f"{method}/text/judge_bpc_{n}"] for n in steps], "o-", label=method
-            )
-    right.axhline(m["data/text/judge_bpc"], color="k", lw=0.8, label="test data")
-    right.set_xscale("log", base=2)
-    right.set_xlabel("sampler steps")
-    right.set_title("samples under a trigram judge (bits/char)", fontsize=9)
-    right.legend(fontsize=7)
+    ar = {}  # the AR sampler has one budget, a line
+    if "ar" in config.methods:
+        ar[f"ar ({config.seq_len} evaluations)"] = m[f"ar/text/judge_bpc_{config.seq_len}"]
+    plot_curves(
+        axes[0, 1],
+        curves,
+        style="o-",
+        hlines={**ar, "test data": m["data/text/judge_bpc"]},
+        styles={
+            **{k: {"color": "tab:green", "lw": 1.5} for k in ar},
+            "test data": {"color": "k", "ls": "-"},
+        },
+        xscale=("log", {"base": 2}),
+        xlabel="sampler steps",
+        title="samples under a trigram judge (bits/char)",
+    )
     fig.tight_layout()
     return fig
 

@@ -22,6 +22,7 @@ from ..harness.base import ExperimentConfig, Results, RunContext
 from ..harness.config import check_fields
 from ..harness.registry import Experiment, register
 from ..plotting.curves import curves_figure
+from ..plotting.maps import heatmap_panels_figure
 from ..train import Evaluate
 
 __all__ = ["GFNHypergridConfig", "run", "build_models"]
@@ -149,32 +150,19 @@ def run(config: GFNHypergridConfig, ctx: RunContext | None = None) -> Results:
         title=f"hypergrid {config.height}^{config.ndim}, batch {config.batch_size}",
         legend_fontsize=8,
     )
-    results.figures["gfn_hypergrid_distributions"] = _grid_figure(env, target, finals)
+    states = env.terminal_states()  # marginals over the first two coordinates
+    results.figures["gfn_hypergrid_distributions"] = heatmap_panels_figure(
+        {
+            name: grid_marginal(states, p, env.height).T
+            for name, p in {"R(x)/Z": target, **finals}.items()
+        },
+        suptitle="terminal distribution (marginal over the first two coordinates)",
+    )
     results.notes.append(
         "l1: sum_x |P_T(x) - R(x)/Z| over every terminal state, exact (dynamic programming over "
         "the grid). uniform/l1 is the distance of the uniform distribution, for scale."
     )
     return results
-
-
-def _grid_figure(env: HyperGrid, target, finals):
-    """Marginals over the first two coordinates: target, then each objective's."""
-    import matplotlib.pyplot as plt
-
-    states = env.terminal_states()
-    panels = {"R(x)/Z": target, **finals}
-    fig, axes = plt.subplots(1, len(panels), figsize=(2.4 * len(panels), 2.6), dpi=80)
-    for ax, (name, p) in zip(axes, panels.items()):
-        image = ax.imshow(
-            grid_marginal(states, p, env.height).T.numpy(), origin="lower", cmap="viridis"
-        )
-        fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04).ax.tick_params(labelsize=6)
-        ax.set_title(name, fontsize=9)
-        ax.set_xticks([])
-        ax.set_yticks([])
-    fig.suptitle("terminal distribution (marginal over the first two coordinates)", fontsize=9)
-    fig.tight_layout()
-    return fig
 
 
 register(

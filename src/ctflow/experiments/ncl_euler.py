@@ -23,23 +23,14 @@ spectrally accurate for periodic functions); residuals on min(512, eval_grid^2) 
 
 from __future__ import annotations
 
-import copy
-import math
 from dataclasses import dataclass
 
 import torch
-from torch import Tensor, nn
+from torch import nn
 
 from ..device import select_device
-from ..fields import torus_grid
-from ..fields.euler import (
-    EULER_PROBLEMS,
-    EulerModel,
-    taylor_green,
-    taylor_green_residuals,
-    variable_density_initial,
-    variable_density_residuals,
-)
+from ..fields.euler import EULER_PROBLEMS, EulerModel, taylor_green
+from ..fields.euler_training import euler_loss, evaluate_euler, torus_time_points
 from ..harness.base import ExperimentConfig, Results, RunContext
 from ..harness.config import check_choices, check_fields
 from ..harness.registry import Experiment, register
@@ -49,7 +40,6 @@ __all__ = ["NCLEulerConfig", "run", "build_models", "taylor_green"]
 
 PROBLEMS = EULER_PROBLEMS
 METHODS = ("ncl", "pinn")
-TWO_PI = 2 * math.pi
 
 
 @dataclass
@@ -108,37 +98,11 @@ def build_models(config: NCLEulerConfig) -> dict[str, nn.Module]:
     return {k: m for k, m in models.items() if m.method in config.methods}
 
 
-def _points(config: NCLEulerConfig, gen: torch.Generator, device, t0: bool = False) -> Tensor:
-    y = torch.rand(config.batch_size, 3, generator=gen).to(device)
-    scale = torch.tensor([0.0 if t0 else config.t_end, TWO_PI, TWO_PI], device=device)
-    return y * scale
-
-
 def _loss(model: EulerModel, config: NCLEulerConfig, gen: torch.Generator, device):
-    y, y0 = _points(config, gen, device), _points(config, gen, device, t0=True)
-    x0 = y0[..., 1:]
-    pinn = model.method == "pinn"
-    if model.problem == "taylor-green":
-        momentum, divergence = taylor_green_residuals(model.single, y, config.viscosity)
-        v0 = torch.func.vmap(model.single)(y0)[..., :2]
-        ic = (v0 - taylor_green(y0[..., 0], x0, config.viscosity)).pow(2).sum(-1).mean()
-        extra = {"div": divergence.pow(2).mean()}
-        loss = momentum.pow(2).sum(-1).mean() + config.ic_weight * ic
-    else:
-        momentum, divergence, continuity, _, _ = variable_density_residuals(model.single, y)
-        u0 = torch.func.vmap(model.single)(y0)
-        rho0, v0 = u0[..., 0], u0[..., 1:3] / u0[..., :1]
-        ic = (rho0 - variable_density_initial(x0)).pow(2).mean() + (
-            (v0 - taylor_green(y0[..., 0], x0, 0.0)).pow(2).sum(-1).mean()
-        )
-        extra = {"div": divergence.pow(2).mean(), "continuity": continuity.pow(2).mean()}
-        loss = momentum.pow(2).sum(-1).mean() + config.ic_weight * ic
-        loss = loss + config.div_weight * extra["div"]
-        if pinn:
-            loss = loss + config.continuity_weight * extra["continuity"]
-    if pinn and model.problem == "taylor-green":
-        loss = loss + config.div_weight * extra["div"]
-    return loss, {k: v.item() for k, v in extra.items()}
+    y = torus_time_points(config.batch_size, config.t_end, gen, device)
+    y0 = torus_time_points(config.batch_size, 0.0, gen, device)
+    weights = {k: getattr(config, k) for k in ("ic_weight", "div_weight", "continuity_weight")}
+    return euler_loss(model, y, y0, config.viscosity, **weights)
 
 
 def run(config: NCLEulerConfig, ctx: RunContext | None = None) -> Results:
@@ -173,7 +137,10 @@ def run(config: NCLEulerConfig, ctx: RunContext | None = None) -> Results:
             results.metrics[f"{prefix}/train_seconds"] = trained.seconds
             results.metrics[f"{prefix}/train_steps"] = float(steps)
             results.metrics[f"{prefix}/final_train_loss"] = trained.final_loss
-            metrics, curve = _evaluate(model, config, device)
+            metrics, curve = evaluate_euler(
+                model, config.t_end, config.viscosity, config.eval_grid, config.eval_times,
+                min(512, config.eval_grid**2), 10**6 + config.seed, device,
+            )  # fmt: skip
             results.metrics.update({f"{prefix}/{k}": v for k, v in metrics.items()})
             curves[prefix] = curve
             for k in range(len(curve["t"])):
@@ -195,51 +162,6 @@ def run(config: NCLEulerConfig, ctx: RunContext | None = None) -> Results:
         "float64; residual RMS values are on uniform random points in space-time."
     )
     return results
-
-
-def _evaluate(model: EulerModel, config: NCLEulerConfig, device) -> tuple[dict, dict]:
-    model = copy.deepcopy(model).double().eval()
-    x, cell = torus_grid((TWO_PI, TWO_PI), config.eval_grid)
-    x = x.to(device)
-    times = torch.linspace(0.0, config.t_end, config.eval_times, dtype=torch.float64)
-    gen = torch.Generator().manual_seed(10**6 + config.seed)
-    y = torch.rand(min(512, config.eval_grid**2), 3, generator=gen, dtype=torch.float64)
-    y = (y * torch.tensor([config.t_end, TWO_PI, TWO_PI], dtype=torch.float64)).to(device)
-    metrics: dict[str, float] = {}
-    curve: dict[str, list[float]] = {"t": times.tolist()}
-    if model.problem == "taylor-green":
-        errors = []
-        for t in times:
-            yt = torch.cat([torch.full_like(x[:, :1], float(t)), x], -1)
-            with torch.no_grad():
-                v = torch.func.vmap(model.single)(yt)[..., :2]
-            exact = taylor_green(yt[:, 0], x, config.viscosity)
-            errors.append(float((v - exact).pow(2).sum().sqrt() / exact.pow(2).sum().sqrt()))
-        curve["rel_error"] = errors
-        momentum, divergence = taylor_green_residuals(model.single, y, config.viscosity)
-        metrics["rel_error_mean"] = sum(errors) / len(errors)
-        metrics["rel_error_final"] = errors[-1]
-        metrics["momentum_rms"] = float(momentum.detach().pow(2).sum(-1).mean().sqrt())
-        metrics["div_rms"] = float(divergence.detach().pow(2).mean().sqrt())
-    else:
-        masses, minimum = [], float("inf")
-        for t in times:
-            yt = torch.cat([torch.full_like(x[:, :1], float(t)), x], -1)
-            with torch.no_grad():
-                rho = torch.func.vmap(model.single)(yt)[..., 0]
-            masses.append(float(rho.sum() * cell))
-            minimum = min(minimum, float(rho.min()))
-        drift = [abs(m - masses[0]) / abs(masses[0]) for m in masses]
-        curve["mass"], curve["mass_drift"] = masses, drift
-        momentum, divergence, continuity, _, _ = variable_density_residuals(model.single, y)
-        exact_mass = 2.0 * TWO_PI**2
-        metrics["mass_drift_max"] = max(drift)
-        metrics["mass_error_max"] = max(abs(m - exact_mass) / exact_mass for m in masses)
-        metrics["min_density"] = minimum
-        metrics["momentum_rms"] = float(momentum.detach().pow(2).sum(-1).mean().sqrt())
-        metrics["div_rms"] = float(divergence.detach().pow(2).mean().sqrt())
-        metrics["continuity_rms"] = float(continuity.detach().pow(2).mean().sqrt())
-    return metrics, curve
 
 
 def _figure(curves, problem: str, key: str, ylabel: str):

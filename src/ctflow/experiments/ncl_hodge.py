@@ -28,8 +28,9 @@ import torch
 from torch import nn
 
 from ..device import select_device
-from ..fields import curl_components, torus_field, value_and_jacobian
-from ..fields.hodge import HodgeProblem, PotentialNet, relative_l2_error
+from ..fields import torus_field
+from ..fields.hodge import HodgeProblem, PotentialNet
+from ..fields.hodge_training import curl_loss, hodge_scores, potential_loss
 from ..harness.base import ExperimentConfig, Results, RunContext
 from ..harness.config import check_fields
 from ..harness.registry import Experiment, register
@@ -101,14 +102,11 @@ def run(config: NCLHodgeConfig, ctx: RunContext | None = None) -> Results:
 
         def ncl_loss(step: int, gen=None, ncl=ncl, problem=problem, d=d):
             x = 2 * math.pi * torch.rand(config.batch_size, d, generator=gen, device=device)
-            _, jac_f = value_and_jacobian(problem.field, x)
-            _, jac_v = value_and_jacobian(ncl.single, x)
-            return curl_components(jac_f - jac_v).pow(2).sum(-1).mean()
+            return curl_loss(problem.field, ncl.single, x)
 
         def pot_loss(step: int, gen=None, pot=pot, problem=problem, d=d):
             x = 2 * math.pi * torch.rand(config.batch_size, d, generator=gen, device=device)
-            _, lap = pot.gradient_and_laplacian(x)
-            return (problem.divergence(x) - lap).pow(2).mean()
+            return potential_loss(problem.divergence, pot, x)
 
         methods = (
             ("ncl", ncl, ncl_loss, config.ncl_lr),
@@ -131,7 +129,9 @@ def run(config: NCLHodgeConfig, ctx: RunContext | None = None) -> Results:
             )
             results.metrics[f"{name}/d{d}/train_seconds"] = trained.seconds
             results.metrics[f"{name}/d{d}/final_train_loss"] = trained.final_loss
-        metrics = _evaluate(problem, ncl, pot, config, device)
+        gen = torch.Generator().manual_seed(10**6 + config.seed)
+        x = 2 * math.pi * torch.rand(config.n_eval, d, generator=gen).to(device)
+        metrics = hodge_scores(problem, ncl.single, pot, x)
         for key, value in metrics.items():
             method, metric = key.split(":")
             results.metrics[f"{method}/d{d}/{metric}"] = value
@@ -155,27 +155,6 @@ def run(config: NCLHodgeConfig, ctx: RunContext | None = None) -> Results:
         "the potential baseline)."
     )
     return results
-
-
-@torch.no_grad()
-def _evaluate(problem, ncl, pot, config, device) -> dict[str, float]:
-    gen = torch.Generator().manual_seed(10**6 + config.seed)
-    x = 2 * math.pi * torch.rand(config.n_eval, problem.d, generator=gen).to(device)
-    w = problem.divfree_part(x)
-    out: dict[str, float] = {}
-    v, jac_v = value_and_jacobian(ncl.single, x)
-    _, jac_f = value_and_jacobian(problem.field, x)
-    grad, _ = pot.gradient_and_laplacian(x)
-    w_pot = problem.field(x) - grad
-    # the baseline's divergence-free estimate's divergence: div f - Lap phi
-    _, lap = pot.gradient_and_laplacian(x)
-    out["ncl:rel_error"] = relative_l2_error(v.detach(), w)
-    out["potential:rel_error"] = relative_l2_error(w_pot.detach(), w)
-    out["ncl:div_rms"] = float(torch.diagonal(jac_v, dim1=-2, dim2=-1).sum(-1).pow(2).mean().sqrt())
-    out["potential:div_rms"] = float((problem.divergence(x) - lap).pow(2).mean().sqrt())
-    out["ncl:curl_rms"] = float(curl_components(jac_f - jac_v).pow(2).sum(-1).mean().sqrt())
-    out["potential:curl_rms"] = 0.0
-    return out
 
 
 register(

@@ -21,6 +21,7 @@ from ..harness.base import ExperimentConfig, Results, RunContext
 from ..harness.config import check_fields
 from ..harness.registry import Experiment, register
 from ..manifolds import FlatTorus
+from ..plotting.curves import curves_figure
 from ..ppd import KernelMixturePath, make_field, make_flow, nll, train_field
 
 __all__ = ["PPDHighDimConfig", "run", "build_models", "torus_path"]
@@ -156,7 +157,15 @@ def run(config: PPDHighDimConfig, ctx: RunContext | None = None) -> Results:
             m[f"{method}/d{d}/ms_per_iter"] = 1e3 * trained.seconds / max(steps, 1)
             kl_by_method[method].append(float(kl.mean()) / d)
     results.models = models
-    results.figures["ppd-highdim_kl"] = _figure(config.dims, kl_by_method)
+    results.figures["ppd-highdim_kl"] = curves_figure(
+        {name: (list(config.dims), values) for name, values in kl_by_method.items()},
+        style="o-",
+        hlines={"_zero": 0.0},
+        styles={"_zero": {"ls": "-", "lw": 0.5}},
+        xlabel="torus dimension d",
+        ylabel="KL(p_1 || q_1) / d  (nats)",
+        figsize=(4.5, 3.0),
+    )
     results.notes.append(
         "kl_per_dim = (test NLL + mean log p_1 on the same test points) / d; the uniform law's "
         "KL per dimension is the reference a model must beat."
@@ -164,20 +173,6 @@ def run(config: PPDHighDimConfig, ctx: RunContext | None = None) -> Results:
     for d in config.dims:  # the uniform base's KL: what an untrained flow scores
         m[f"uniform/d{d}/kl_per_dim"] = (FlatTorus(d).log_volume() - m[f"target/d{d}/entropy"]) / d
     return results
-
-
-def _figure(dims, kl_by_method):
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(4.5, 3.0), dpi=80)
-    for name, values in kl_by_method.items():
-        ax.plot(dims, values, marker="o", label=name)
-    ax.set_xlabel("torus dimension d")
-    ax.set_ylabel("KL(p_1 || q_1) / d  (nats)")
-    ax.axhline(0, color="gray", lw=0.5)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    return fig
 
 
 register(

@@ -24,7 +24,16 @@ from ..harness.registry import Experiment, register
 from ..manifolds import Sphere
 from ..plotting import sphere_density_maps_figure
 from ..plotting.curves import curves_figure
-from ..ppd import METHODS, KernelMixturePath, make_field, make_flow, nll, path_residual, train_field
+from ..ppd import (
+    METHODS,
+    KernelMixturePath,
+    make_field,
+    make_flow,
+    nll,
+    path_residual,
+    time_to_common_level,
+    train_field,
+)
 
 __all__ = ["PPDSphereConfig", "run", "build_models", "target_path"]
 
@@ -177,10 +186,9 @@ def run(config: PPDSphereConfig, ctx: RunContext | None = None) -> Results:
     with torch.no_grad():
         maps["target"] = path.data_log_prob(grid_x).reshape(config.grid, 2 * config.grid)
     if "ppd" in curves and "mle" in curves:
-        ppd_c, mle_c = curves["ppd"], curves["mle"]
-        if ppd_c.val_nll and mle_c.val_nll:
-            target = max(min(ppd_c.val_nll), min(mle_c.val_nll))
-            t_ppd, t_mle = ppd_c.time_to(target), mle_c.time_to(target)
+        common = time_to_common_level(curves["ppd"], curves["mle"])
+        if common is not None:
+            target, t_ppd, t_mle = common
             m["ratio/vmf-mixture/target_val_nll"] = target
             m["ppd/vmf-mixture/seconds_to_target"] = t_ppd
             m["mle/vmf-mixture/seconds_to_target"] = t_mle

@@ -11,30 +11,26 @@ at test time (the models were trained with ``steps``).
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import torch
 
 from ..bayes import SDEBNN, MeanFieldBNN, ODENet
+from ..bayes.scores import classification_scores
 from ..data import load_digits_split
+from ..data.corruptions import CORRUPTIONS, digits_to_signed
+from ..data.corruptions import corrupt_images as corrupt
 from ..device import select_device
 from ..harness.base import ExperimentConfig, Results, RunContext
 from ..harness.config import check_fields
 from ..harness.registry import Experiment, register
-from ..metrics import (
-    auroc,
-    expected_calibration_error,
-    predictive_entropy,
-    reliability_diagram_data,
-)
+from ..metrics import reliability_diagram_data
 from ..nn import parameter_count
 from ..plotting.calibration import reliability_figure, setting_sweep_figure
 
 __all__ = ["SDEBNNDigitsConfig", "run", "build_models", "corrupt"]
 
 MODELS = ("sdebnn", "odenet", "mfvi")
-CORRUPTIONS = ("noise", "shuffle")
 N_CLASSES, D = 10, 64
 
 
@@ -109,30 +105,14 @@ def build_models(config: SDEBNNDigitsConfig) -> dict[str, torch.nn.Module]:
     return {f"{m}/digits": makers[m]() for m in config.models}
 
 
-def _inputs(pixels: torch.Tensor) -> torch.Tensor:
-    """Grey levels 0..16 to [-1, 1]."""
-    return pixels.float() / 8.0 - 1.0
-
-
-def corrupt(x: torch.Tensor, kind: str, generator: torch.Generator, noise_std: float = 0.5):
-    """Out-of-distribution digits from inputs in [-1, 1]: ``"noise"`` adds Gaussian noise of
-    ``noise_std`` (in [0, 1] pixel units) and clips; ``"shuffle"`` permutes each image's pixels."""
-    if kind == "noise":
-        noisy = x + 2 * noise_std * torch.randn(x.shape, generator=generator)
-        return noisy.clamp(-1.0, 1.0)
-    if kind == "shuffle":
-        order = torch.rand(x.shape, generator=generator).argsort(dim=-1)
-        return x.gather(-1, order)
-    raise ValueError(f"unknown corruption {kind!r}; choose one of: {', '.join(CORRUPTIONS)}")
-
-
 def run(config: SDEBNNDigitsConfig, ctx: RunContext | None = None) -> Results:
     ctx = ctx or RunContext(seed=config.seed)
     device = select_device(config.device)
     torch.manual_seed(config.seed)
     x_train, y_train = load_digits_split("train", seed=0)
     x_test, y_test = load_digits_split("test", seed=0)
-    x_train, x_test = _inputs(x_train).to(device), _inputs(x_test[: config.n_test]).to(device)
+    x_train = digits_to_signed(x_train).to(device)
+    x_test = digits_to_signed(x_test[: config.n_test]).to(device)
     y_train, y_test = y_train.to(device), y_test[: config.n_test].to(device)
     ood_gen = ctx.generator("test", "corruptions")
     ood = {k: corrupt(x_test.cpu(), k, ood_gen, config.noise_std).to(device) for k in CORRUPTIONS}
@@ -162,7 +142,10 @@ def run(config: SDEBNNDigitsConfig, ctx: RunContext | None = None) -> Results:
             grad_clip=10.0,
         )
         seeds = [ctx.seed_of("eval", part) for part in ("test", "ood", "steps")]
-        metrics, probs, sweep = _evaluate(model, x_test, y_test, ood, config, device, seeds)
+        metrics, probs, sweep = classification_scores(
+            model, x_test, y_test, ood, config.eval_samples, config.eval_steps, config.bins,
+            seeds, device,
+        )  # fmt: skip
         metrics["train_seconds"] = trained.seconds
         metrics["final_train_loss"] = trained.final_loss
         metrics["n_parameters"] = parameter_count(model)
@@ -187,43 +170,6 @@ def run(config: SDEBNNDigitsConfig, ctx: RunContext | None = None) -> Results:
         "the same weights with n steps.",
     ]
     return results
-
-
-@torch.no_grad()
-def _predict(model, x, config, steps, seed, device):
-    gen = torch.Generator(device=device).manual_seed(seed)
-    samples = 1 if isinstance(model, ODENet) else config.eval_samples
-    return model.predict(x, samples=samples, steps=steps, generator=gen).probs
-
-
-@torch.no_grad()
-def _evaluate(model, x_test, y_test, ood, config, device, seeds):
-    """Scores on the test digits, their corruptions and the step sweep; ``seeds`` seed the
-    prediction noise of each (the same for every model: common random numbers)."""
-    test_seed, ood_seed, steps_seed = seeds
-    start = time.perf_counter()
-    probs = _predict(model, x_test, config, None, test_seed, device)
-    seconds = time.perf_counter() - start
-    p_true = probs[torch.arange(len(y_test)), y_test]
-    metrics = {
-        "accuracy": float((probs.argmax(-1) == y_test).float().mean()),
-        "nll": float(-p_true.clamp_min(1e-12).log().mean()),
-        "ece": float(expected_calibration_error(probs.cpu(), y_test.cpu(), config.bins)),
-        "predict_seconds": seconds,
-    }
-    clean_entropy = predictive_entropy(probs).cpu()
-    for kind, x_ood in ood.items():
-        ood_probs = _predict(model, x_ood, config, None, ood_seed, device)
-        metrics[f"auroc_{kind}"] = auroc(clean_entropy, predictive_entropy(ood_probs).cpu())
-    sweep = {"accuracy": [], "ece": []}
-    for steps in config.eval_steps:
-        p = _predict(model, x_test, config, steps, steps_seed, device)
-        acc = float((p.argmax(-1) == y_test).float().mean())
-        ece = float(expected_calibration_error(p.cpu(), y_test.cpu(), config.bins))
-        metrics[f"accuracy_steps{steps}"], metrics[f"ece_steps{steps}"] = acc, ece
-        sweep["accuracy"].append(acc)
-        sweep["ece"].append(ece)
-    return metrics, probs, sweep
 
 
 register(

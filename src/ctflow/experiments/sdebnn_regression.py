@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import torch
 
 from ..bayes import SDEBNN, MeanFieldBNN, ODENet
+from ..bayes.scores import regression_scores
+from ..data.toy1d import toy_regression_data
 from ..harness.base import ExperimentConfig, Results, RunContext
 from ..harness.config import check_fields
 from ..harness.registry import Experiment, register
@@ -60,16 +62,6 @@ SIZES = {
     "smoke": dict(iters=10, steps=4, eval_samples=4, grid=40, n_test=64, hyper_hidden=8),
     "quick": dict(iters=600, eval_samples=32),
 }
-
-
-def toy_regression_data(n: int, noise_std: float, generator: torch.Generator):
-    """``n`` points with ``x`` uniform on ``[-2, -0.5] U [0.5, 2]``, ``y = sin(2x) + noise``;
-    shapes ``(n, 1)`` and ``(n,)``."""
-    u = torch.rand(n, generator=generator) * 1.5 + 0.5
-    sign = torch.where(torch.rand(n, generator=generator) < 0.5, -1.0, 1.0)
-    x = (sign * u).unsqueeze(-1)
-    y = torch.sin(2 * x[:, 0]) + noise_std * torch.randn(n, generator=generator)
-    return x, y
 
 
 def build_models(config: SDEBNNRegressionConfig) -> dict[str, torch.nn.Module]:
@@ -121,7 +113,9 @@ def run(config: SDEBNNRegressionConfig, ctx: RunContext | None = None) -> Result
             warmup=min(100, config.iters // 10),
             grad_clip=10.0,
         )
-        metrics, band = _evaluate(model, x_test, y_test, grid, config, ctx.generator("eval"))
+        metrics, band = regression_scores(
+            model, x_test, y_test, grid, config.eval_samples, ctx.generator("eval")
+        )
         metrics["train_seconds"] = trained.seconds
         results.metrics.update({f"{name}/toy1d/{k}": float(v) for k, v in metrics.items()})
         bands[name] = band
@@ -135,27 +129,6 @@ def run(config: SDEBNNRegressionConfig, ctx: RunContext | None = None) -> Result
         "std_out_ratio: the same for 2.5 < |x| < 3.5.",
     ]
     return results
-
-
-@torch.no_grad()
-def _evaluate(model, x_test, y_test, grid, config, gen):
-    samples = 1 if isinstance(model, ODENet) else config.eval_samples
-    pred = model.predict(x_test, samples=samples, generator=gen)
-    mean, std = pred.mean[:, 0], pred.variance[:, 0].sqrt()
-    inside = ((y_test - mean).abs() < 1.96 * std).float().mean()
-    g = model.predict(grid, samples=samples, generator=gen)
-    g_mean, g_std = g.mean[:, 0], g.variance[:, 0].sqrt()
-    ax = grid[:, 0].abs()
-    support = (ax >= 0.5) & (ax <= 2.0)
-    metrics = {
-        "test_nll": float(-pred.log_prob(y_test.unsqueeze(-1)).mean()),
-        "rmse": float((mean - y_test).pow(2).mean().sqrt()),
-        "coverage95": float(inside),
-        "noise_scale": float(model.log_noise.exp()),
-        "std_gap_ratio": float(g_std[ax < 0.5].mean() / g_std[support].mean()),
-        "std_out_ratio": float(g_std[(ax > 2.5)].mean() / g_std[support].mean()),
-    }
-    return metrics, (g_mean, g_std)
 
 
 register(

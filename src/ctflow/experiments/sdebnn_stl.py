@@ -16,7 +16,8 @@ from dataclasses import dataclass
 import torch
 
 from ..bayes import ESTIMATORS, OUObservation, OUObservationDrift
-from ..bayes.ou_gradients import ou_negative_elbo, ou_per_path_gradients
+from ..bayes.estimator_study import estimator_gradients, paired_mean_z
+from ..bayes.ou_gradients import ou_negative_elbo
 from ..harness.base import ExperimentConfig, Results, RunContext
 from ..harness.config import check_fields
 from ..harness.registry import Experiment, register
@@ -76,11 +77,9 @@ def run(config: SDEBNNSTLConfig, ctx: RunContext | None = None) -> Results:
     m["exact/ou/log_evidence"] = problem.log_evidence()
     variances = {e: [] for e in ESTIMATORS}
     for steps in config.steps:
-        for estimator in ESTIMATORS:
-            seed = ctx.seed_of("paths", steps)  # the same Brownian paths for every estimator
-            grad, loss = ou_per_path_gradients(
-                problem, (1.0, 1.0), config.n_paths, steps, estimator, seed
-            )
+        seed = ctx.seed_of("paths", steps)  # the same Brownian paths for every estimator
+        grads = estimator_gradients(problem, (1.0, 1.0), config.n_paths, steps, seed)
+        for estimator, (grad, loss) in grads.items():
             var = float(grad.var(0).sum())
             variances[estimator].append(var)
             m[f"{estimator}/ou/grad_var_steps{steps}"] = var
@@ -90,25 +89,15 @@ def run(config: SDEBNNSTLConfig, ctx: RunContext | None = None) -> Results:
                 m[f"exact/ou/elbo_steps{steps}"] = float(elbo.mean())
                 m[f"exact/ou/elbo_stderr_steps{steps}"] = float(elbo.std()) / math.sqrt(len(elbo))
     # away from the optimum the estimators must agree in mean (same paths: paired differences)
-    off = {
-        e: ou_per_path_gradients(
-            problem,
-            config.theta_off,
-            config.n_paths,
-            config.off_steps,
-            e,
-            ctx.seed_of("paths", "off"),
-        )[0]
-        for e in ESTIMATORS
-    }
+    seed = ctx.seed_of("paths", "off")
+    off = estimator_gradients(problem, config.theta_off, config.n_paths, config.off_steps, seed)
+    off = {e: grad for e, (grad, _) in off.items()}
     for e in ESTIMATORS:
         for i in range(2):
             m[f"{e}/ou/off_grad_mean_theta{i + 1}"] = float(off[e][:, i].mean())
         m[f"{e}/ou/off_grad_var"] = float(off[e].var(0).sum())
         if e != "full":
-            diff = off[e] - off["full"]
-            z = diff.mean(0).abs() / (diff.std(0) / math.sqrt(config.n_paths))
-            m[f"{e}/ou/off_mean_diff_vs_full_max_z"] = float(z.max())
+            m[f"{e}/ou/off_mean_diff_vs_full_max_z"] = paired_mean_z(off[e], off["full"])
     histories = _train(config, problem, ctx, results)
     results.figures["sdebnn_stl"] = curve_panels_figure(
         {

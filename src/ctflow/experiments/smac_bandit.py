@@ -26,13 +26,14 @@ from ..plotting.curves import histogram_panels_figure
 from ..rl import ActorCritic, AgentConfig, ReplayBuffer
 from ..rl.action_stats import histogram_entropy, mode_masses
 from ..rl.max_entropy import boltzmann_policy, grid_entropy, grid_expectation, grid_mode_masses
+from ..rl.variants import AGENT_VARIANTS, agent_variant
 from ..seeding import set_rng_state
 
 __all__ = ["SMACBanditConfig", "run", "build_models", "reward", "optimal_policy"]
 
 MODES = (-0.7, 0.7)
 RADIUS = 0.2  # "near a mode": within this distance
-METHODS = ("sac", "latent-sac", "smac")
+METHODS = AGENT_VARIANTS
 
 
 @dataclass
@@ -78,11 +79,11 @@ def optimal_policy(
 
 
 def _agent_config(method: str, config: SMACBanditConfig) -> AgentConfig:
-    latent = method != "sac"
-    return AgentConfig(
+    return agent_variant(
+        method,
+        config.latent_dim,
+        config.particles,
         hidden=(config.hidden, config.hidden),
-        latent_dim=config.latent_dim if latent else 0,
-        particles=config.particles if method == "smac" else 0,
         inject="last",
         gamma=0.0,
         lr=config.lr,

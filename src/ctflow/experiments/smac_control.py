@@ -24,19 +24,20 @@ from ..harness.base import ExperimentConfig, Results, RunContext
 from ..harness.config import check_fields
 from ..harness.registry import Experiment, register
 from ..plotting.curves import curve_panels_figure
-from ..rl import ActorCritic, AgentConfig, TrainConfig, random_policy_returns, train_agent
+from ..rl import ActorCritic, AgentConfig, TrainConfig, train_agent
+from ..rl.control_tasks import (
+    CONTROL_TASKS,
+    make_task_envs,
+    random_return_stats,
+    task_history,
+    train_log_summary,
+)
+from ..rl.variants import AGENT_VARIANTS, agent_variant
 
 __all__ = ["SMACControlConfig", "run", "build_models", "TASKS"]
 
-# name -> (gymnasium id, observation mode, obs size, action size, MuJoCo?)
-TASKS = {
-    "pendulum": ("Pendulum-v1", "full", 3, 1, False),
-    "pendulum-flicker": ("Pendulum-v1", "flicker", 3, 1, False),
-    "inverted-pendulum": ("InvertedPendulum-v5", "full", 4, 1, True),
-    "hopper": ("Hopper-v5", "full", 11, 3, True),
-    "half-cheetah": ("HalfCheetah-v5", "full", 17, 6, True),
-}
-METHODS = ("sac", "latent-sac", "smac")
+TASKS = CONTROL_TASKS  # name -> (gymnasium id, observation mode, obs size, action size, MuJoCo?)
+METHODS = AGENT_VARIANTS
 
 
 @dataclass
@@ -103,16 +104,13 @@ SIZES = {
 }
 
 
-def _history(config: SMACControlConfig, task: str) -> int:
-    return config.history if TASKS[task][1] != "full" else 1
-
-
 def _agent_config(config: SMACControlConfig, method: str, task: str) -> AgentConfig:
-    history = _history(config, task)
-    return AgentConfig(
+    history = task_history(task, config.history)
+    return agent_variant(
+        method,
+        config.latent_dim,
+        config.particles,
         hidden=(*config.hidden, config.head),
-        latent_dim=0 if method == "sac" else config.latent_dim,
-        particles=config.particles if method == "smac" else 0,
         inject="last",
         encoder="gru" if history > 1 else "prior",
         history=history,
@@ -125,20 +123,13 @@ def build_models(config: SMACControlConfig) -> dict[str, torch.nn.Module]:
     torch.manual_seed(config.seed)
     models = {}
     for task in config.tasks:
-        obs_dim, act_dim = TASKS[task][2] * _history(config, task), TASKS[task][3]
+        obs_dim = TASKS[task].obs_dim * task_history(task, config.history)
+        act_dim = TASKS[task].act_dim
         for method in config.methods:
             models[f"{method}/{task}"] = ActorCritic(
                 obs_dim, act_dim, _agent_config(config, method, task)
             )
     return models
-
-
-def _make(config: SMACControlConfig, task: str):
-    from ..rl.envs import make_env
-
-    env_id, observe = TASKS[task][:2]
-    kwargs = dict(observe=observe, flicker_p=config.flicker_p, history=_history(config, task))
-    return make_env(env_id, **kwargs), make_env(env_id, **kwargs)
 
 
 def run(config: SMACControlConfig, ctx: RunContext | None = None) -> Results:
@@ -148,7 +139,7 @@ def run(config: SMACControlConfig, ctx: RunContext | None = None) -> Results:
     results = Results(models=models)
     curves: dict[str, dict[str, tuple[list[int], list[float]]]] = {}
     for t_index, task in enumerate(config.tasks):
-        steps = config.mujoco_steps if TASKS[task][4] else config.steps
+        steps = config.mujoco_steps if TASKS[task].mujoco else config.steps
         train = TrainConfig(
             steps=steps,
             start_steps=min(config.start_steps, steps),
@@ -160,17 +151,14 @@ def run(config: SMACControlConfig, ctx: RunContext | None = None) -> Results:
         )
         if config.random_episodes:
             # the floor every learned policy must clear: uniformly random actions
-            env, spare = _make(config, task)
-            returns = torch.tensor(random_policy_returns(env, config.random_episodes))
+            (env,) = make_task_envs(task, config.flicker_p, config.history, count=1)
+            mean, std = random_return_stats(env, config.random_episodes)
             env.close()
-            spare.close()
-            results.metrics[f"random/{task}/return"] = float(returns.mean())
-            results.metrics[f"random/{task}/return_std"] = (
-                float(returns.std(correction=1)) if len(returns) > 1 else 0.0
-            )
+            results.metrics[f"random/{task}/return"] = mean
+            results.metrics[f"random/{task}/return_std"] = std
         for method in config.methods:
             key = f"{method}/{task}"
-            env, eval_env = _make(config, task)
+            env, eval_env = make_task_envs(task, config.flicker_p, config.history)
             log = train_agent(
                 models[key],
                 env,
@@ -184,17 +172,7 @@ def run(config: SMACControlConfig, ctx: RunContext | None = None) -> Results:
             env.close()
             eval_env.close()
             curves.setdefault(task, {})[method] = (log.eval_steps, log.eval_returns)
-            if log.eval_returns:
-                tail = log.eval_returns[-2:]
-                results.metrics[f"{key}/final_return"] = float(log.eval_returns[-1])
-                results.metrics[f"{key}/last2_return"] = float(sum(tail) / len(tail))
-                results.metrics[f"{key}/curve_mean_return"] = float(
-                    sum(log.eval_returns) / len(log.eval_returns)
-                )
-            results.metrics[f"{key}/train_seconds"] = float(log.seconds)
-            results.metrics[f"{key}/updates_per_second"] = float(
-                log.updates / max(log.seconds, 1e-9)
-            )
+            results.metrics.update({f"{key}/{k}": v for k, v in train_log_summary(log).items()})
             results.metrics[f"{key}/env_steps"] = float(steps)
     results.figures["smac_control_curves"] = curve_panels_figure(
         curves,

@@ -25,14 +25,14 @@ from ..data import TOY_DATASETS, sample_toy
 from ..data.tabular import load_table
 from ..data.toy_quality import entropy_of
 from ..device import select_device
-from ..flows import VoronoiMixture
 from ..flows.mle import fit_density, nll_stats
+from ..flows.voronoi_coupling import density_and_cell_maps, place_anchors, voronoi_coupling_flow
 from ..flows.voronoi_mixture import TAILS
 from ..harness.base import ExperimentConfig, Results, RunContext
 from ..harness.config import check_fields
 from ..harness.registry import Experiment, register
 from ..nn import parameter_count
-from ..plotting.maps import cell_edges, density_panels_figure, plane_grid
+from ..plotting.maps import density_panels_figure
 
 __all__ = ["VoronoiMixtureConfig", "run", "build_models", "load_tabular"]
 
@@ -122,31 +122,18 @@ def _cells_for(config: VoronoiMixtureConfig, dataset: str) -> tuple[int, ...]:
     return config.cells if dataset in TOY_DATASETS else config.tabular_cells
 
 
-def _coupling(config: VoronoiMixtureConfig, features: int):
-    import zuko
-
-    return zuko.flows.NSF(
-        features, transforms=config.transforms, passes=2, hidden_features=(config.hidden,) * 2
-    )
-
-
 def _model(config: VoronoiMixtureConfig, features: int, cells: int | None) -> nn.Module:
-    import zuko
-
-    flow = _coupling(config, features)
-    if cells is None:
-        return flow
-    base = VoronoiMixture(
-        cells,
+    return voronoi_coupling_flow(
         features,
+        cells,
+        hidden=config.hidden,
+        transforms=config.transforms,
         embedding=config.embedding,
         tails=config.tails,
         df=config.df,
-        transforms=config.component_transforms,
-        hidden_features=(config.component_hidden,) * 2,
-        passes=2,
+        component_hidden=config.component_hidden,
+        component_transforms=config.component_transforms,
     )
-    return zuko.flows.Flow(flow.transform, base)
 
 
 def _name(cells: int | None) -> str:
@@ -186,9 +173,7 @@ def run(config: VoronoiMixtureConfig, ctx: RunContext | None = None) -> Results:
             model = models[f"{ds}:{name}"].to(device)
             gen = ctx.generator("data", name, ds)  # anchors and batches, this rank's own
             if cells is not None:  # anchors at random training points (the flow starts near id)
-                init = _draw(ds, train, cells, gen).to(device)
-                with torch.no_grad():
-                    model.base.tessellation.anchor_raw.copy_(model.transform()(init))
+                place_anchors(model, _draw(ds, train, cells, gen).to(device))
 
             steps = config.steps if toy else config.tabular_steps
             trained = fit_density(
@@ -224,7 +209,20 @@ def run(config: VoronoiMixtureConfig, ctx: RunContext | None = None) -> Results:
             key = f"{_name(cells)}/{ds}"
             results.metrics[f"{key}/nll_gain"] = base_nll - results.metrics[f"{key}/test_nll"]
         if toy:
-            results.figures[f"density_{ds}"] = _figure(trained_models, ds, x_test, config)
+            # densities of the baseline and each mixture, with the mixtures' cell boundaries
+            lim = config.grid_limit
+            densities, edges = density_and_cell_maps(trained_models, lim, config.grid, device)
+            results.figures[f"density_{ds}"] = density_panels_figure(
+                x_test,
+                densities,
+                lim,
+                data_title=f"{ds} data",
+                edges=edges,
+                cmap="magma",
+                vmax_quantile=0.995,
+                panel_size=(2.6, 2.8),
+                dpi=80,
+            )
     results.models = models
     results.notes.append(
         "test NLL in nats (toys: fresh samples; breast-cancer: standardised log-features, "
@@ -248,31 +246,6 @@ def _median_time(fn, config: VoronoiMixtureConfig) -> float:
         fn()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
-
-
-@torch.no_grad()
-def _figure(models: dict[str, nn.Module], ds: str, x_test: Tensor, config: VoronoiMixtureConfig):
-    """Densities of the baseline and each Voronoi mixture; cell boundaries (pulled back to data
-    space) over each mixture."""
-    lim, n = config.grid_limit, config.grid
-    grid = plane_grid((-lim, -lim), (lim, lim), n, x_test.device)
-    densities, edges = {}, {}
-    for name, model in models.items():
-        densities[name] = model().log_prob(grid).reshape(n, n).cpu().exp()
-        if name != "coupling":
-            cells = model.base.tessellation.quantize(model.transform()(grid))
-            edges[name] = cell_edges(cells.reshape(n, n).cpu())
-    return density_panels_figure(
-        x_test,
-        densities,
-        lim,
-        data_title=f"{ds} data",
-        edges=edges,
-        cmap="magma",
-        vmax_quantile=0.995,
-        panel_size=(2.6, 2.8),
-        dpi=80,
-    )
 
 
 register(

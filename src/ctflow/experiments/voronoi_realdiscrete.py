@@ -30,6 +30,7 @@ from ..flows.independent import independent_categorical_bits
 from ..harness.base import ExperimentConfig, Results, RunContext
 from ..harness.config import check_fields
 from ..harness.registry import Experiment, register
+from ..plotting.bars import bar_panels_figure
 
 __all__ = ["VoronoiRealDiscreteConfig", "run", "build_models", "load_text"]
 
@@ -191,23 +192,17 @@ def run(config: VoronoiRealDiscreteConfig, ctx: RunContext | None = None) -> Res
         "beyond the chunk). 'independent': per-variable categorical frequencies of the training "
         "split (add-1/2 smoothing), a reference that ignores all dependence."
     )
-    results.figures["bits"] = _figure(results.metrics, config)
+    names = ("independent", *config.methods)
+    results.figures["bits"] = bar_panels_figure(
+        {
+            ds: {n: results.metrics[f"{n}/{ds}/bits_per_var"] for n in names}
+            for ds in config.datasets
+        },
+        titles={ds: f"{ds}: test bits per variable" for ds in config.datasets},
+        colors=["gray", "tab:blue", "tab:orange"][: len(names)],
+        tick_params={"labelsize": 8},
+    )
     return results
-
-
-def _figure(metrics: dict[str, float], config: VoronoiRealDiscreteConfig):
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(config.datasets), figsize=(3.2 * len(config.datasets), 2.6))
-    axes = [axes] if len(config.datasets) == 1 else list(axes)
-    for ax, ds in zip(axes, config.datasets):
-        names = ["independent", *config.methods]
-        vals = [metrics[f"{n}/{ds}/bits_per_var"] for n in names]
-        ax.bar(names, vals, color=["gray", "tab:blue", "tab:orange"][: len(names)])
-        ax.set_title(f"{ds}: test bits per variable", fontsize=9)
-        ax.tick_params(labelsize=8)
-    fig.tight_layout()
-    return fig
 
 
 register(

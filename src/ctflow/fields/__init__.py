@@ -19,9 +19,19 @@ from .euler import (
     variable_density_initial,
     variable_density_residuals,
 )
+from .euler_training import euler_loss, evaluate_euler, torus_time_points
 from .hodge import HodgeProblem, PotentialNet, random_wave_vectors, relative_l2_error
+from .hodge_training import curl_loss, hodge_scores, potential_loss
 from .matrix_field import MatrixField, antisymmetric_basis, n_entries
 from .mixture import GaussianMixtureFlux
+from .mixture_transport import evaluate_mixture_transport, mixture_transport_loss
+from .ot_pairs import (
+    OT_PAIRS,
+    endpoint_pair,
+    gaussian_mixture,
+    reference_w2_squared,
+    sample_mixture,
+)
 from .pde import (
     curl_components,
     divergence_of,
@@ -63,4 +73,17 @@ __all__ = [
     "taylor_green_residuals",
     "variable_density_initial",
     "variable_density_residuals",
+    "torus_time_points",
+    "euler_loss",
+    "evaluate_euler",
+    "curl_loss",
+    "potential_loss",
+    "hodge_scores",
+    "OT_PAIRS",
+    "gaussian_mixture",
+    "endpoint_pair",
+    "sample_mixture",
+    "reference_w2_squared",
+    "mixture_transport_loss",
+    "evaluate_mixture_transport",
 ]

@@ -143,3 +143,22 @@ __all__ = [
 from .riemannian_cnf import RiemannianCNF, RiemannianCNFDistribution, TangentField  # noqa: E402
 
 __all__ += ["RiemannianCNF", "RiemannianCNFDistribution", "TangentField"]
+from .conditional_training import LABELLED_COUPLINGS, labelled_cfm_loss  # noqa: E402
+from .flow_nll import mean_nll_exact  # noqa: E402
+from .voronoi_coupling import (  # noqa: E402
+    density_and_cell_maps,
+    place_anchors,
+    voronoi_coupling_flow,
+)
+
+__all__ += [
+    "LABELLED_COUPLINGS",
+    "labelled_cfm_loss",
+    "mean_nll_exact",
+    "density_and_cell_maps",
+    "place_anchors",
+    "voronoi_coupling_flow",
+]
+from .cnf_scores import cnf_point_figure, cnf_point_scores  # noqa: E402
+
+__all__ += ["cnf_point_scores", "cnf_point_figure"]

@@ -6,6 +6,7 @@ from .jacobian import mlp_value_and_divergence, supports_analytic_divergence
 from .mlp import ACTIVATIONS, MLP, activation
 from .sequence import SequenceTransformer, causal_log_prob, causal_sample
 from .time import FlowMapMLP, SinusoidalTimeEmbedding, TimeMLP
+from .width_search import matched_width
 
 __all__ = [
     "ICNN",
@@ -22,4 +23,5 @@ __all__ = [
     "causal_log_prob",
     "causal_sample",
     "parameter_count",
+    "matched_width",
 ]

@@ -3,7 +3,8 @@
 Each function returns a matplotlib figure; :func:`save_figure` writes it as PNG and closes it.
 - ``samples``: scatters, sample grids, trajectories, image grids, maps on the sphere;
 - ``curves``: curves over steps or a swept setting, panels of them, histograms, landscapes;
-- ``maps``: 2-D densities beside samples, transport maps, cells of a partition;
+- ``maps``: 2-D densities beside samples, heat maps, transport maps, cells of a partition;
+- ``bars``: bar panels with error ticks, pairs of bounds per model;
 - ``calibration``: reliability diagrams, predictive bands, metric sweeps;
 - ``fields``: paths of samples carried by a 2-D flow.
 """
@@ -14,6 +15,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # headless: figures are written to files; before any pyplot import
 
+from .bars import bar_panels_figure, bound_pairs_figure, plot_bars  # noqa: E402
 from .calibration import (  # noqa: E402
     predictive_band_figure,
     reliability_figure,
@@ -33,6 +35,7 @@ from .maps import (  # noqa: E402
     cell_edges,
     cell_law_figure,
     density_panels_figure,
+    heatmap_panels_figure,
     map_comparison_figure,
     nearest_cells,
     plane_grid,
@@ -76,4 +79,8 @@ __all__ = [
     "setting_sweep_figure",
     "predictive_band_figure",
     "transport_paths_figure",
+    "plot_bars",
+    "bar_panels_figure",
+    "bound_pairs_figure",
+    "heatmap_panels_figure",
 ]

@@ -35,6 +35,17 @@ def _array(values: Any) -> np.ndarray:
     return np.asarray(values)
 
 
+def _finish_axes(ax, xscale, yscale, xlabel: str, ylabel: str, title: str) -> None:
+    _set_scale(ax, "x", xscale)
+    _set_scale(ax, "y", yscale)
+    if xlabel:
+        ax.set_xlabel(xlabel)
+    if ylabel:
+        ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title, fontsize=9)
+
+
 def _set_scale(ax, axis: str, scale: Scale) -> None:
     name, options = (scale, {}) if isinstance(scale, str) else scale
     getattr(ax, f"set_{axis}scale")(name, **options)
@@ -129,14 +140,7 @@ def plot_curves(
     for label, value in (vlines or {}).items():
         options = {"color": "gray", "ls": ":", "lw": 0.6, **styles.get(label, {})}
         ax.axvline(value, label=label, **options)
-    _set_scale(ax, "x", xscale)
-    _set_scale(ax, "y", yscale)
-    if xlabel:
-        ax.set_xlabel(xlabel)
-    if ylabel:
-        ax.set_ylabel(ylabel)
-    if title:
-        ax.set_title(title, fontsize=9)
+    _finish_axes(ax, xscale, yscale, xlabel, ylabel, title)
     if legend:
         ax.legend(fontsize=legend_fontsize, loc=legend_loc)
     return ax
@@ -342,14 +346,7 @@ def plot_landscape(
             ax.plot(path[:, 0], path[:, 1], **style)
             if end_marker:
                 ax.plot(path[-1, 0], path[-1, 1], end_marker, color=style["color"], ms=7)
-    _set_scale(ax, "x", xscale)
-    _set_scale(ax, "y", yscale)
-    if xlabel:
-        ax.set_xlabel(xlabel)
-    if ylabel:
-        ax.set_ylabel(ylabel)
-    if title:
-        ax.set_title(title, fontsize=9)
+    _finish_axes(ax, xscale, yscale, xlabel, ylabel, title)
     return ax
 
 

@@ -20,6 +20,7 @@ __all__ = [
     "density_panels_figure",
     "map_comparison_figure",
     "cell_law_figure",
+    "heatmap_panels_figure",
 ]
 
 
@@ -282,5 +283,56 @@ def cell_law_figure(
     for ax in axes:
         ax.set_xticks([])
         ax.set_yticks([])
+    fig.tight_layout()
+    return fig
+
+
+def heatmap_panels_figure(
+    panels: Mapping[str, Tensor],
+    *,
+    suptitle: str = "",
+    cmap: str = "viridis",
+    panel_size: tuple[float, float] = (2.4, 2.6),
+    dpi: int = 80,
+):
+    """A row of 2-D maps, each on its own colour scale with its own colour bar (e.g. a target
+    distribution on a grid beside each model's).
+
+    Args:
+        panels: ``title -> (NY, NX)`` values; row ``i`` is drawn at height ``i`` (origin at the
+            bottom left), column ``j`` at ``x = j``.
+        suptitle: Figure title.
+        cmap: Colour map.
+        panel_size: Size of one panel in inches.
+        dpi: Resolution.
+
+    Returns:
+        The figure, one image axes per panel followed by one colour-bar axes per panel.
+
+    Raises:
+        ValueError: If ``panels`` is empty or a map is not 2-D.
+
+    Examples:
+        >>> fig = heatmap_panels_figure({"a": torch.eye(3), "b": torch.ones(3, 4)})
+        >>> fig.axes[1].images[0].get_array().shape
+        (3, 4)
+    """
+    if not panels:
+        raise ValueError("need at least one panel")
+    n = len(panels)
+    fig, axes = plt.subplots(
+        1, n, figsize=(panel_size[0] * n, panel_size[1]), dpi=dpi, squeeze=False
+    )
+    for ax, (name, values) in zip(axes[0], panels.items()):
+        values = torch.as_tensor(values).detach().cpu()
+        if values.ndim != 2:
+            raise ValueError(f"map {name!r} must be 2-D, got shape {tuple(values.shape)}")
+        image = ax.imshow(values.numpy(), origin="lower", cmap=cmap)
+        fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04).ax.tick_params(labelsize=6)
+        ax.set_title(name, fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=9)
     fig.tight_layout()
     return fig

@@ -11,6 +11,7 @@ References:
 
 from __future__ import annotations
 
+from .comparison import choose_kernel_width, time_to_common_level
 from .kernels import (
     vmf_log_normalizer,
     vmf_log_prob,
@@ -26,6 +27,8 @@ from .training import METHODS, Curve, make_field, make_flow, nll, train_field
 
 __all__ = [
     "Curve",
+    "choose_kernel_width",
+    "time_to_common_level",
     "KernelMixturePath",
     "METHODS",
     "PathPoint",

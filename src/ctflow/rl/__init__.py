@@ -12,6 +12,14 @@ import importlib
 from .action_stats import histogram_entropy, mode_masses
 from .agent import SAC, SMAC, ActorCritic, AgentConfig
 from .buffer import ReplayBuffer
+from .control_tasks import (
+    CONTROL_TASKS,
+    ControlTask,
+    make_task_envs,
+    random_return_stats,
+    task_history,
+    train_log_summary,
+)
 from .estimators import AGGREGATIONS, aggregate_particles, marginal_log_prob
 from .latent_gaussian import (
     linear_gaussian_conditional_entropy,
@@ -22,6 +30,7 @@ from .latent_gaussian import (
 from .loop import TrainConfig, TrainLog, evaluate, random_policy_returns, train_agent
 from .max_entropy import boltzmann_policy, grid_entropy, grid_expectation, grid_mode_masses
 from .networks import InjectMLP, MLPEncoder, RecurrentEncoder, squashed_log_prob, tanh_log_det
+from .variants import AGENT_VARIANTS, agent_variant
 
 _ENV_NAMES = (
     "FlickerObservation",
@@ -61,6 +70,14 @@ __all__ = [
     "squashed_log_prob",
     "tanh_log_det",
     "train_agent",
+    "AGENT_VARIANTS",
+    "agent_variant",
+    "CONTROL_TASKS",
+    "ControlTask",
+    "make_task_envs",
+    "random_return_stats",
+    "task_history",
+    "train_log_summary",
     *_ENV_NAMES,
 ]
 

@@ -29,3 +29,7 @@ __all__ = [
     "VAE",
     "LIKELIHOODS",
 ]
+
+from .builders import matched_posterior_vaes, posterior_vae, vae_gallery_figure  # noqa: E402
+
+__all__ += ["matched_posterior_vaes", "posterior_vae", "vae_gallery_figure"]
