@@ -128,8 +128,9 @@ def _data(config: VoronoiRealDiscreteConfig, dataset: str):
         def draw(n, gen):
             return train[torch.randint(len(train), (n,), generator=gen)]
 
+        test = test[: config.n_test]  # the reference scores the same images as the models
         ref = independent_categorical_bits(train, test, DIGITS_LEVELS, dtype=torch.float32)
-        return draw, test[: config.n_test], ref
+        return draw, test, ref
     train, test, vocab = load_text()
     L = config.seq_len
 
