@@ -12,6 +12,7 @@ from ctflow.compress import psnr
 from ctflow.compress.baselines import h264_roundtrip
 from ctflow.experiments.compress_data import make_dataset
 from ctflow.experiments.compress_rd import CompressRDConfig
+from ctflow.harness import RunContext
 
 
 def main() -> None:
@@ -19,7 +20,7 @@ def main() -> None:
         points: dict[int, list[tuple[float, float]]] = {}
         for seed in (0, 1, 2):
             config = CompressRDConfig(seed=seed)
-            x_te, _, peak = make_dataset(ds, config, "test", seed)
+            x_te, _, peak = make_dataset(ds, config, "test", RunContext(seed=seed))
             video = x_te.astype(np.float64)
             for crf in config.h264_crfs:
                 packed, rec = h264_roundtrip(video, crf)

@@ -726,7 +726,7 @@ def compress_rd(c: Claims) -> None:
 
     # docs/results/compression.md "Verdict": real bitstreams (exact round trip, payload = model
     # rate); rate-distortion optimal time points need far fewer bits than the uniform grid on
-    # bouncing balls (31.8% at full size) and gain much less on the smooth control; adaptive
+    # bouncing balls (29.2% at full size) and gain much less on the smooth control; adaptive
     # knots beat uniform knots on balls.
     m = c.m
     for ds in ("bouncing-balls", "smooth-control"):

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..data import motion_windows
 from ..data.bvh import mocap_root, read_bvh
 from ..data.sequences import bouncing_balls, skeleton_motion, smooth_control
+from ..harness import RunContext
 
 __all__ = ["make_dataset", "mocap_windows", "frame_dim", "VIDEO"]
 
@@ -14,42 +16,34 @@ VIDEO = ("bouncing-balls", "smooth-control")
 
 
 def mocap_windows(config, T: int, split: str, hop: int = 12):
-    """Root-relative joint positions of the BVH file near ``config.mocap_fps`` (every
-    ``step``-th frame, each phase of the stride a sequence of its own), windows of T frames."""
-    bvh = read_bvh(mocap_root() / config.mocap_file)
-    step = bvh.stride_for(config.mocap_fps)
-    pos = bvh.positions(root_frame=True).reshape(len(bvh.motion), -1)  # root-relative, (F, J*3)
-    F = len(pos)
-    cut = int(0.7 * F)
-    part = pos[:cut] if split == "train" else pos[cut:]
-    windows = []
-    for phase in range(step):
-        seq = part[phase::step]
-        for s in range(0, len(seq) - T + 1, hop if split == "train" else T // 2):
-            windows.append(seq[s : s + T])
-    if not windows:
-        raise ValueError(f"{config.mocap_file}: too few frames for windows of {T}")
-    times = np.arange(T) * bvh.frame_time * step
-    return np.stack(windows).astype(np.float32), times
+    """Windows of T frames of ``config.mocap_file`` near ``config.mocap_fps``
+    (:func:`ctflow.data.motion_windows`), and their times."""
+    try:
+        return motion_windows(
+            read_bvh(mocap_root() / config.mocap_file), config.mocap_fps, T, split, hop
+        )
+    except ValueError as err:
+        raise ValueError(f"{config.mocap_file}: {err}") from None
 
 
-def make_dataset(name: str, config, split: str, seed: int):
-    """``(frames (N, T, *shape), times, peak)`` of a dataset split."""
+def make_dataset(name: str, config, split: str, ctx: RunContext):
+    """``(frames (N, T, *shape), times, peak)`` of a dataset split, drawn from the run's
+    stream ``(split, name)``, so the splits are independent draws."""
     T, s = config.frames, config.size
     n = {"train": config.n_train, "test": config.n_test}.get(split)
-    offset = {"train": 0, "test": 10**6}.get(split)
-    if split == "extra":  # more draws for distillation, disjoint from train and test
-        n, offset = config.n_distill - config.n_train, 2 * 10**6
+    if split == "extra":  # more draws for distillation, independent of train and test
+        n = config.n_distill - config.n_train
     if n is None:
         raise ValueError(f"split must be 'train', 'test' or 'extra', got {split!r}")
+    seed = ctx.seed_of(split, name)
     if name == "bouncing-balls":
-        d = bouncing_balls(n, T, s, seed=seed + offset)
+        d = bouncing_balls(n, T, s, seed=seed)
         return d.frames, d.times, 1.0
     if name == "smooth-control":
-        d = smooth_control(n, T, s, seed=seed + offset)
+        d = smooth_control(n, T, s, seed=seed)
         return d.frames, d.times, 1.0
     if name == "skeleton":
-        d = skeleton_motion(n, T, joints=4, seed=seed + offset)
+        d = skeleton_motion(n, T, joints=4, seed=seed)
         return d.frames, d.times, 8.0  # a chain of 4 links spans at most ~8 units
     x, times = mocap_windows(config, T, split)
     if split == "train":

@@ -202,14 +202,14 @@ def run(config: CompressRDConfig, ctx: RunContext | None = None) -> Results:
     m = results.metrics
     curves: dict[str, dict[str, list[dict]]] = {}
     examples = {}
-    for d_index, ds in enumerate(config.datasets):
+    for ds in config.datasets:
         if ds == "mocap" and not (mocap_root() / config.mocap_file).is_file():
             results.notes.append(f"mocap skipped: no {config.mocap_file} under {mocap_root()}")
             continue
-        gen = torch.Generator().manual_seed(config.seed * 1000 + d_index + 7919 * ctx.rank)
-        torch.manual_seed(config.seed * 1000 + d_index)
-        x_tr, times, peak = make_dataset(ds, config, "train", config.seed)
-        x_te, _, _ = make_dataset(ds, config, "test", config.seed)
+        gen = ctx.generator("data", ds)
+        torch.manual_seed(ctx.seed_of("init", ds))
+        x_tr, times, peak = make_dataset(ds, config, "train", ctx)
+        x_te, _, _ = make_dataset(ds, config, "test", ctx)
         N, T = x_tr.shape[:2]
         xt = torch.as_tensor(x_tr.reshape(N, T, -1))
         tt = torch.as_tensor(times)
@@ -236,7 +236,7 @@ def run(config: CompressRDConfig, ctx: RunContext | None = None) -> Results:
         # network distilled from one of them on the training set plus extra draws --
         xd = xt
         if ds != "mocap" and config.n_distill > N:
-            x_extra = make_dataset(ds, config, "extra", config.seed)[0]
+            x_extra = make_dataset(ds, config, "extra", ctx)[0]
             xd = torch.cat([xt, torch.as_tensor(x_extra.reshape(len(x_extra), T, -1))])
         m[f"learned/{ds}/n_distill"] = float(len(xd))
         costs = segment_costs(base, xd, tt, peak)

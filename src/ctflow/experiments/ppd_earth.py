@@ -24,7 +24,16 @@ from ..harness.config import check_fields
 from ..harness.registry import Experiment, register
 from ..manifolds import Sphere
 from ..plotting import sphere_density_maps_figure
-from ..ppd import METHODS, KernelMixturePath, make_field, make_flow, nll, train_field
+from ..ppd import (
+    METHODS,
+    KernelMixturePath,
+    choose_kernel_width,
+    make_field,
+    make_flow,
+    nll,
+    time_to_common_level,
+    train_field,
+)
 
 __all__ = ["PPDEarthConfig", "run", "build_models"]
 
@@ -115,16 +124,6 @@ def build_models(config: PPDEarthConfig) -> dict[str, torch.nn.Module]:
     }
 
 
-def choose_scale(train_x, val_x, scales, scale_start) -> tuple[float, dict[float, float]]:
-    """The kernel width with the best validation NLL of the kernel density of ``train_x``."""
-    scores = {}
-    for s in scales:
-        path = KernelMixturePath(Sphere(2), train_x, scale_start=scale_start, scale_end=s)
-        with torch.no_grad():
-            scores[s] = float(-path.data_log_prob(val_x).mean())
-    return min(scores, key=scores.get), scores
-
-
 def run(config: PPDEarthConfig, ctx: RunContext | None = None) -> Results:
     ctx = ctx or RunContext(seed=config.seed)
     device = select_device(config.device)
@@ -135,13 +134,15 @@ def run(config: PPDEarthConfig, ctx: RunContext | None = None) -> Results:
     m = results.metrics
     lat, lon, grid_x = latlon_grid(config.grid, 2 * config.grid)
     grid_x = grid_x.to(device)
-    for d_index, ds in enumerate(config.datasets):
+    for ds in config.datasets:
         points = load_earth(ds, config.data_root or None).float()
         train_x, val_x, test_x = (p.to(device) for p in earth_split(points, config.seed))
-        # kernel centres: the training points, a fixed random subset of them on big datasets
+        # kernel centres: the training points, a fixed random subset of them on big datasets.
+        # The split, the centres and the validation subsample follow the seed alone, so that
+        # under torchrun every rank fits the same target and selects on the same points
         gen_c = torch.Generator().manual_seed(config.seed)
         centers = train_x[torch.randperm(len(train_x), generator=gen_c)[: config.max_centers]]
-        scale, scores = choose_scale(centers, val_x, config.scales, config.scale_start)
+        scale, scores = choose_kernel_width(M, centers, val_x, config.scales, config.scale_start)
         path = KernelMixturePath(M, centers, scale_start=config.scale_start, scale_end=scale)
         with torch.no_grad():
             kde_test = float(-path.data_log_prob(test_x).mean())
@@ -151,11 +152,9 @@ def run(config: PPDEarthConfig, ctx: RunContext | None = None) -> Results:
         gen_val = torch.Generator().manual_seed(config.seed)
         val_curve_x = val_x[torch.randperm(len(val_x), generator=gen_val)[: config.n_val_curve]]
         curves, maps = {}, {}
-        for k, method in enumerate(config.methods):
+        for method in config.methods:
             field_ = models[f"{method}-{ds}"].to(device).field
-            gen = torch.Generator().manual_seed(
-                config.seed * 1000 + 10 * d_index + k + 7919 * ctx.rank
-            )
+            gen = ctx.generator("data", ds, method)
             steps = {"ppd": config.ppd_steps, "mle": config.mle_steps, "rfm": config.rfm_steps}
             every = config.mle_eval_every if method == "mle" else config.eval_every
             trained, curve = train_field(
@@ -204,11 +203,10 @@ def run(config: PPDEarthConfig, ctx: RunContext | None = None) -> Results:
 
 
 def _time_to_target(m: dict, ds: str, ppd_curve, mle_curve) -> None:
-    if not ppd_curve.val_nll or not mle_curve.val_nll:
+    common = time_to_common_level(ppd_curve, mle_curve)
+    if common is None:
         return
-    target = max(min(ppd_curve.val_nll), min(mle_curve.val_nll))
-    t_ppd, t_mle = ppd_curve.time_to(target), mle_curve.time_to(target)
-    m[f"ratio/{ds}/target_val_nll"] = target
+    m[f"ratio/{ds}/target_val_nll"], t_ppd, t_mle = common
     m[f"ppd/{ds}/seconds_to_target"] = t_ppd
     m[f"mle/{ds}/seconds_to_target"] = t_mle
     m[f"ratio/{ds}/mle_over_ppd_seconds_to_target"] = t_mle / t_ppd if t_ppd > 0 else float("nan")
