@@ -24,7 +24,7 @@ from torch import nn
 from ..device import select_device
 from ..fields import GaussianMixtureFlux, MatrixField
 from ..fields.mixture_transport import evaluate_mixture_transport, mixture_transport_loss
-from ..fields.ot_pairs import OT_PAIRS, endpoint_pair, reference_w2_squared
+from ..fields.ot_pairs import OT_PAIRS, endpoint_pair
 from ..harness.base import ExperimentConfig, Results, RunContext
 from ..harness.config import check_fields
 from ..harness.registry import Experiment, register
@@ -76,11 +76,6 @@ SIZES = {
     ),
     "quick": dict(steps=400, n_eval=1000, n_reference=1500),
 }
-
-
-def _reference_w2_squared(name: str, p0, p1, n: int, gen: torch.Generator) -> tuple[float, str]:
-    """The reference W2^2 of pair ``name`` (kept for tests that call it by this name)."""
-    return reference_w2_squared(p0, p1, n, gen)
 
 
 def build_models(config: NCLOTConfig) -> dict[str, nn.Module]:

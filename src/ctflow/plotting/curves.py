@@ -386,10 +386,5 @@ def plot_traces(
     if highlight is not None:
         ax.plot(traces[:, highlight], color="C3", lw=1.2, label=highlight_label)
         ax.legend(fontsize=8)
-    if xlabel:
-        ax.set_xlabel(xlabel)
-    if ylabel:
-        ax.set_ylabel(ylabel)
-    if title:
-        ax.set_title(title, fontsize=9)
+    _finish_axes(ax, "linear", "linear", xlabel, ylabel, title)
     return ax
