@@ -54,11 +54,7 @@ def test_a_stream_does_not_depend_on_the_process():
 # Experiments that still derive seeds by arithmetic (``seed * 1000 + index + 7919 * rank``).
 # Moving one to named streams changes its recorded numbers, so it leaves this list together with
 # a re-measured results page. The list may only shrink.
-STILL_ON_SEED_ARITHMETIC = {
-    "ncl_euler",
-    "ncl_hodge", "ncl_ot",
-    "smac_control",
-}  # fmt: skip
+STILL_ON_SEED_ARITHMETIC: set[str] = set()
 
 
 def _arithmetic_lines(source: str) -> list[int]:

@@ -114,10 +114,10 @@ def run(config: NCLEulerConfig, ctx: RunContext | None = None) -> Results:
     models = build_models(config)
     ctx.track(models)
     curves: dict[str, dict[str, list[float]]] = {}
-    for index, problem in enumerate(config.problems):
+    for problem in config.problems:
         for method in config.methods:
             model = models[f"{method}_{problem}"].to(device)
-            gen = torch.Generator().manual_seed(config.seed * 1000 + index + 7919 * ctx.rank)
+            gen = ctx.generator("data", problem)  # the same draws for both methods
             steps = config.steps
             if method == "pinn" and config.pinn_steps is not None:
                 steps = config.pinn_steps
@@ -139,7 +139,7 @@ def run(config: NCLEulerConfig, ctx: RunContext | None = None) -> Results:
             results.metrics[f"{prefix}/final_train_loss"] = trained.final_loss
             metrics, curve = evaluate_euler(
                 model, config.t_end, config.viscosity, config.eval_grid, config.eval_times,
-                min(512, config.eval_grid**2), 10**6 + config.seed, device,
+                min(512, config.eval_grid**2), ctx.common_seed_of("eval", problem), device,
             )  # fmt: skip
             results.metrics.update({f"{prefix}/{k}": v for k, v in metrics.items()})
             curves[prefix] = curve

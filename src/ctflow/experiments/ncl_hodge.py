@@ -96,7 +96,8 @@ def run(config: NCLHodgeConfig, ctx: RunContext | None = None) -> Results:
     ctx.track(models)
     errors: dict[str, list[float]] = {"ncl": [], "potential": []}
     for d in config.dims:
-        problem = HodgeProblem(d, config.waves, 1000 * config.seed + d, swap=config.swap_parts)
+        seed = ctx.common_seed_of("problem", d)  # every rank fits the same field
+        problem = HodgeProblem(d, config.waves, seed, swap=config.swap_parts)
         ncl, pot = models[f"ncl_d{d}"].to(device), models[f"potential_d{d}"].to(device)
         ncl.constant.requires_grad_(False)  # the curl loss cannot see the harmonic constant (0)
 
@@ -113,9 +114,7 @@ def run(config: NCLHodgeConfig, ctx: RunContext | None = None) -> Results:
             ("potential", pot, pot_loss, config.potential_lr),
         )
         for name, model, loss, lr in methods:
-            gen = torch.Generator(device=device).manual_seed(
-                config.seed * 1000 + d + 7919 * ctx.rank
-            )
+            gen = torch.Generator(device=device).manual_seed(ctx.seed_of("data", d))
             trained = ctx.fit(
                 lambda step, loss=loss, gen=gen: loss(step, gen),
                 model,
@@ -129,7 +128,7 @@ def run(config: NCLHodgeConfig, ctx: RunContext | None = None) -> Results:
             )
             results.metrics[f"{name}/d{d}/train_seconds"] = trained.seconds
             results.metrics[f"{name}/d{d}/final_train_loss"] = trained.final_loss
-        gen = torch.Generator().manual_seed(10**6 + config.seed)
+        gen = torch.Generator().manual_seed(ctx.common_seed_of("eval", d))
         x = 2 * math.pi * torch.rand(config.n_eval, d, generator=gen).to(device)
         metrics = hodge_scores(problem, ncl.single, pot, x)
         for key, value in metrics.items():

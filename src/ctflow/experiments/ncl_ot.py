@@ -98,10 +98,10 @@ def run(config: NCLOTConfig, ctx: RunContext | None = None) -> Results:
     models = build_models(config)
     ctx.track(models)
     paths = {}
-    for index, pair in enumerate(config.pairs):
+    for pair in config.pairs:
         p0, p1 = endpoint_pair(pair)
         field = models[pair].to(device)
-        gen = torch.Generator().manual_seed(config.seed * 1000 + index + 7919 * ctx.rank)
+        gen = ctx.generator("data", pair)
         trained = ctx.fit(
             lambda step, field=field, p0=p0, p1=p1, gen=gen: mixture_transport_loss(
                 field, p0, p1, config.batch_size, config.endpoint_weight, gen, device
@@ -117,7 +117,13 @@ def run(config: NCLOTConfig, ctx: RunContext | None = None) -> Results:
             grad_clip=100.0,
         )
         metrics, paths[pair] = evaluate_mixture_transport(
-            field, p0, p1, config.n_eval, config.n_reference, config.ode_steps, 10**6 + config.seed
+            field,
+            p0,
+            p1,
+            config.n_eval,
+            config.n_reference,
+            config.ode_steps,
+            ctx.common_seed_of("eval", pair),
         )
         metrics["train_seconds"] = trained.seconds
         metrics["final_train_loss"] = trained.final_loss

@@ -77,11 +77,20 @@ class RunContext:
             >>> RunContext(seed=3, rank=1).seed_of("eval") != ctx.seed_of("eval")
             True
         """
-        if not isinstance(purpose, str) or not purpose:
-            raise ValueError(f"purpose must be a non-empty string, got {purpose!r}")
-        name = "/".join(map(str, (self.seed, self.rank, purpose, *keys)))
-        digest = hashlib.sha256(name.encode()).digest()
-        return int.from_bytes(digest[:8], "little") >> 1
+        return _hashed_seed(self.seed, self.rank, purpose, keys)
+
+    def common_seed_of(self, purpose: str, *keys: int | str) -> int:
+        """A seed like :meth:`seed_of` but the same on every rank, for what all ranks must
+        share: a problem's definition, a data split, the points a model is scored on.
+
+        Examples:
+            >>> a, b = RunContext(seed=3, rank=0), RunContext(seed=3, rank=1)
+            >>> a.common_seed_of("problem", 5) == b.common_seed_of("problem", 5)
+            True
+            >>> a.common_seed_of("problem", 5) != a.seed_of("problem", 5)
+            True
+        """
+        return _hashed_seed(self.seed, "all", purpose, keys)
 
     def track(self, models: dict[str, nn.Module]) -> None:
         """Register the run's models with the checkpointer (loads them when resuming)."""
@@ -127,3 +136,12 @@ class Results:
     figures: dict[str, Any] = field(default_factory=dict)
     models: dict[str, nn.Module] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+
+
+def _hashed_seed(seed: int, rank: int | str, purpose: str, keys: tuple) -> int:
+    """A 63-bit seed from a SHA-256 of ``(seed, rank, purpose, keys)``."""
+    if not isinstance(purpose, str) or not purpose:
+        raise ValueError(f"purpose must be a non-empty string, got {purpose!r}")
+    name = "/".join(map(str, (seed, rank, purpose, *keys)))
+    digest = hashlib.sha256(name.encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
