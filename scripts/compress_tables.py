@@ -19,7 +19,8 @@ from ctflow.compress import MIN_OVERLAP, bd_overlap, bd_rate
 
 DATASETS = ("bouncing-balls", "smooth-control", "skeleton", "mocap")
 CODECS = (
-    "learned", "rd-oracle", "uniform", "oracle", "knots", "knots-uniform", "zlib", "lzma", "h264"
+    "learned", "learned-refined", "rd-oracle", "uniform", "oracle", "knots", "knots-uniform",
+    "zlib", "lzma", "h264",
 )  # fmt: skip
 
 
@@ -75,6 +76,27 @@ def bd_table(runs, datasets) -> str:
     return "\n".join(rows)
 
 
+def refined_table(runs, datasets) -> str:
+    """The keep network, its points refined at the encoder, and their teacher, against uniform
+    (runs from before the refinement existed have no refined curve and print nothing)."""
+    if not any(k.startswith("learned-refined/") for k in runs[0]):
+        return ""
+    methods = ("learned", "learned-refined", "rd-oracle")
+    rows = [
+        "| dataset | " + " | ".join(f"{k} vs uniform" for k in methods) + " | per seed |",
+        "|---|---|---|---|---|",
+    ]
+    for ds in datasets:
+        cells = [bd_cell(runs, k, "uniform", ds) for k in methods]
+        per = [
+            [round(m[f"{k}/{ds}/bd_rate_vs_uniform"], 1) for m in runs
+             if f"{k}/{ds}/bd_rate_vs_uniform" in m]
+            for k in methods
+        ]  # fmt: skip
+        rows.append(f"| {ds} | " + " | ".join(cells) + " | " + " / ".join(map(str, per)) + " |")
+    return "\n".join(rows)
+
+
 def checks_table(runs, datasets) -> str:
     rows = [
         "| dataset | max abs(payload / model rate - 1) over the sweep | exact latent round trip |",
@@ -96,7 +118,7 @@ def classical_table(runs, datasets) -> str:
         "|---|---|" + "---|" * len(refs),
     ]
     for ds in datasets:
-        for method in ("learned", "rd-oracle", "uniform"):
+        for method in ("learned", "learned-refined", "rd-oracle", "uniform"):
             cells = []
             for ref in refs:
                 per = []
@@ -142,7 +164,7 @@ def main(root: str) -> None:
     if not runs:
         raise SystemExit(f"no seed*/results.json under {root}")
     datasets = [d for d in DATASETS if any(f"/{d}/" in k for k in runs[0])]
-    for table in (bd_table, checks_table, classical_table, points_tables):
+    for table in (bd_table, refined_table, checks_table, classical_table, points_tables):
         print(table(runs, datasets))
         print()
 

@@ -760,6 +760,12 @@ def compress_rd(c: Claims) -> None:
         m["knots/bouncing-balls/bd_rate_vs_knots-uniform"],
         0.0,
     )
+    # the keep network's points refined at the encoder close most of its gap to the teacher
+    c.below(
+        "balls: refining the keep network's points gains > 10 points of BD-rate",
+        m["learned-refined/bouncing-balls/bd_rate_vs_uniform"],
+        m["learned/bouncing-balls/bd_rate_vs_uniform"] - 10.0,
+    )
 
 
 def compress_framerate(c: Claims) -> None:
@@ -1147,6 +1153,10 @@ CLAIMS: dict[str, Claim] = {
             Control(
                 "adaptive knots replaced by uniform knots (BD-rate 0 against themselves)",
                 transform=lambda m: {**m, "knots/bouncing-balls/bd_rate_vs_knots-uniform": 0.0},
+            ),
+            Control(
+                "refinement off: the refined codec's numbers replaced by the keep network's",
+                transform=swap(learned_refined="learned"),
             ),
         ),
     ),

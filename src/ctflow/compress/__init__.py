@@ -6,6 +6,8 @@
   versioned header and a CRC32 checksum; :class:`NeuralCodec` wraps a trained model for them.
 - :class:`RDOracleCodec`, :func:`rd_latent_masks`: rate-distortion optimal time points on a
   model's latents (dynamic programming), the keep network's teacher.
+- :class:`RefinedKeepCodec`, :func:`refine_keep_masks`: the keep network's points moved or
+  dropped at the encoder where that lowers their rate-distortion cost (a local search).
 - :class:`KnotCodec`: the non-neural adaptive (greedy) and uniform knot coders.
 - :func:`stream_score`, :func:`knots_at_rms`, :func:`lzma_at_rms`: a codec's bits and error,
   and baselines set to a given RMS error; :func:`blend_frames`: linear blends of frames.
@@ -25,6 +27,7 @@ from .model import SequenceCodec, force_ends, uniform_mask
 from .prior import bernoulli_bits, bin_bits, ou_params, ou_params_numpy
 from .rd import MIN_OVERLAP, bd_overlap, bd_rate, psnr
 from .rdknots import keep_bits_table, optimal_knots, rd_latent_masks, segment_costs
+from .refine import RefinedKeepCodec, refine_keep_masks
 
 __all__ = [
     "QMAX",
@@ -33,6 +36,7 @@ __all__ = [
     "NeuralCodec",
     "OracleCodec",
     "RDOracleCodec",
+    "RefinedKeepCodec",
     "SequenceCodec",
     "StreamInfo",
     "bd_rate",
@@ -58,6 +62,7 @@ __all__ = [
     "optimal_knots",
     "ou_params_numpy",
     "psnr",
+    "refine_keep_masks",
     "rate_error_figure",
     "rd_figure",
     "rd_latent_masks",

@@ -17,7 +17,7 @@ __all__ = ["rd_figure", "keep_figure", "inbetween_figure", "rate_error_figure", 
 
 STYLE = {
     "learned": ("C0", "o-"), "uniform": ("C1", "s-"), "oracle": ("C2", "^--"),
-    "rd-oracle": ("C8", "P--"),
+    "rd-oracle": ("C8", "P--"), "learned-refined": ("C9", "o--"),
     "knots": ("C3", "v-"), "knots-uniform": ("C4", "d-"), "zlib": ("C5", "x:"),
     "lzma": ("C6", "+:"), "h264": ("C7", "*-"),
 }  # fmt: skip

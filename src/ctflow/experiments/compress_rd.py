@@ -8,6 +8,8 @@ only in their time points then share it:
 - ``learned``: the keep network (a bidirectional GRU over the latent sequence) distilled from
   a teacher's time points, hazard refitted, prior refitted; swept over the teacher's levels.
   The teacher (``selector``) is ``rd-oracle`` by default, or ``oracle``.
+- ``learned-refined`` (with the ``rd-oracle`` teacher): the same network's points, each moved a
+  frame or dropped at the encoder where that lowers ``D + lam R`` at its teacher's ``lam``.
 - ``uniform``: every ``stride``-th point (the paper's uniform-grid baseline), prior refitted.
 - ``rd-oracle``: rate-distortion optimal time points on the same latents (dynamic programming
   over decoded-frame error + ``lam`` x bits), swept over ``rd_lams``.
@@ -34,6 +36,7 @@ from ..compress import (
     KnotCodec,
     OracleCodec,
     RDOracleCodec,
+    RefinedKeepCodec,
     SequenceCodec,
     bd_overlap,
     bd_rate,
@@ -269,6 +272,11 @@ def run(config: CompressRDConfig, ctx: RunContext | None = None) -> Results:
             _prior_fit(lm, xt, tt, masks[:N], config, ctx, gen, f"{ds}/learned{level}/prior")
             point = evaluate_codec(lm, x_test, times, peak)
             cur.setdefault("learned", []).append(point)
+            if config.selector == "rd-oracle":  # the same network, points refined by the encoder
+                refined = RefinedKeepCodec(lm, float(level), peak)
+                cur.setdefault("learned-refined", []).append(
+                    evaluate_codec(refined, x_test, times, peak)
+                )
             worst_payload = max(worst_payload, abs(point["payload_over_model"] - 1))
             roundtrip = min(roundtrip, point["roundtrip"])
             if i == len(levels) // 2:
@@ -312,11 +320,14 @@ def run(config: CompressRDConfig, ctx: RunContext | None = None) -> Results:
             _curve_metrics(m, method, ds, points)
         for method, ref in (
             ("learned", "uniform"),
+            ("learned-refined", "uniform"),
             ("rd-oracle", "uniform"),
             ("oracle", "uniform"),
             ("knots", "knots-uniform"),
         ):
             a, b = cur.get(ref), cur.get(method)
+            if b is None:
+                continue
             pa, pb = [p["psnr"] for p in a], [p["psnr"] for p in b]
             m[f"{method}/{ds}/bd_overlap_vs_{ref}"] = bd_overlap(pa, pb)[1]
             try:

@@ -1,0 +1,135 @@
+"""Encoder-side local refinement of keep masks by their rate-distortion cost.
+
+The keep network places most of its points within one frame of its rate-distortion teacher but
+hits only about 70% exactly, and a point one frame off a bounce costs much distortion
+(docs/results/compression.md). The encoder holds the whole sequence, and the keep decisions are
+coded in the stream, so it may move any point before coding. :func:`refine_keep_masks` does a
+few sweeps of a local search: each stored interior point moves one frame either way, or is
+dropped, whenever that lowers ``dist + lam * (latent bits + keep bits)`` of its two segments,
+the same cost :func:`~ctflow.compress.rdknots.rd_latent_masks` minimises exactly. It prices
+only the few segments next to stored points, about ``4 K`` per sequence with ``K`` points,
+where the exact search prices all ``T (T - 1) / 2``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .codec import NeuralCodec, state_hash
+from .model import SequenceCodec
+from .prior import bin_bits, ou_params_numpy
+from .rdknots import keep_bits_table
+
+__all__ = ["refine_keep_masks", "RefinedKeepCodec"]
+
+
+class _SegmentCosts:
+    """``dist + lam * bits`` of storing ``j`` right after ``i`` in one sequence, priced once."""
+
+    def __init__(self, model: SequenceCodec, x: torch.Tensor, q: torch.Tensor, t, lam, peak):
+        self.model, self.x, self.q, self.t, self.lam = model, x.double(), q, t, lam
+        self.theta, self.sigma = model.prior_params()
+        self.keep = keep_bits_table(model.hazard_logits_numpy(), len(t))
+        self.scale = model.frame_dim * float(peak) ** 2
+        self.cache: dict[tuple[int, int], float] = {}
+
+    def __call__(self, i: int, j: int) -> float:
+        if (i, j) not in self.cache:
+            qi, qj = self.q[i], self.q[j]
+            dt = np.array([self.t[j] - self.t[i]])
+            mean, std = ou_params_numpy(qi.numpy()[None], dt, self.theta, self.sigma)
+            bits = float(bin_bits(qj[None], torch.as_tensor(mean), torch.as_tensor(std)).sum())
+            w = (self.t[i + 1 : j + 1] - self.t[i]) / (self.t[j] - self.t[i])
+            z = qi + torch.as_tensor(w).unsqueeze(-1) * (qj - qi)
+            frames = self.model.decode_frames(z.to(self.model.frame_mean.dtype)).double()
+            dist = float((frames - self.x[i + 1 : j + 1]).pow(2).sum()) / self.scale
+            self.cache[i, j] = dist + self.lam * (bits + float(self.keep[i, j]))
+        return self.cache[i, j]
+
+
+@torch.no_grad()
+def refine_keep_masks(
+    model: SequenceCodec,
+    x: torch.Tensor,
+    times,
+    masks: torch.Tensor,
+    lam: float,
+    *,
+    peak: float = 1.0,
+    sweeps: int = 3,
+) -> torch.Tensor:
+    """Move or drop stored points while that lowers the rate-distortion cost.
+
+    Args:
+        model: a trained codec model (its autoencoder, prior and hazard price the segments).
+        x: frames ``(N, T, frame_dim)``; times: ``(T,)``, increasing.
+        masks: keep masks ``(N, T)`` to start from, first and last point stored.
+        lam: normalised squared error per bit (as in
+            :func:`~ctflow.compress.rdknots.segment_costs`).
+        peak: the data range the distortion is normalised by.
+        sweeps: passes over the stored points; a pass that changes nothing ends early.
+
+    Returns:
+        bool masks ``(N, T)``, each costing no more than the one it started from.
+    """
+    if not (np.isfinite(lam) and lam >= 0):
+        raise ValueError(f"lam must be a finite number >= 0, got {lam}")
+    if x.ndim != 3 or tuple(masks.shape) != tuple(x.shape[:2]):
+        raise ValueError(f"x must be (N, T, frame_dim) and masks (N, T); got {tuple(x.shape)} "
+                         f"and {tuple(masks.shape)}")  # fmt: skip
+    masks = masks.bool().cpu().clone()
+    if not (masks[:, 0].all() and masks[:, -1].all()):
+        raise ValueError("masks must store the first and last point of every sequence")
+    t = np.asarray(times, dtype=np.float64)
+    x = x.to(model.frame_mean.dtype).cpu()
+    q = torch.round(model.latents(x)).double()
+    for n in range(len(x)):
+        cost = _SegmentCosts(model, x[n], q[n], t, float(lam), peak)
+        points = torch.nonzero(masks[n]).flatten().tolist()
+        for _ in range(sweeps):
+            changed = False
+            k = 1
+            while k < len(points) - 1:
+                a, here, b = points[k - 1], points[k], points[k + 1]
+                moves = [c for c in (here - 1, here, here + 1) if a < c < b]
+                options = {c: cost(a, c) + cost(c, b) for c in moves}
+                options[None] = cost(a, b)  # drop the point
+                best = min(options, key=lambda c: (options[c], c != here))
+                if best is None:
+                    points.pop(k)
+                    changed = True
+                    continue
+                changed |= best != here
+                points[k] = best
+                k += 1
+            if not changed:
+                break
+        masks[n] = False
+        masks[n, points] = True
+    return masks
+
+
+class RefinedKeepCodec(NeuralCodec):
+    """A trained keep network's points, refined at the encoder by :func:`refine_keep_masks`.
+
+    The decoder and the bitstream are the keep network's; only the encoder searches, around
+    the network's own choices, so it costs a few segment prices per stored point.
+    """
+
+    def __init__(self, model: SequenceCodec, lam: float, peak: float = 1.0, sweeps: int = 3):
+        super().__init__(model)
+        if model.keep_mode != "learned":
+            raise ValueError("RefinedKeepCodec refines a learned keep network's points")
+        self.lam, self.peak, self.sweeps = float(lam), float(peak), int(sweeps)
+        self._id = state_hash(model, "refined", self.lam, self.peak, self.sweeps)
+
+    @torch.no_grad()
+    def quantize(self, x: np.ndarray, times: np.ndarray):
+        xt = torch.as_tensor(np.asarray(x), dtype=self.model.frame_mean.dtype)
+        y = self.model.latents(xt)
+        mask = refine_keep_masks(
+            self.model, xt, times, self.model.keep_mask(y), self.lam, peak=self.peak,
+            sweeps=self.sweeps,
+        )  # fmt: skip
+        return torch.round(y).to(torch.int64).numpy(), mask.numpy()
