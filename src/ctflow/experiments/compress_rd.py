@@ -9,7 +9,8 @@ only in their time points then share it:
   a teacher's time points, hazard refitted, prior refitted; swept over the teacher's levels.
   The teacher (``selector``) is ``rd-oracle`` by default, or ``oracle``.
 - ``learned-refined`` (with the ``rd-oracle`` teacher): the same network's points, each moved a
-  frame or dropped at the encoder where that lowers ``D + lam R`` at its teacher's ``lam``.
+  frame or dropped at the encoder where that lowers ``D + lam R`` at its teacher's ``lam``, and
+  segment midpoints stored where that lowers it (``refine_insert``).
 - ``uniform``: every ``stride``-th point (the paper's uniform-grid baseline), prior refitted.
 - ``rd-oracle``: rate-distortion optimal time points on the same latents (dynamic programming
   over decoded-frame error + ``lam`` x bits), swept over ``rd_lams``.
@@ -124,6 +125,9 @@ class CompressRDConfig(CodecTrainingConfig):
     # the keep network's teacher: "rd-oracle" (exact rate-distortion optimal time points) or
     # "oracle" (greedy knots at a latent tolerance)
     selector: str = "rd-oracle"
+    # learned-refined: also store segment midpoints where that pays (ctflow.compress.refine;
+    # false: moves and drops only, docs/results/compression.md)
+    refine_insert: bool = True
     # rd-oracle multipliers: normalised squared error (per frame coordinate, over peak^2) per bit
     rd_lams: tuple[float, ...] = (3e-6, 1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3)
     # greedy tolerances in bins, down to a quarter bin so its curve reaches the stride-1 grid's PSNR
@@ -273,7 +277,7 @@ def run(config: CompressRDConfig, ctx: RunContext | None = None) -> Results:
             point = evaluate_codec(lm, x_test, times, peak)
             cur.setdefault("learned", []).append(point)
             if config.selector == "rd-oracle":  # the same network, points refined by the encoder
-                refined = RefinedKeepCodec(lm, float(level), peak)
+                refined = RefinedKeepCodec(lm, float(level), peak, insert=config.refine_insert)
                 cur.setdefault("learned-refined", []).append(
                     evaluate_codec(refined, x_test, times, peak)
                 )
