@@ -104,3 +104,28 @@ def test_every_run_called_without_a_context_draws_its_streams_from_the_configs_s
             ):
                 wrong.append(f"{path.stem}:{node.lineno}")
     assert not wrong, f"RunContext(...) without seed=config.seed: {wrong}"
+
+
+def test_smac_control_seeds_each_rank_and_task_apart(monkeypatch):
+    # smac-control trains with its own loop, not the Trainer, so the two-rank test in
+    # test_ranks.py cannot see its streams: check the seeds it hands that loop directly
+    pytest.importorskip("gymnasium")
+    from ctflow.experiments import make_config, smac_control
+
+    seen: list[tuple[int, str, int]] = []
+    original = smac_control.train_agent
+    rank = [0]
+
+    def recording(model, env, train, *, seed, **kw):
+        seen.append((rank[0], kw["tag"], seed))
+        return original(model, env, train, seed=seed, **kw)
+
+    monkeypatch.setattr(smac_control, "train_agent", recording)
+    config = make_config("smac-control", "smoke", {"tasks": ("pendulum", "pendulum-flicker")})
+    for rank[0] in (0, 1):
+        smac_control.run(config, RunContext(seed=config.seed, rank=rank[0]))
+    by_rank_and_task = {(r, tag.split("/")[1]): seed for r, tag, seed in seen}
+    assert len(by_rank_and_task) == 4 and len(seen) > 4  # more than one method per task
+    # every method on a task gets that task's seed (common random numbers); ranks and tasks differ
+    assert len(set(by_rank_and_task.values())) == 4
+    assert all(by_rank_and_task[r, tag.split("/")[1]] == seed for r, tag, seed in seen)
