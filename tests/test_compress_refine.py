@@ -136,6 +136,14 @@ def test_bad_input_is_refused_by_name(setup):
         refine_keep_masks(model, x, times, ok, float("nan"))
     with pytest.raises(ValueError, match="masks"):
         refine_keep_masks(model, x, times, ok[:, :-1], LAM)
+    with pytest.raises(ValueError, match="times"):
+        refine_keep_masks(model, x, times[:-1], ok, LAM)
+    with pytest.raises(ValueError, match="times"):
+        refine_keep_masks(model, x, times[::-1].copy(), ok, LAM)
+    bad = x.clone()
+    bad[0, 3, 1] = float("nan")
+    with pytest.raises(ValueError, match="NaN"):
+        refine_keep_masks(model, bad, times, ok, LAM)
     no_end = ok.clone()
     no_end[1, -1] = False
     with pytest.raises(ValueError, match="first and last"):

@@ -122,8 +122,9 @@ def test_smac_control_seeds_each_rank_and_task_apart(monkeypatch):
 
     monkeypatch.setattr(smac_control, "train_agent", recording)
     config = make_config("smac-control", "smoke", {"tasks": ("pendulum", "pendulum-flicker")})
-    for rank[0] in (0, 1):
-        smac_control.run(config, RunContext(seed=config.seed, rank=rank[0]))
+    for r in (0, 1):
+        rank[0] = r
+        smac_control.run(config, RunContext(seed=config.seed, rank=r))
     by_rank_and_task = {(r, tag.split("/")[1]): seed for r, tag, seed in seen}
     assert len(by_rank_and_task) == 4 and len(seen) > 4  # more than one method per task
     # every method on a task gets that task's seed (common random numbers); ranks and tasks differ

@@ -6,8 +6,9 @@
   versioned header and a CRC32 checksum; :class:`NeuralCodec` wraps a trained model for them.
 - :class:`RDOracleCodec`, :func:`rd_latent_masks`: rate-distortion optimal time points on a
   model's latents (dynamic programming), the keep network's teacher.
-- :class:`RefinedKeepCodec`, :func:`refine_keep_masks`: the keep network's points moved or
-  dropped at the encoder where that lowers their rate-distortion cost (a local search).
+- :class:`RefinedKeepCodec`, :func:`refine_keep_masks`: the keep network's points moved,
+  dropped or joined by segment midpoints at the encoder where that lowers their
+  rate-distortion cost (a local search).
 - :class:`KnotCodec`: the non-neural adaptive (greedy) and uniform knot coders.
 - :func:`stream_score`, :func:`knots_at_rms`, :func:`lzma_at_rms`: a codec's bits and error,
   and baselines set to a given RMS error; :func:`blend_frames`: linear blends of frames.

@@ -20,7 +20,7 @@ import torch
 
 from .prior import bin_bits, ou_params_numpy
 
-__all__ = ["optimal_knots", "segment_costs", "keep_bits_table", "rd_latent_masks"]
+__all__ = ["optimal_knots", "segment_costs", "price_segments", "keep_bits_table", "rd_latent_masks"]
 
 
 def optimal_knots(cost: np.ndarray) -> np.ndarray:
@@ -94,7 +94,6 @@ def segment_costs(
     """
     N, T = x.shape[:2]
     t = torch.as_tensor(np.asarray(times), dtype=torch.float64)
-    theta, sigma = model.prior_params()
     dist = np.full((N, T, T), np.inf)
     bits = np.full((N, T, T), np.inf)
     scale = model.frame_dim * float(peak) ** 2
@@ -103,21 +102,42 @@ def segment_costs(
         q = torch.round(model.latents(xb)).double()
         for g in range(1, T):
             qi, qj = q[:, :-g], q[:, g:]
-            dt = (t[g:] - t[:-g]).numpy()
-            mean, std = ou_params_numpy(qi.numpy(), np.broadcast_to(dt, qi.shape[:2]), theta, sigma)
-            b = bin_bits(qj, torch.as_tensor(mean), torch.as_tensor(std)).sum(-1)
-            idx = np.arange(T - g)
-            bits[lo : lo + len(xb), idx, idx + g] = b.numpy()
+            dt = np.broadcast_to((t[g:] - t[:-g]).numpy(), qi.shape[:2])
             # frames i+1 .. i+g from the interpolation between q_i and q_{i+g}
             k = torch.arange(1, g + 1)
             start = t[:-g].unsqueeze(1)
             w = (t[torch.arange(T - g).unsqueeze(1) + k] - start) / (t[g:].unsqueeze(1) - start)
-            z = qi.unsqueeze(2) + w.unsqueeze(-1) * (qj - qi).unsqueeze(2)  # (n, T-g, g, d)
-            frames = model.decode_frames(z.to(model.frame_mean.dtype)).double()
             rows = torch.arange(T - g).unsqueeze(1) + k  # (T-g, g) frame index
-            err = (frames - xb.double()[:, rows]).pow(2).sum((-1, -2)) / scale
+            err, b = price_segments(model, qi, qj, dt, w, xb.double()[:, rows], scale)
+            idx = np.arange(T - g)
+            bits[lo : lo + len(xb), idx, idx + g] = b.numpy()
             dist[lo : lo + len(xb), idx, idx + g] = err.numpy()
     return dist, bits
+
+
+def price_segments(
+    model, qi: torch.Tensor, qj: torch.Tensor, dt, w: torch.Tensor, frames: torch.Tensor, scale
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Distortion and latent bits of segments from stored ``q_i`` to the next stored ``q_j``.
+
+    Args:
+        qi, qj: quantised latents ``(..., d)`` (float64) at the two ends of each segment.
+        dt: their time gaps ``(...)`` (numpy).
+        w: interpolation weights ``(..., g)`` of the ``g`` frames after ``i`` (the last is 1).
+        frames: the true frames ``(..., g, frame_dim)`` (float64) those weights stand for.
+        scale: what the summed squared error is divided by (``frame_dim * peak^2``).
+
+    Returns:
+        ``(dist, bits)``, each ``(...)``: the squared error of the decoded linear interpolation
+        over the ``g`` frames, over ``scale``, and the code length of ``q_j`` given ``q_i``
+        under the model's OU prior.
+    """
+    theta, sigma = model.prior_params()
+    mean, std = ou_params_numpy(qi.numpy(), dt, theta, sigma)
+    bits = bin_bits(qj, torch.as_tensor(mean), torch.as_tensor(std)).sum(-1)
+    z = qi.unsqueeze(-2) + w.unsqueeze(-1) * (qj - qi).unsqueeze(-2)  # (..., g, d)
+    decoded = model.decode_frames(z.to(model.frame_mean.dtype)).double()
+    return (decoded - frames).pow(2).sum((-1, -2)) / scale, bits
 
 
 def rd_latent_masks(

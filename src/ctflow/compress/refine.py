@@ -19,8 +19,7 @@ import torch
 
 from .codec import NeuralCodec, state_hash
 from .model import SequenceCodec
-from .prior import bin_bits, ou_params_numpy
-from .rdknots import keep_bits_table
+from .rdknots import keep_bits_table, price_segments
 
 __all__ = ["refine_keep_masks", "RefinedKeepCodec"]
 
@@ -30,22 +29,19 @@ class _SegmentCosts:
 
     def __init__(self, model: SequenceCodec, x: torch.Tensor, q: torch.Tensor, t, lam, peak):
         self.model, self.x, self.q, self.t, self.lam = model, x.double(), q, t, lam
-        self.theta, self.sigma = model.prior_params()
         self.keep = keep_bits_table(model.hazard_logits_numpy(), len(t))
         self.scale = model.frame_dim * float(peak) ** 2
         self.cache: dict[tuple[int, int], float] = {}
 
     def __call__(self, i: int, j: int) -> float:
         if (i, j) not in self.cache:
-            qi, qj = self.q[i], self.q[j]
-            dt = np.array([self.t[j] - self.t[i]])
-            mean, std = ou_params_numpy(qi.numpy()[None], dt, self.theta, self.sigma)
-            bits = float(bin_bits(qj[None], torch.as_tensor(mean), torch.as_tensor(std)).sum())
-            w = (self.t[i + 1 : j + 1] - self.t[i]) / (self.t[j] - self.t[i])
-            z = qi + torch.as_tensor(w).unsqueeze(-1) * (qj - qi)
-            frames = self.model.decode_frames(z.to(self.model.frame_mean.dtype)).double()
-            dist = float((frames - self.x[i + 1 : j + 1]).pow(2).sum()) / self.scale
-            self.cache[i, j] = dist + self.lam * (bits + float(self.keep[i, j]))
+            t = self.t
+            w = torch.as_tensor((t[i + 1 : j + 1] - t[i]) / (t[j] - t[i]))[None]
+            dist, bits = price_segments(
+                self.model, self.q[i][None], self.q[j][None], np.array([t[j] - t[i]]), w,
+                self.x[i + 1 : j + 1][None], self.scale,
+            )  # fmt: skip
+            self.cache[i, j] = float(dist) + self.lam * (float(bits) + float(self.keep[i, j]))
         return self.cache[i, j]
 
 
@@ -87,6 +83,12 @@ def refine_keep_masks(
     if not (masks[:, 0].all() and masks[:, -1].all()):
         raise ValueError("masks must store the first and last point of every sequence")
     t = np.asarray(times, dtype=np.float64)
+    if t.shape != (x.shape[1],) or not (np.all(np.isfinite(t)) and np.all(np.diff(t) > 0)):
+        raise ValueError(
+            f"times must be {x.shape[1]} finite, increasing values, got shape {t.shape}"
+        )
+    if not torch.isfinite(x).all():
+        raise ValueError("frames contain NaN or infinite values")
     x = x.to(model.frame_mean.dtype).cpu()
     q = torch.round(model.latents(x)).double()
     for n in range(len(x)):
