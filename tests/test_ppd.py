@@ -531,3 +531,127 @@ def test_train_field_names_a_missing_path_or_data(method, missing):
             device=torch.device("cpu"),
             **missing,
         )
+
+
+@pytest.mark.parametrize("keep_best", [False, True])
+def test_train_field_keep_best_ends_on_the_lowest_validation_nll(keep_best):
+    """With keep_best the returned field scores the curve's minimum again (the weights of that
+    step, reloaded); without it, the last point."""
+    from ctflow.ppd import make_flow, nll
+
+    torch.manual_seed(0)
+    M = Sphere(2)
+    data = M.random_uniform(32, generator=torch.Generator().manual_seed(1))
+    field = make_field(M, hidden=8, depth=1)
+    result, curve = train_field(
+        "rfm",
+        field,
+        M,
+        tag="rfm/best",
+        steps=12,
+        lr=0.3,  # large enough that the curve goes up and down
+        batch_size=8,
+        gen=torch.Generator().manual_seed(2),
+        device=torch.device("cpu"),
+        data=data,
+        val_x=data[:8],
+        eval_every=2,
+        keep_best=keep_best,
+    )
+    again = nll(make_flow(field, M, method="rk4", step_size=0.05), data[:8])[0]
+    if keep_best:
+        best = min(range(len(curve.val_nll)), key=curve.val_nll.__getitem__)
+        assert best != len(curve.val_nll) - 1  # else this test could not tell the two apart
+        assert again == pytest.approx(curve.val_nll[best], abs=1e-6)
+        assert result.best["step"] == curve.steps[best]
+    else:
+        assert again == pytest.approx(curve.val_nll[-1], abs=1e-6)
+        assert result.best is None
+
+
+def test_train_field_keep_best_needs_a_validation_curve():
+    M = Sphere(2)
+    with pytest.raises(ValueError, match="keep_best selects on the validation curve"):
+        train_field(
+            "rfm",
+            make_field(M, hidden=8, depth=1),
+            M,
+            tag="rfm/x",
+            steps=1,
+            lr=1e-3,
+            batch_size=4,
+            gen=torch.Generator().manual_seed(0),
+            device=torch.device("cpu"),
+            data=torch.nn.functional.normalize(torch.randn(4, 3), dim=-1),
+            keep_best=True,
+        )
+
+
+def _known_mixture():
+    from ctflow.ppd import VMFMixture
+
+    mu = torch.nn.functional.normalize(
+        torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.2], [-0.3, -0.2, -1.0]], dtype=torch.float64),
+        dim=-1,
+    )
+    return VMFMixture(
+        mu=mu,
+        kappa=torch.tensor([20.0, 80.0, 5.0], dtype=torch.float64),
+        log_weights=torch.log(torch.tensor([0.5, 0.3, 0.2], dtype=torch.float64)),
+    )
+
+
+def test_vmf_mixture_density_is_normalised_and_matches_the_kernel():
+    """One component equals vmf_log_prob; the mixture integrates to 1 over S^2 (quadrature on
+    a fine latitude-longitude grid with the sin(theta) area element)."""
+    mix = _known_mixture()
+    x = Sphere(2).random_uniform(7, generator=torch.Generator().manual_seed(0)).double()
+    single = vmf_log_prob(x, mix.mu[:1], mix.kappa[0])[:, 0]
+    torch.testing.assert_close(mix.component_log_prob(x)[:, 0], single)
+    n_th, n_ph = 1200, 2400
+    th = (torch.arange(n_th, dtype=torch.float64) + 0.5) * math.pi / n_th
+    ph = (torch.arange(n_ph, dtype=torch.float64) + 0.5) * 2 * math.pi / n_ph
+    T, P = torch.meshgrid(th, ph, indexing="ij")
+    pts = torch.stack([T.sin() * P.cos(), T.sin() * P.sin(), T.cos()], -1).reshape(-1, 3)
+    area = (T.sin() * (math.pi / n_th) * (2 * math.pi / n_ph)).reshape(-1)
+    assert float((mix.log_prob(pts).exp() * area).sum()) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_vmf_mixture_em_recovers_a_known_mixture():
+    from ctflow.ppd import VMFMixture
+
+    truth = _known_mixture()
+    x = truth.sample(20000, generator=torch.Generator().manual_seed(1))
+    fitted = VMFMixture.fit(x, 3, generator=torch.Generator().manual_seed(2))
+    # match components by their means
+    order = (fitted.mu @ truth.mu.T).argmax(0)
+    assert sorted(order.tolist()) == [0, 1, 2]
+    angles = torch.arccos((fitted.mu[order] * truth.mu).sum(-1).clamp(max=1.0))
+    assert float(angles.max()) < 0.03
+    torch.testing.assert_close(fitted.kappa[order], truth.kappa, rtol=0.08, atol=0)
+    torch.testing.assert_close(
+        fitted.log_weights[order].exp(), truth.log_weights.exp(), rtol=0, atol=0.02
+    )
+    # and its held-out likelihood is the truth's to within sampling noise
+    y = truth.sample(20000, generator=torch.Generator().manual_seed(3))
+    gap = float(truth.log_prob(y).mean() - fitted.log_prob(y).mean())
+    assert abs(gap) < 0.01
+
+
+def test_vmf_mixture_select_prefers_the_true_size_and_refuses_bad_input():
+    from ctflow.ppd import VMFMixture
+
+    truth = _known_mixture()
+    train = truth.sample(3000, generator=torch.Generator().manual_seed(4))
+    val = truth.sample(3000, generator=torch.Generator().manual_seed(5))
+    mix, scores = VMFMixture.select(train, val, (1, 3, 8000))
+    assert set(scores) == {1, 3} and len(mix.mu) == 3
+    assert scores[3] < scores[1] - 0.5
+    with pytest.raises(ValueError, match="unit vectors"):
+        VMFMixture.fit(2 * train, 3)
+    with pytest.raises(ValueError, match="NaN"):
+        VMFMixture.fit(torch.full((4, 3), float("nan")), 2)
+    with pytest.raises(ValueError, match="components must be"):
+        VMFMixture.fit(train, 0)
+    with pytest.raises(ValueError, match=r"x must be \(n, 3\)"):
+        mix.log_prob(torch.zeros(4, 2))

@@ -21,6 +21,7 @@ from .kernels import (
     wrapped_normal_sample,
 )
 from .loss import POWERS, log_mass_residual, path_residual, ppd_loss
+from .mixture import VMFMixture
 from .paths import KernelMixturePath, PathPoint
 from .rfm import geodesic_fm_loss, geodesic_path
 from .training import METHODS, Curve, make_field, make_flow, nll, train_field
@@ -42,6 +43,7 @@ __all__ = [
     "path_residual",
     "ppd_loss",
     "train_field",
+    "VMFMixture",
     "vmf_log_normalizer",
     "vmf_log_prob",
     "vmf_mean_resultant_length",

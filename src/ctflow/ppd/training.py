@@ -18,7 +18,7 @@ from torch import Tensor
 from ..flows import RiemannianCNF, TangentField
 from ..manifolds import Manifold
 from ..ops import map_chunks
-from ..train import Callback, SeriesLogger, TrainResult, fit
+from ..train import Callback, KeepBest, SeriesLogger, TrainResult, fit
 from .loss import ppd_loss
 from .paths import KernelMixturePath
 from .rfm import geodesic_fm_loss
@@ -102,6 +102,7 @@ def train_field(
     val_x: Tensor | None = None,
     eval_every: int = 0,
     eval_step_size: float = 0.05,
+    keep_best: bool = False,
     fit: Callable[..., TrainResult] = fit,
     logger: SeriesLogger | None = None,
 ) -> tuple[TrainResult, Curve]:
@@ -118,6 +119,9 @@ def train_field(
         val_x, eval_every: validation points ``(n, dim)`` and how often (in steps) to evaluate
             their NLL (rk4 at ``eval_step_size``); the evaluation time is not counted as
             training time.
+        keep_best: end with the weights of the lowest validation NLL on the curve (model
+            selection on validation data, :class:`ctflow.train.KeepBest`) instead of the last
+            ones; needs ``val_x`` and ``eval_every``.
         fit: the training loop, :func:`ctflow.train.fit` or one with the same signature (an
             experiment passes its ``RunContext.fit``, which adds its logger and checkpointer).
         logger: where the validation rows go (``<tag>/val``), if anywhere.
@@ -132,6 +136,10 @@ def train_field(
     if method != "ppd" and (data is None or (not callable(data) and len(data) == 0)):
         raise ValueError(
             f"{tag}: method {method!r} trains on data; pass data= (points or a sampler)"
+        )
+    if keep_best and (val_x is None or not eval_every):
+        raise ValueError(
+            f"{tag}: keep_best selects on the validation curve; pass val_x= and eval_every="
         )
     # A training solve keeps every step's activations for backprop, so a diverging field would
     # exhaust memory long before 20k steps; the largest solves seen in ppd-earth and T^20
@@ -159,7 +167,11 @@ def train_field(
 
     callbacks = []
     if val_x is not None and eval_every:
-        callbacks.append(_ValidationCurve(curve, val_flow, val_x, eval_every, logger, tag))
+        callbacks.append(
+            _ValidationCurve(curve, val_flow, val_x, eval_every, logger, tag, keep_best)
+        )
+    if keep_best:
+        callbacks.append(KeepBest("val_nll"))
     result = fit(
         loss_fn,
         field_,
@@ -180,16 +192,19 @@ class _ValidationCurve(Callback):
     """The validation NLL every ``every`` steps (not at step 0) and at the end, against the
     training time so far: the evaluations' own time is not counted."""
 
-    def __init__(self, curve: Curve, flow, val_x: Tensor, every: int, logger, tag: str):
+    def __init__(
+        self, curve: Curve, flow, val_x: Tensor, every: int, logger, tag: str, report: bool
+    ):
         self.curve, self.flow, self.val_x, self.every, self.logger, self.tag = (
             curve, flow, val_x, every, logger, tag
         )  # fmt: skip
+        self.report = report
         self.start, self.eval_seconds = None, 0.0
 
     def on_start(self, trainer) -> None:
         self.start = time.perf_counter()
 
-    def _evaluate(self, step: int) -> None:
+    def _evaluate(self, trainer, step: int) -> None:
         t0 = time.perf_counter()
         trained = t0 - self.start - self.eval_seconds  # training time so far
         v = nll(self.flow, self.val_x)[0]
@@ -201,11 +216,13 @@ class _ValidationCurve(Callback):
             self.logger.log(
                 {"tag": f"{self.tag}/val", "step": step, "seconds": trained, "val_nll": v}
             )
+        if self.report:  # to KeepBest
+            trainer.report({"val_nll": v}, step)
 
     def before_step(self, trainer, step: int) -> None:
         if step % self.every == 0 and step > 0:
-            self._evaluate(step)
+            self._evaluate(trainer, step)
 
     def on_end(self, trainer) -> None:
         if self.start is not None:
-            self._evaluate(trainer.step)
+            self._evaluate(trainer, trainer.step)
