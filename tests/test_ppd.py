@@ -655,3 +655,11 @@ def test_vmf_mixture_select_prefers_the_true_size_and_refuses_bad_input():
         VMFMixture.fit(train, 0)
     with pytest.raises(ValueError, match=r"x must be \(n, 3\)"):
         mix.log_prob(torch.zeros(4, 2))
+
+
+def test_ppd_earth_config_refuses_bad_vmf_components():
+    from ctflow.experiments.ppd_earth import PPDEarthConfig
+
+    with pytest.raises(ValueError, match="vmf_components must be positive integers"):
+        PPDEarthConfig(vmf_components=(10, 0))
+    assert PPDEarthConfig(vmf_components=()).vmf_components == ()  # empty: no baseline

@@ -68,7 +68,7 @@ class PPDEarthConfig(ExperimentConfig):
     test_tol: float = 1e-5
     grid: int = 60
     # the classical baseline: a vMF mixture by EM, its size chosen on validation (empty: none)
-    vmf_components: tuple[int, ...] = (5, 10, 20, 50, 100, 200)
+    vmf_components: tuple[int, ...] = (5, 10, 20, 50, 100, 200, 500, 1000)
 
     def __post_init__(self):
         check_fields(
@@ -120,6 +120,7 @@ SIZES = {
         mle_eval_every=10,
         grid=40,
         max_centers=2048,
+        vmf_components=(5, 20, 100),
     ),
 }
 
@@ -198,7 +199,7 @@ def run(config: PPDEarthConfig, ctx: RunContext | None = None) -> Results:
             m[f"{method}/{ds}/ms_per_iter"] = 1e3 * trained.seconds / max(steps[method], 1)
             m[f"{method}/{ds}/best_val_nll_curve"] = min(curve.val_nll, default=float("nan"))
             if trained.best is not None:
-                m[f"{method}/{ds}/kept_step"] = trained.best["step"]
+                m[f"{method}/{ds}/kept_step"] = float(trained.best["step"])
             grid_flow = make_flow(field_, M, method="rk4", step_size=0.05)
             maps[method] = -nll(grid_flow, grid_x)[2].reshape(config.grid, 2 * config.grid)
         with torch.no_grad():
@@ -221,7 +222,7 @@ def run(config: PPDEarthConfig, ctx: RunContext | None = None) -> Results:
 def _vmf_baseline(m: dict, ds: str, train_x, val_x, test_x, grid, ctx: RunContext) -> None:
     seed = ctx.common_seed_of("vmf-mixture", ds)
     mix, scores = VMFMixture.select(train_x.double().cpu(), val_x.double().cpu(), grid, seed=seed)
-    m[f"vmf/{ds}/components"] = len(mix.mu)
+    m[f"vmf/{ds}/components"] = float(len(mix.mu))
     m[f"vmf/{ds}/val_nll"] = scores[len(mix.mu)]
     m[f"vmf/{ds}/test_nll"] = float(-mix.log_prob(test_x.double().cpu()).mean())
 
