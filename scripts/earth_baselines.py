@@ -23,7 +23,7 @@ from ctflow.data.earth import EARTH_DATASETS, earth_split, load_earth
 from ctflow.experiments.ppd_earth import PPDEarthConfig
 from ctflow.harness.base import RunContext
 from ctflow.manifolds import Sphere
-from ctflow.ppd import KernelMixturePath, VMFMixture
+from ctflow.ppd import KernelMixturePath, VMFMixture, choose_kernel_width
 
 WIDTHS = (0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05)
 
@@ -41,15 +41,10 @@ def main() -> None:
         points = load_earth(ds).double()
         for seed in args.seeds:
             train_x, val_x, test_x = earth_split(points, seed)
-            kde = {}
-            for w in WIDTHS:
-                path = KernelMixturePath(M, train_x, scale_start=1.0, scale_end=w)
-                with torch.no_grad():
-                    kde[w] = (
-                        float(-path.data_log_prob(val_x).mean()),
-                        float(-path.data_log_prob(test_x).mean()),
-                    )
-            w_best = min(kde, key=lambda w: kde[w][0])
+            w_best, kde_val = choose_kernel_width(M, train_x, val_x, WIDTHS, 1.0)
+            path = KernelMixturePath(M, train_x, scale_start=1.0, scale_end=w_best)
+            with torch.no_grad():
+                kde_test = float(-path.data_log_prob(test_x).mean())
             # exactly what ppd-earth's vmf rows compute (its grid and its seed)
             mix, scores = VMFMixture.select(
                 train_x, val_x, config.vmf_components,
@@ -57,8 +52,8 @@ def main() -> None:
             )  # fmt: skip
             k_best = len(mix.mu)
             row = dict(
-                dataset=ds, seed=seed, kde_width=w_best, kde_val=kde[w_best][0],
-                kde_test=kde[w_best][1], vmf_components=k_best, vmf_val=scores[k_best],
+                dataset=ds, seed=seed, kde_width=w_best, kde_val=kde_val[w_best],
+                kde_test=kde_test, vmf_components=k_best, vmf_val=scores[k_best],
                 vmf_test=float(-mix.log_prob(test_x).mean()),
             )  # fmt: skip
             rows.append(row)
